@@ -1,0 +1,49 @@
+# The two commands: `make run` and `make test`. Everything else is what they need.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+ASSETS := clipsync/static/vendor/.built
+
+.PHONY: run test install assets test-deps lint format clean
+
+## make run: set up everything and start ClipSync on http://127.0.0.1:8000
+run: install assets
+	$(BIN)/clipsync migrate
+	$(BIN)/clipsync serve
+
+## make test: install what the tests need (ffmpeg, Redis, PostgreSQL, ClickHouse,
+## Chromium) when it is missing, then run the whole suite
+test: install assets test-deps lint
+	$(BIN)/python -m pytest
+
+install: $(INSTALLED)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV) || { echo "Could not create a virtual environment: on Debian, apt-get install python3-venv"; exit 1; }
+
+$(INSTALLED): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+assets: $(ASSETS)
+
+$(ASSETS): package.json package-lock.json scripts/bundle-assets.mjs
+	npm ci --no-audit --no-fund --loglevel=error
+	node scripts/bundle-assets.mjs
+
+test-deps:
+	scripts/install-test-deps.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) node_modules clipsync/static/vendor build *.egg-info

@@ -1,0 +1,3 @@
+from clipsync.cli import main
+
+raise SystemExit(main())

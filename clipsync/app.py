@@ -1,0 +1,115 @@
+"""`create_app()`: the Sanic application, built from settings.
+
+Each feature is wired by a `setup_<feature>(app)` function; resources that belong to
+a worker process (the database connection) open in `before_server_start` and close
+in `after_server_stop`, so they work the same under `clipsync serve` and under the
+ASGI test client.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from sanic import Request, Sanic
+from sanic.response import HTTPResponse, redirect
+
+from clipsync import db
+from clipsync.api import auth as api_auth
+from clipsync.api import health
+from clipsync.backends import Backends, select_all
+from clipsync.context import AppContext, ClipSyncApp
+from clipsync.error_handler import ClipSyncErrorHandler
+from clipsync.jobs.queue import create_huey
+from clipsync.plugins import create_plugin_host
+from clipsync.services.accounts import AccountService
+from clipsync.sessions import attach_actor, is_api, remember_csrf
+from clipsync.settings import Settings, load_settings
+from clipsync.web import pages, plugin_pages, static
+from clipsync.web.templates import Templates
+
+log = logging.getLogger(__name__)
+
+# Addresses reachable before the first administrator exists.
+SETUP_OPEN = ("/setup", "/static/", "/healthz", "/api/")
+
+
+def create_app(settings: Settings, *, load_entry_points: bool = True) -> ClipSyncApp:
+    plugins = create_plugin_host(settings, load_entry_points=load_entry_points)
+    backends = Backends(select_all(plugins, settings))
+    context = AppContext(
+        settings=settings,
+        plugins=plugins,
+        backends=backends,
+        accounts=AccountService(settings, backends.auth, plugins),
+        templates=Templates(settings),
+        queue=create_huey(settings),
+    )
+    app: ClipSyncApp = Sanic("clipsync", ctx=context, error_handler=ClipSyncErrorHandler())
+    app.config.REQUEST_MAX_SIZE = settings.server.max_body_size
+    app.config.PROXIES_COUNT = settings.server.proxies_count
+    app.config.FORWARDED_FOR_HEADER = "X-Forwarded-For"
+    app.config.REAL_IP_HEADER = ""
+    app.config.OAS = False
+
+    setup_database(app)
+    setup_sessions(app)
+    setup_first_run(app)
+    setup_routes(app)
+    return app
+
+
+def create_app_from_config(config_path: str | None) -> ClipSyncApp:
+    """Factory used by `clipsync serve` in each worker process."""
+    return create_app(load_settings(config_path))
+
+
+def setup_database(app: ClipSyncApp) -> None:
+    @app.before_server_start
+    async def open_database(app: ClipSyncApp) -> None:
+        await db.open_database(app.ctx.settings)
+        await app.ctx.plugins.notify("startup", app=app)
+
+    @app.after_server_stop
+    async def close_database(app: ClipSyncApp) -> None:
+        await db.close_database()
+
+
+def setup_sessions(app: ClipSyncApp) -> None:
+    app.register_middleware(attach_actor, "request")
+    app.register_middleware(remember_csrf, "response")
+
+
+def setup_first_run(app: ClipSyncApp) -> None:
+    """Until an administrator exists, every page leads to the set-up page."""
+
+    async def require_set_up(request: Request) -> HTTPResponse | None:
+        ctx: AppContext = request.app.ctx
+        if ctx.set_up or request.path.startswith(SETUP_OPEN) or is_api(request):
+            return None
+        if await ctx.accounts.admin_exists():
+            ctx.set_up = True
+            return None
+        return redirect("/setup", status=303)
+
+    app.register_middleware(require_set_up, "request", priority=10)
+
+
+def setup_routes(app: ClipSyncApp) -> None:
+    for bp in (api_auth.bp, health.bp, pages.bp, static.bp, plugin_pages.bp):
+        app.blueprint(bp)
+    plugin_pages.mount_plugin_routes(app, app.ctx.plugins)
+
+
+def setup_job_consumer(app: ClipSyncApp, config_path: Path | None) -> None:
+    """Let `clipsync serve` supervise the Huey consumer as a process of its own."""
+    if not app.ctx.settings.queue.run_in_server:
+        return
+
+    @app.main_process_ready
+    async def start_consumer(app: ClipSyncApp) -> None:
+        from clipsync.jobs.consumer import run_consumer
+
+        app.manager.manage(
+            "JobConsumer", run_consumer, {"config_path": str(config_path) if config_path else None}
+        )

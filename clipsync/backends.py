@@ -1,0 +1,281 @@
+"""Backend kinds, their contracts, and how one backend per kind is chosen.
+
+Plugins register backend *classes* through the `register_*` hooks. Each class has a
+`name` (what `config.toml` names), an optional `priority` (for `auto`), an optional
+`probe(context)` that really tries the backend and says why it cannot work, and a
+`create(context)` that builds the instance the core will use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
+
+from clipsync.errors import ConfigError
+
+if TYPE_CHECKING:
+    from clipsync.plugins import PluginHost
+    from clipsync.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Availability:
+    """The answer of a backend's probe: can it work here, and if not, why."""
+
+    ok: bool
+    reason: str = ""
+
+    @classmethod
+    def yes(cls, reason: str = "available") -> Availability:
+        return cls(True, reason)
+
+    @classmethod
+    def no(cls, reason: str) -> Availability:
+        return cls(False, reason)
+
+
+@dataclass(frozen=True)
+class BackendContext:
+    """What a backend class is given to probe and build itself."""
+
+    settings: Settings
+    # The validated `[plugins.<name>]` table of the plugin that registered the class.
+    config: Any
+
+    @property
+    def data_dir(self) -> Path:
+        return self.settings.data_dir
+
+
+@dataclass(frozen=True)
+class TokenClaims:
+    """What a session token says about its holder."""
+
+    id: int
+    email: str
+    role: str
+    category_role: str
+    token_version: int
+    # Unix seconds; set by the core when issuing.
+    issued_at: int = 0
+    expires_at: int = 0
+    # A unique id per token, so one token can be revoked (sign-out) before it expires.
+    token_id: str = ""
+
+
+@runtime_checkable
+class AuthBackend(Protocol):
+    """Verifies credentials and issues and reads session tokens."""
+
+    name: ClassVar[str]
+
+    def hash_password(self, password: str) -> str: ...
+
+    def check_password(self, password: str, password_hash: str) -> bool: ...
+
+    def issue_token(self, claims: TokenClaims) -> str:
+        """Sign `claims` into a token with a fresh unique `token_id`."""
+
+    def read_token(self, token: str) -> TokenClaims:
+        """Return the claims of a valid token; raise `Unauthorized` otherwise."""
+
+
+@runtime_checkable
+class StorageBackend(Protocol):
+    """Keeps files under keys made by `clipsync.storage.keys`."""
+
+    name: ClassVar[str]
+
+    async def put_file(self, key: str, path: Path, content_type: str | None = None) -> None: ...
+
+    async def put_stream(
+        self, key: str, chunks: AsyncIterator[bytes], content_type: str | None = None
+    ) -> int:
+        """Store the chunks under `key` and return the number of bytes written."""
+
+    async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
+        """Yield the bytes of `key` from `start` up to and including `end`."""
+
+    async def size(self, key: str) -> int | None:
+        """Return the size of `key` in bytes, or None when it does not exist."""
+
+    async def delete_prefix(self, prefix: str) -> int:
+        """Delete every key under `prefix` and return how many were deleted."""
+
+    async def list(self, prefix: str) -> list[str]: ...
+
+
+@runtime_checkable
+class Transcoder(Protocol):
+    """Turns a source video into an HLS rendition ladder with one ffmpeg process."""
+
+    name: ClassVar[str]
+    priority: ClassVar[int]
+
+
+KINDS: dict[str, str] = {
+    "storage": "register_storage_backends",
+    "transcoder": "register_transcoders",
+    "auth": "register_auth_backends",
+}
+
+
+@dataclass(frozen=True)
+class Registered:
+    kind: str
+    name: str
+    plugin: str
+    cls: type
+
+    @property
+    def priority(self) -> int:
+        return int(getattr(self.cls, "priority", 0))
+
+    def probe(self, context: BackendContext) -> Availability:
+        probe = getattr(self.cls, "probe", None)
+        if probe is None:
+            return Availability.yes()
+        try:
+            result = probe(context)
+        except Exception as exc:  # a probe that crashes says the backend cannot work
+            log.exception("probe of %s backend %r failed", self.kind, self.name)
+            return Availability.no(f"probe failed: {exc}")
+        return result
+
+
+@dataclass
+class Selection:
+    """The backend chosen for one kind, and why."""
+
+    kind: str
+    wanted: str
+    chosen: Registered
+    reason: str
+    instance: Any
+    probes: dict[str, Availability] = field(default_factory=dict)
+
+
+def gather(host: PluginHost) -> dict[str, dict[str, Registered]]:
+    """Build one registry per kind from every plugin's `register_*` hook."""
+    registries: dict[str, dict[str, Registered]] = {}
+    for kind, hook in KINDS.items():
+        registry: dict[str, Registered] = {}
+        for plugin, classes in host.collect(hook):
+            for cls in classes or ():
+                name = getattr(cls, "name", None)
+                if not isinstance(name, str) or not name:
+                    raise ConfigError(f"plugin {plugin!r}: {hook} returned {cls!r} with no name")
+                if name in registry:
+                    raise ConfigError(
+                        f"{kind} backend {name!r} is registered by both "
+                        f"{registry[name].plugin!r} and {plugin!r}"
+                    )
+                registry[name] = Registered(kind, name, plugin, cls)
+        registries[kind] = registry
+    return registries
+
+
+def choose(
+    kind: str,
+    registry: dict[str, Registered],
+    host: PluginHost,
+    settings: Settings,
+    wanted: str,
+    fallback: str = "",
+) -> Selection:
+    """Pick the backend of `kind` that the configuration asks for, or explain why not."""
+    where = f"{settings.describe()}: [{kind}] backend = {wanted!r}"
+    if not registry:
+        raise ConfigError(f"{where}: no loaded plugin provides a {kind} backend")
+
+    def context(entry: Registered) -> BackendContext:
+        return BackendContext(settings=settings, config=host.plugin_config(entry.plugin))
+
+    probes: dict[str, Availability] = {}
+
+    def probe(entry: Registered) -> Availability:
+        if entry.name not in probes:
+            probes[entry.name] = entry.probe(context(entry))
+        return probes[entry.name]
+
+    chosen: Registered | None = None
+    if wanted == "auto":
+        ranked = sorted(registry.values(), key=lambda e: (-e.priority, e.name))
+        for entry in ranked:
+            if probe(entry).ok:
+                chosen = entry
+                break
+        if chosen is None:
+            reasons = "; ".join(f"{e.name}: {probe(e).reason}" for e in ranked)
+            raise ConfigError(f"{where}: no {kind} backend can work here ({reasons})")
+        skipped = [
+            f"{e.name}: {probe(e).reason}"
+            for e in ranked
+            if e is not chosen and e.priority > chosen.priority
+        ]
+        reason = "auto: the available backend of highest priority"
+        if skipped:
+            reason += " (" + "; ".join(skipped) + ")"
+    elif wanted not in registry:
+        known = ", ".join(sorted(registry))
+        raise ConfigError(f"{where}: no plugin provides it (available: {known})")
+    else:
+        entry = registry[wanted]
+        availability = probe(entry)
+        if availability.ok:
+            chosen, reason = entry, "named in the configuration"
+        elif fallback and fallback in registry and probe(registry[fallback]).ok:
+            chosen = registry[fallback]
+            reason = f"fallback: {wanted} is unavailable ({availability.reason})"
+        else:
+            raise ConfigError(f"{where}: unavailable: {availability.reason}")
+
+    instance = chosen.cls.create(context(chosen))
+    return Selection(kind, wanted, chosen, reason, instance, probes)
+
+
+def select_all(host: PluginHost, settings: Settings) -> dict[str, Selection]:
+    registries = gather(host)
+    wanted = {
+        "storage": (settings.storage.backend, ""),
+        "transcoder": (settings.transcoder.backend, settings.transcoder.fallback),
+        "auth": (settings.auth.backend, ""),
+    }
+    return {kind: choose(kind, registries[kind], host, settings, *wanted[kind]) for kind in KINDS}
+
+
+@dataclass
+class Backends:
+    """The active backend of every kind, as used by the services."""
+
+    selections: dict[str, Selection]
+
+    @property
+    def storage(self) -> StorageBackend:
+        return self.selections["storage"].instance
+
+    @property
+    def transcoder(self) -> Transcoder:
+        return self.selections["transcoder"].instance
+
+    @property
+    def auth(self) -> AuthBackend:
+        return self.selections["auth"].instance
+
+    def describe(self) -> Sequence[dict[str, Any]]:
+        return [
+            {
+                "kind": s.kind,
+                "configured": s.wanted,
+                "active": s.chosen.name,
+                "plugin": s.chosen.plugin,
+                "reason": s.reason,
+                "probes": {name: {"ok": a.ok, "reason": a.reason} for name, a in s.probes.items()},
+            }
+            for s in self.selections.values()
+        ]

@@ -1,0 +1,201 @@
+"""The `clipsync` command: serve, worker, migrate, plugins, user create."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from clipsync import __version__, db
+from clipsync.errors import ClipSyncError, ConfigError
+from clipsync.models import Role
+from clipsync.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from clipsync.context import ClipSyncApp
+
+log = logging.getLogger("clipsync")
+
+
+def config_path(given: str | None) -> Path | None:
+    """`--config`, else `$CLIPSYNC_CONFIG`, else `./config.toml` when there is one."""
+    chosen = given or os.environ.get("CLIPSYNC_CONFIG")
+    if chosen:
+        return Path(chosen)
+    default = Path("config.toml")
+    return default if default.is_file() else None
+
+
+def serving_app(path: str | None) -> ClipSyncApp:
+    from clipsync.app import create_app_from_config, setup_job_consumer
+
+    app = create_app_from_config(path)
+    setup_job_consumer(app, Path(path) if path else None)
+    return app
+
+
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from sanic import Sanic
+    from sanic.worker.loader import AppLoader
+
+    pending = asyncio.run(db.pending_migrations(settings))
+    if pending:
+        print(
+            f"The database needs {len(pending)} migration(s) first: run `clipsync migrate`.",
+            file=sys.stderr,
+        )
+        return 1
+    path = str(settings.source) if settings.source else None
+    loader = AppLoader(factory=partial(serving_app, path))
+    app = loader.load()
+    app.prepare(
+        host=args.host or settings.server.host,
+        port=args.port or settings.server.port,
+        workers=settings.server.workers,
+        access_log=args.access_log,
+        motd=False,
+    )
+    print(f"ClipSync {__version__} on http://{app.state.host}:{app.state.port}", flush=True)
+    Sanic.serve(primary=app, app_loader=loader)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from clipsync.jobs.consumer import run_consumer
+
+    run_consumer(str(settings.source) if settings.source else None)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    applied = asyncio.run(db.migrate(settings))
+    if applied:
+        for name in applied:
+            print(f"applied {name}")
+    else:
+        print("The database is up to date.")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace, settings: Settings) -> int:
+    from clipsync.backends import Backends, select_all
+    from clipsync.plugins import create_plugin_host
+
+    host = create_plugin_host(settings)
+    backends = Backends(select_all(host, settings))
+    if args.json:
+        print(json.dumps({"plugins": host.describe(), "backends": backends.describe()}, indent=2))
+        return 0
+    print("Plugins:")
+    for plugin in host.describe():
+        print(f"  {plugin['name']} {plugin['version']} ({plugin['source']})")
+    print("Backends:")
+    for backend in backends.describe():
+        print(
+            f"  {backend['kind']}: {backend['active']} from {backend['plugin']}"
+            f" (configured: {backend['configured']}; {backend['reason']})"
+        )
+        for name, probe in backend["probes"].items():
+            state = "available" if probe["ok"] else "unavailable"
+            print(f"    {name}: {state}: {probe['reason']}")
+    return 0
+
+
+def read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            "No terminal to ask for a password: pass --password-stdin and pipe it in."
+        )
+    first = getpass.getpass("Password: ")
+    if first != getpass.getpass("Password again: "):
+        raise ConfigError("The two passwords do not match.")
+    return first
+
+
+async def create_user(
+    settings: Settings, email: str, password: str, role: Role, category: str | None
+) -> str:
+    from clipsync.backends import Backends, select_all
+    from clipsync.plugins import create_plugin_host
+    from clipsync.services.accounts import AccountService
+
+    host = create_plugin_host(settings)
+    backends = Backends(select_all(host, settings))
+    await db.open_database(settings)
+    try:
+        user = await AccountService(settings, backends.auth, host).create_user(
+            email, password, role=role, category=category
+        )
+        return f"created {user.role} {user.email} (category {user.category})"
+    finally:
+        await db.close_database()
+
+
+def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
+    password = read_password(args.password_stdin)
+    print(asyncio.run(create_user(settings, args.email, password, Role(args.role), args.category)))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="clipsync", description="ClipSync video platform")
+    top.add_argument(
+        "--config", help="configuration file (default: $CLIPSYNC_CONFIG or ./config.toml)"
+    )
+    top.add_argument("--version", action="version", version=f"clipsync {__version__}")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the web server (and the job consumer)")
+    serve.add_argument("--host", help="address to listen on (default: [server] host)")
+    serve.add_argument("--port", type=int, help="port to listen on (default: [server] port)")
+    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.set_defaults(run=cmd_serve)
+
+    worker = commands.add_parser("worker", help="run only the job consumer")
+    worker.set_defaults(run=cmd_worker)
+
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate.set_defaults(run=cmd_migrate)
+
+    plugins = commands.add_parser("plugins", help="list plugins and the active backends")
+    plugins.add_argument("--json", action="store_true", help="print JSON")
+    plugins.set_defaults(run=cmd_plugins)
+
+    user = commands.add_parser("user", help="manage accounts").add_subparsers(
+        dest="action", required=True
+    )
+    create = user.add_parser("create", help="create an account (e.g. the first admin)")
+    create.add_argument("--email", required=True)
+    create.add_argument("--role", choices=[r.value for r in Role], default=Role.USER.value)
+    create.add_argument("--category", help="category name (default: the default category)")
+    create.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin"
+    )
+    create.set_defaults(run=cmd_user_create)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    try:
+        settings = load_settings(config_path(args.config))
+        return args.run(args, settings)
+    except ConfigError as exc:
+        print(f"clipsync: {exc}", file=sys.stderr)
+        return 2
+    except ClipSyncError as exc:
+        print(f"clipsync: {exc.message}", file=sys.stderr)
+        return 1

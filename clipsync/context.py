@@ -1,0 +1,39 @@
+"""What a running ClipSync app carries: the typed `app.ctx`.
+
+Everything a handler needs lives here, made once per worker by `create_app()`;
+nothing is a module-level global.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, TypeAlias
+
+from sanic import Request, Sanic
+from sanic.config import Config
+
+if TYPE_CHECKING:
+    from huey import Huey
+
+    from clipsync.backends import Backends
+    from clipsync.plugins import PluginHost
+    from clipsync.services.accounts import AccountService
+    from clipsync.settings import Settings
+    from clipsync.web.templates import Templates
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    plugins: PluginHost
+    backends: Backends
+    accounts: AccountService
+    templates: Templates
+    queue: Huey
+    # Set once an administrator exists, so the set-up check stops querying.
+    set_up: bool = False
+
+
+ClipSyncApp: TypeAlias = "Sanic[Config, AppContext]"
+ClipSyncRequest: TypeAlias = "Request[ClipSyncApp, SimpleNamespace]"

@@ -1,0 +1,107 @@
+"""Every error a person can see, defined once.
+
+A `ClipSyncError` carries an HTTP status, a stable machine-readable `code` and a
+message written for the person who will read it. The API renders it as
+`{"error": {"code", "message"}}`; pages render it with the theme's error template
+(see `clipsync.web.errors`). Raise these from services; handlers never build error
+responses by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file and the key."""
+
+
+class ClipSyncError(Exception):
+    status: ClassVar[int] = 500
+    code: ClassVar[str] = "internal_error"
+    default_message: ClassVar[str] = "Something went wrong on our side. Please try again."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.headers = dict(headers or {})
+        self.details = dict(details or {})
+        super().__init__(self.message)
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"code": self.code, "message": self.message}
+        body.update(self.details)
+        return {"error": body}
+
+
+class BadRequest(ClipSyncError):
+    status = 400
+    code = "bad_request"
+    default_message = "The request could not be understood."
+
+
+class ValidationFailed(ClipSyncError):
+    status = 422
+    code = "invalid"
+    default_message = "Some of the values given are not valid."
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message, details={"field": field} if field else None)
+
+
+class Unauthorized(ClipSyncError):
+    status = 401
+    code = "unauthorized"
+    default_message = "Please sign in."
+
+
+class Forbidden(ClipSyncError):
+    status = 403
+    code = "forbidden"
+    default_message = "You are not allowed to do that."
+
+
+class NotFound(ClipSyncError):
+    status = 404
+    code = "not_found"
+    default_message = "There is nothing here."
+
+
+class MethodNotAllowed(ClipSyncError):
+    status = 405
+    code = "method_not_allowed"
+    default_message = "This address does not accept that kind of request."
+
+
+class Conflict(ClipSyncError):
+    status = 409
+    code = "conflict"
+    default_message = "That conflicts with what is already there."
+
+
+class PayloadTooLarge(ClipSyncError):
+    status = 413
+    code = "too_large"
+    default_message = "The request is too large."
+
+
+class TooManyRequests(ClipSyncError):
+    status = 429
+    code = "too_many_requests"
+    default_message = "Too many attempts. Please wait and try again."
+
+    def __init__(self, message: str | None = None, *, retry_after: int) -> None:
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(message, headers={"Retry-After": str(self.retry_after)})
+
+
+class ServiceUnavailable(ClipSyncError):
+    status = 503
+    code = "unavailable"
+    default_message = "The service is not available right now. Please try again shortly."

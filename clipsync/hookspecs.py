@@ -1,0 +1,95 @@
+"""Every hook a ClipSync plugin can implement.
+
+Each specification states its arguments and its contract; `docs/plugins.md` documents
+the same hooks for plugin authors, and a test checks the two agree. Hooks are called
+with keyword arguments, and an implementation may accept fewer arguments than the
+specification lists.
+
+Three kinds of hook:
+
+- `register_*` hooks return a list; the core gathers every plugin's list into a
+  registry and refuses two entries with the same name.
+- Decide hooks (`firstresult=True`) stop at the first implementation that returns
+  something other than None.
+- Event hooks observe: every implementation runs, and an exception in one is logged
+  and never reaches the caller or the other plugins.
+
+Any hook may return a value, a callable taking no arguments, or an awaitable; the
+core resolves it (`clipsync.plugins.await_me_maybe`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from clipsync import hookspec
+
+# --- configuration ------------------------------------------------------------------
+
+
+@hookspec
+def settings_schema() -> type | None:
+    """Return the dataclass that describes this plugin's `[plugins.<name>]` table.
+
+    Every field needs a default. The core checks the table against it at start-up
+    (unknown keys and wrong types stop start-up with the key named), applies
+    `CLIPSYNC_PLUGINS_<NAME>_<KEY>` environment overrides, and hands the instance to
+    the plugin's backends as `context.config`. Use `clipsync.settings.Secret` for
+    values that may come from `{ "$env" = ... }` or `{ "$file" = ... }`.
+    """
+
+
+# --- backends -------------------------------------------------------------------------
+
+
+@hookspec
+def register_storage_backends() -> list[type]:
+    """Return storage backend classes (see `clipsync.backends.StorageBackend`).
+
+    `[storage] backend` picks one of them by its `name`.
+    """
+
+
+@hookspec
+def register_transcoders() -> list[type]:
+    """Return transcoder classes (see `clipsync.backends.Transcoder`).
+
+    `[transcoder] backend = "auto"` picks the available one of highest `priority`.
+    """
+
+
+@hookspec
+def register_auth_backends() -> list[type]:
+    """Return authentication backend classes (see `clipsync.backends.AuthBackend`).
+
+    `[auth] backend` picks one of them by its `name`.
+    """
+
+
+# --- web ------------------------------------------------------------------------------
+
+
+@hookspec
+def register_routes() -> list[Any]:
+    """Return `clipsync.plugins.Route` objects for pages and endpoints of this plugin.
+
+    They are mounted under `/-/<plugin name>/`, so plugins never collide with each
+    other or with ClipSync's own URLs. A handler receives the Sanic request (its
+    `request.ctx.actor` is the signed-in user or None) and the path parameters.
+    """
+
+
+# --- events ---------------------------------------------------------------------------
+
+
+@hookspec
+def startup(app: Any) -> None:
+    """Called once per server worker after the database and backends are ready."""
+
+
+@hookspec
+def user_registered(user: Any) -> None:
+    """Called after a new account is created (by registration, set-up or the CLI).
+
+    `user` is the `clipsync.models.User` row.
+    """

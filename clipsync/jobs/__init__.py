@@ -1,0 +1,1 @@
+"""Background jobs: the Huey queue, its consumer, and the tasks it runs."""

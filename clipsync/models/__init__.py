@@ -1,0 +1,11 @@
+"""The database tables, as Tortoise models.
+
+Changing a model needs a migration: see "Changing the models" in docs/development.md.
+"""
+
+from clipsync.models.progress import WatchProgress
+from clipsync.models.tokens import RevokedToken
+from clipsync.models.users import Role, User
+from clipsync.models.videos import Rendition, Video, VideoStatus
+
+__all__ = ["Rendition", "RevokedToken", "Role", "User", "Video", "VideoStatus", "WatchProgress"]

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    EDITOR = "editor"
+    USER = "user"
+
+
+class User(Model):
+    id = fields.IntField(primary_key=True)
+    # Stored case-folded, so `Ann@Example.org` and `ann@example.org` are one account.
+    email = fields.CharField(max_length=254, unique=True)
+    password_hash = fields.CharField(max_length=255)
+    role = fields.CharEnumField(Role, max_length=16, default=Role.USER)
+    category = fields.CharField(max_length=64, db_index=True)
+    # Part of every token; bumping it signs the user out everywhere.
+    token_version = fields.IntField(default=1)
+    is_active = fields.BooleanField(default=True)
+    failed_logins = fields.IntField(default=0)
+    locked_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_login_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "users"
+
+    def __str__(self) -> str:
+        return self.email
+
+    def to_public(self) -> dict[str, object]:
+        """What the API shows of a user: never the hash or the lockout counters."""
+        return {
+            "id": self.id,
+            "email": self.email,
+            "role": str(self.role),
+            "categoryRole": self.category,
+        }

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class VideoStatus(StrEnum):
+    """UPLOADED → PROCESSING → READY → APPROVED, or FAILED / REJECTED."""
+
+    UPLOADED = "UPLOADED"
+    PROCESSING = "PROCESSING"
+    READY = "READY"
+    APPROVED = "APPROVED"
+    FAILED = "FAILED"
+    REJECTED = "REJECTED"
+
+
+class Video(Model):
+    # Random ids: a guessed id says nothing about whether a video exists.
+    id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
+    owner = fields.ForeignKeyField("models.User", related_name="videos", on_delete=fields.CASCADE)
+    title = fields.CharField(max_length=200, default="")
+    description = fields.TextField(default="")
+    # The uploader's category when the video was registered.
+    category = fields.CharField(max_length=64, db_index=True)
+    status = fields.CharEnumField(VideoStatus, max_length=16, default=VideoStatus.UPLOADED)
+
+    source_key = fields.CharField(max_length=512, null=True)
+    hls_key = fields.CharField(max_length=512, null=True)
+    poster_key = fields.CharField(max_length=512, null=True)
+    sprite_key = fields.CharField(max_length=512, null=True)
+
+    duration = fields.FloatField(null=True)
+    width = fields.IntField(null=True)
+    height = fields.IntField(null=True)
+    video_codec = fields.CharField(max_length=32, null=True)
+    audio_codec = fields.CharField(max_length=32, null=True)
+    bitrate = fields.BigIntField(null=True)
+    size = fields.BigIntField(null=True)
+    checksum = fields.CharField(max_length=64, null=True)
+
+    progress = fields.IntField(default=0)
+    encoder = fields.CharField(max_length=64, null=True)
+    attempts = fields.IntField(default=0)
+    error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "videos"
+        indexes = (("category", "status"),)
+
+    def __str__(self) -> str:
+        return f"{self.title or 'untitled'} ({self.id})"
+
+
+class Rendition(Model):
+    """One rung of a video's HLS ladder."""
+
+    id = fields.IntField(primary_key=True)
+    video = fields.ForeignKeyField(
+        "models.Video", related_name="renditions", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=32)
+    width = fields.IntField()
+    height = fields.IntField()
+    bitrate = fields.IntField()
+    codecs = fields.CharField(max_length=64)
+    playlist_key = fields.CharField(max_length=512)
+
+    class Meta:
+        table = "renditions"
+        unique_together = (("video", "name"),)

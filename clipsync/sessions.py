@@ -1,0 +1,133 @@
+"""Who is making a request: the session cookie or a bearer token, and CSRF.
+
+The web UI keeps its token in an HttpOnly, SameSite=Lax cookie; scripts send
+`Authorization: Bearer <token>`. A middleware resolves either to
+`request.ctx.actor` (a `User` or None) before any handler runs; handlers then ask
+for what they need with `require_user` / `require_role`.
+
+CSRF: forms carry a `csrf_token` field and scripts in the page an `X-CSRF-Token`
+header, both equal to the `clipsync_csrf` cookie (double submit). It is checked on
+every unsafe request that a browser could send with cookies: every page form, and
+every API call authenticated by the session cookie. Bearer requests need none.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import TYPE_CHECKING
+
+from sanic import Request
+from sanic.response import HTTPResponse
+
+from clipsync.errors import ClipSyncError, Forbidden, Unauthorized
+from clipsync.models import Role, User
+
+if TYPE_CHECKING:
+    from clipsync.context import ClipSyncApp
+
+SESSION_COOKIE = "clipsync_session"
+CSRF_COOKIE = "clipsync_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def is_api(request: Request) -> bool:
+    return request.path.startswith("/api/") or request.path.endswith(".json")
+
+
+def bearer_token(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
+
+
+def request_token(request: Request) -> str | None:
+    """The token this request carries: a bearer header wins over the cookie."""
+    return bearer_token(request) or request.cookies.get(SESSION_COOKIE) or None
+
+
+async def attach_actor(request: Request) -> None:
+    """Middleware: resolve the request's token to `request.ctx.actor`."""
+    request.ctx.actor = None
+    request.ctx.auth_error = None
+    token = request_token(request)
+    if token:
+        app: ClipSyncApp = request.app
+        try:
+            request.ctx.actor = await app.ctx.accounts.user_for_token(token)
+        except Unauthorized as exc:
+            request.ctx.auth_error = exc
+    if request.method not in SAFE_METHODS:
+        check_csrf(request)
+
+
+def check_csrf(request: Request) -> None:
+    if is_api(request) and (bearer_token(request) or not request.cookies.get(SESSION_COOKIE)):
+        return
+    expected = request.cookies.get(CSRF_COOKIE, "")
+    given = request.headers.get(CSRF_HEADER, "")
+    if not given and not is_api(request):
+        form = request.form or {}
+        given = form.get(CSRF_FIELD, "") or ""
+    if not expected or not hmac.compare_digest(expected, given):
+        raise Forbidden(
+            "This form has expired or did not come from this site. Reload the page and try again."
+        )
+
+
+def csrf_token(request: Request) -> str:
+    """The CSRF token for forms on this page; `remember_csrf` sets its cookie."""
+    token = getattr(request.ctx, "csrf_token", None)
+    if token is None:
+        token = request.cookies.get(CSRF_COOKIE) or secrets.token_urlsafe(32)
+        request.ctx.csrf_token = token
+    return token
+
+
+def remember_csrf(request: Request, response: HTTPResponse) -> None:
+    """Response middleware: set the CSRF cookie if this page handed out a new token."""
+    token = getattr(request.ctx, "csrf_token", None)
+    if token and token != request.cookies.get(CSRF_COOKIE):
+        app: ClipSyncApp = request.app
+        response.add_cookie(
+            CSRF_COOKIE,
+            token,
+            path="/",
+            httponly=False,
+            samesite="Lax",
+            secure=app.ctx.settings.server.secure_cookies,
+        )
+
+
+def set_session_cookie(request: Request, response: HTTPResponse, token: str, max_age: int) -> None:
+    app: ClipSyncApp = request.app
+    response.add_cookie(
+        SESSION_COOKIE,
+        token,
+        path="/",
+        max_age=max_age,
+        httponly=True,
+        samesite="Lax",
+        secure=app.ctx.settings.server.secure_cookies,
+    )
+
+
+def clear_session_cookie(response: HTTPResponse) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+def require_user(request: Request) -> User:
+    actor: User | None = request.ctx.actor
+    if actor is None:
+        error: ClipSyncError | None = request.ctx.auth_error
+        raise error or Unauthorized()
+    return actor
+
+
+def require_role(request: Request, *roles: Role) -> User:
+    user = require_user(request)
+    if user.role not in roles:
+        raise Forbidden()
+    return user

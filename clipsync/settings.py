@@ -1,0 +1,415 @@
+"""Typed settings, read from `config.toml` and `CLIPSYNC_<SECTION>_<KEY>` variables.
+
+Every setting is a field of a frozen dataclass with a default, so an install without
+a configuration file works. Values are checked against the field's type as they are
+read; anything unknown or malformed stops start-up with an error that names the key
+and the file, because a typo that is silently ignored is worse than one that fails.
+
+Plugin tables (`[plugins.<name>]`) are kept raw here and checked against each
+plugin's own schema once the plugins are loaded (see `clipsync.plugins`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from clipsync.errors import ConfigError
+
+ENV_PREFIX = "CLIPSYNC_"
+
+
+class Secret:
+    """A configuration value that must never be printed.
+
+    Its `repr` and `str` are masked so a secret that ends up in a log line, an error
+    or a page shows as `********`; `reveal()` is the one way to read it.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str = "") -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+
+def _positive(value: int | float) -> str | None:
+    return None if value > 0 else "must be greater than 0"
+
+
+def _at_least(minimum: int) -> typing.Callable[[int], str | None]:
+    def check(value: int) -> str | None:
+        return None if value >= minimum else f"must be at least {minimum}"
+
+    return check
+
+
+def check(rule: typing.Callable[[Any], str | None], default: Any) -> Any:
+    """A dataclass field with a default and a rule that returns an error or None."""
+    return field(default=default, metadata={"check": rule})
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = check(_positive, 8000)
+    workers: int = check(_positive, 1)
+    # Largest JSON or form body accepted, in bytes; uploads have their own limit.
+    max_body_size: int = check(_positive, 1024 * 1024)
+    # Number of reverse proxies in front of ClipSync whose X-Forwarded-For is trusted.
+    proxies_count: int = check(_at_least(0), 0)
+    # Mark cookies Secure: turn on when the site is served over HTTPS.
+    secure_cookies: bool = False
+
+
+@dataclass(frozen=True)
+class PathSettings:
+    data_dir: str = "data"
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    # Empty means SQLite in the data directory.
+    url: Secret = field(default_factory=Secret)
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    backend: Literal["sqlite", "redis"] = "sqlite"
+    redis_url: Secret = field(default_factory=lambda: Secret("redis://127.0.0.1:6379/0"))
+    # Run the job consumer inside `clipsync serve`; turn off when `clipsync worker` runs.
+    run_in_server: bool = True
+    workers: int = check(_positive, 1)
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    backend: str = "local"
+
+
+@dataclass(frozen=True)
+class TranscoderSettings:
+    backend: str = "auto"
+    # A backend to use instead when the chosen one is unavailable; empty means none.
+    fallback: str = ""
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    backend: str = "local"
+    token_lifetime_hours: int = check(_positive, 168)
+    password_min_length: int = check(_at_least(8), 8)
+    registration: Literal["open", "closed"] = "open"
+    max_failed_logins: int = check(_positive, 5)
+    lockout_minutes: int = check(_positive, 15)
+    max_failed_logins_per_address: int = check(_positive, 20)
+    address_window_minutes: int = check(_positive, 15)
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    site_name: str = "ClipSync"
+    theme: str = "default"
+    themes_dirs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PluginsSettings:
+    dirs: list[str] = field(default_factory=list)
+    disabled: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Category:
+    name: str
+    label: str
+    # Whether people may choose this category themselves when they register.
+    self_select: bool = False
+    # The category of a registration that names none. Exactly one category has it.
+    default: bool = False
+
+
+DEFAULT_CATEGORIES = (Category(name="general", label="General", self_select=True, default=True),)
+
+SECTIONS: dict[str, type] = {
+    "server": ServerSettings,
+    "paths": PathSettings,
+    "database": DatabaseSettings,
+    "queue": QueueSettings,
+    "storage": StorageSettings,
+    "transcoder": TranscoderSettings,
+    "auth": AuthSettings,
+    "web": WebSettings,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    server: ServerSettings = field(default_factory=ServerSettings)
+    paths: PathSettings = field(default_factory=PathSettings)
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    queue: QueueSettings = field(default_factory=QueueSettings)
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    transcoder: TranscoderSettings = field(default_factory=TranscoderSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    plugins: PluginsSettings = field(default_factory=PluginsSettings)
+    categories: tuple[Category, ...] = DEFAULT_CATEGORIES
+    # Raw `[plugins.<name>]` tables, checked by `clipsync.plugins` against each schema.
+    plugin_tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # The file these settings came from; relative paths are resolved against its folder.
+    source: Path | None = None
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source.parent if self.source else Path.cwd()
+
+    def resolve_path(self, value: str | Path) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+    @property
+    def data_dir(self) -> Path:
+        return self.resolve_path(self.paths.data_dir)
+
+    @property
+    def database_url(self) -> str:
+        return self.database.url.reveal() or f"sqlite://{self.data_dir / 'clipsync.sqlite3'}"
+
+    @property
+    def default_category(self) -> Category:
+        return next(c for c in self.categories if c.default)
+
+    def category(self, name: str) -> Category | None:
+        return next((c for c in self.categories if c.name == name), None)
+
+    def describe(self) -> str:
+        return str(self.source) if self.source else "built-in defaults"
+
+
+def load_settings(
+    path: str | Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read settings from `path` (or built-in defaults) plus environment overrides."""
+    environ = os.environ if environ is None else environ
+    source = Path(path).resolve() if path else None
+    raw: dict[str, Any] = {}
+    if source is not None:
+        try:
+            with source.open("rb") as fh:
+                raw = tomllib.load(fh)
+        except FileNotFoundError:
+            raise ConfigError(f"{source}: configuration file not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{source}: not valid TOML: {exc}") from None
+    where = str(source) if source else "built-in defaults"
+    return parse_settings(raw, where=where, source=source, environ=environ)
+
+
+def parse_settings(
+    raw: Mapping[str, Any],
+    *,
+    where: str,
+    source: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    environ = {} if environ is None else environ
+    raw = dict(raw)
+    values: dict[str, Any] = {}
+    for section, cls in SECTIONS.items():
+        table = _table(raw.pop(section, {}), where, f"[{section}]")
+        values[section] = build(cls, table, where, section, environ)
+
+    plugins_table = dict(_table(raw.pop("plugins", {}), where, "[plugins]"))
+    plugin_tables = {
+        name: _table(plugins_table.pop(name), where, f"[plugins.{name}]")
+        for name in [k for k, v in plugins_table.items() if isinstance(v, dict)]
+    }
+    values["plugins"] = build(PluginsSettings, plugins_table, where, "plugins", environ)
+
+    values["categories"] = _categories(raw.pop("category", None), where)
+    if raw:
+        unknown = ", ".join(sorted(raw))
+        raise ConfigError(f"{where}: unknown setting {unknown}")
+    return Settings(**values, plugin_tables=plugin_tables, source=source)
+
+
+def build(
+    cls: type,
+    table: Mapping[str, Any],
+    where: str,
+    section: str,
+    environ: Mapping[str, str] | None = None,
+) -> Any:
+    """Build dataclass `cls` from a TOML table, checking every value against its type.
+
+    `environ` overrides come from `CLIPSYNC_<SECTION>_<KEY>`; `section` also names the
+    table in error messages.
+    """
+    environ = environ or {}
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(
+            f"{where}: [{section}] has no setting {unknown[0]!r} "
+            f"(known: {', '.join(sorted(known))})"
+        )
+    kwargs: dict[str, Any] = {}
+    for name, fld in known.items():
+        label = f"[{section}] {name}"
+        env_name = f"{ENV_PREFIX}{section}_{name}".upper().replace(".", "_").replace("-", "_")
+        if env_name in environ:
+            value = _from_env(environ[env_name], hints[name], f"{env_name} ({label})")
+        elif name in table:
+            value = _coerce(table[name], hints[name], f"{where}: {label}")
+        else:
+            continue
+        rule = fld.metadata.get("check")
+        problem = rule(value) if rule else None
+        if problem:
+            raise ConfigError(f"{where}: {label} {problem} (got {value!r})")
+        kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field without a default
+        raise ConfigError(f"{where}: [{section}] {exc}") from None
+
+
+def _table(value: Any, where: str, label: str) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: {label} must be a table")
+    return value
+
+
+def _categories(value: Any, where: str) -> tuple[Category, ...]:
+    if value is None:
+        return DEFAULT_CATEGORIES
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{where}: [[category]] must list at least one category")
+    categories = tuple(
+        build(Category, _table(item, where, "[[category]]"), where, f"category {i + 1}")
+        for i, item in enumerate(value)
+    )
+    names = [c.name for c in categories]
+    for name in names:
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError(
+                f"{where}: [[category]] name {name!r} must be letters, digits, - or _"
+            )
+        if names.count(name) > 1:
+            raise ConfigError(f"{where}: [[category]] name {name!r} appears twice")
+    defaults = [c.name for c in categories if c.default]
+    if len(defaults) != 1:
+        raise ConfigError(
+            f"{where}: exactly one [[category]] must have default = true (found {len(defaults)})"
+        )
+    return categories
+
+
+def _describe(kind: Any) -> str:
+    origin = typing.get_origin(kind)
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(kind))
+    if origin is list:
+        return f"a list of {_describe(typing.get_args(kind)[0])}"
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true or false",
+        Secret: 'a string, { "$env" = "NAME" } or { "$file" = "PATH" }',
+    }.get(kind, getattr(kind, "__name__", str(kind)))
+
+
+def _coerce(value: Any, kind: Any, label: str) -> Any:
+    """Check a TOML value against a field type; TOML already gives typed values."""
+    origin = typing.get_origin(kind)
+    if kind is Secret:
+        return _secret(value, label)
+    if origin is Literal:
+        if value in typing.get_args(kind):
+            return value
+    elif origin is list:
+        (item,) = typing.get_args(kind)
+        if isinstance(value, list):
+            return [_coerce(v, item, label) for v in value]
+    elif origin in (types.UnionType, typing.Union):
+        for option in typing.get_args(kind):
+            if option is not type(None):
+                return _coerce(value, option, label)
+    elif kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(value, kind):
+        return value
+    raise ConfigError(f"{label}: expected {_describe(kind)}, got {value!r}")
+
+
+def _from_env(text: str, kind: Any, label: str) -> Any:
+    """Parse an environment override according to the field type."""
+    origin = typing.get_origin(kind)
+    try:
+        if kind is bool:
+            lowered = text.strip().lower()
+            if lowered in ("1", "true", "yes", "on"):
+                return True
+            if lowered in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if kind is int:
+            return int(text)
+        if kind is float:
+            return float(text)
+        if kind is Secret:
+            return Secret(text)
+        if origin is list:
+            return [_from_env(p.strip(), typing.get_args(kind)[0], label) for p in text.split(",")]
+    except ValueError:
+        raise ConfigError(f"{label}: expected {_describe(kind)}, got {text!r}") from None
+    return _coerce(text, kind, label)
+
+
+def _secret(value: Any, label: str) -> Secret:
+    if isinstance(value, str):
+        return Secret(value)
+    if isinstance(value, dict) and len(value) == 1:
+        ((how, name),) = value.items()
+        if how == "$env" and isinstance(name, str):
+            if name not in os.environ:
+                raise ConfigError(f"{label}: environment variable {name} is not set")
+            return Secret(os.environ[name])
+        if how == "$file" and isinstance(name, str):
+            try:
+                return Secret(Path(name).expanduser().read_text().strip())
+            except OSError as exc:
+                raise ConfigError(
+                    f"{label}: cannot read secret file {name}: {exc.strerror}"
+                ) from None
+    raise ConfigError(f"{label}: expected {_describe(Secret)}")

@@ -1,0 +1,1 @@
+"""Where ClipSync keeps files: object keys, and the contract storage backends meet."""

@@ -1,0 +1,125 @@
+"""The account pages: first-run set-up, register, sign in, sign out, and home.
+
+Forms post back to the same address and work without JavaScript. A refused form is
+shown again with the reason and what the person typed (never the password).
+"""
+
+from __future__ import annotations
+
+from sanic import Blueprint
+from sanic.response import HTTPResponse, redirect
+
+from clipsync.api.bodies import form_fields
+from clipsync.context import ClipSyncRequest
+from clipsync.errors import ClipSyncError, ValidationFailed
+from clipsync.services.accounts import Session
+from clipsync.sessions import clear_session_cookie, request_token, require_user, set_session_cookie
+
+bp = Blueprint("pages")
+
+
+def safe_next(target: str | None) -> str:
+    """Only same-site paths: `/watch/x` yes, `//evil.example` or `https://…` no."""
+    if target and target.startswith("/") and not target.startswith(("//", "/\\")):
+        return target
+    return "/"
+
+
+def signed_in(request: ClipSyncRequest, session: Session, target: str = "/") -> HTTPResponse:
+    response = redirect(safe_next(target), status=303)
+    max_age = request.app.ctx.settings.auth.token_lifetime_hours * 3600
+    set_session_cookie(request, response, session.token, max_age)
+    return response
+
+
+def form_again(
+    request: ClipSyncRequest, template: str, error: ClipSyncError, form: dict[str, str]
+) -> HTTPResponse:
+    kept = {k: v for k, v in form.items() if "password" not in k}
+    return request.app.ctx.templates.render(
+        request,
+        template,
+        status=error.status,
+        headers=error.headers,
+        error=error.message,
+        form=kept,
+    )
+
+
+def check_confirmation(form: dict[str, str]) -> None:
+    if form["password"] != form["password_confirm"]:
+        raise ValidationFailed("The two passwords do not match.", field="password_confirm")
+
+
+@bp.get("/")
+async def home(request: ClipSyncRequest) -> HTTPResponse:
+    require_user(request)
+    return request.app.ctx.templates.render(request, "home.html")
+
+
+@bp.get("/setup")
+async def setup_form(request: ClipSyncRequest) -> HTTPResponse:
+    if await request.app.ctx.accounts.admin_exists():
+        return redirect("/login", status=303)
+    return request.app.ctx.templates.render(request, "setup.html")
+
+
+@bp.post("/setup")
+async def setup_submit(request: ClipSyncRequest) -> HTTPResponse:
+    form = form_fields(request, "email", "password", "password_confirm")
+    try:
+        check_confirmation(form)
+        session = await request.app.ctx.accounts.set_up_first_admin(form["email"], form["password"])
+    except ClipSyncError as error:
+        return form_again(request, "setup.html", error, form)
+    request.app.ctx.set_up = True
+    return signed_in(request, session)
+
+
+@bp.get("/register")
+async def register_form(request: ClipSyncRequest) -> HTTPResponse:
+    return request.app.ctx.templates.render(request, "register.html")
+
+
+@bp.post("/register")
+async def register_submit(request: ClipSyncRequest) -> HTTPResponse:
+    form = form_fields(request, "email", "password", "password_confirm", "categoryRole")
+    try:
+        check_confirmation(form)
+        session = await request.app.ctx.accounts.register(
+            form["email"], form["password"], form["categoryRole"]
+        )
+    except ClipSyncError as error:
+        return form_again(request, "register.html", error, form)
+    return signed_in(request, session)
+
+
+@bp.get("/login")
+async def login_form(request: ClipSyncRequest) -> HTTPResponse:
+    if request.ctx.actor is not None:
+        return redirect(safe_next(request.args.get("next")), status=303)
+    return request.app.ctx.templates.render(
+        request, "login.html", next=safe_next(request.args.get("next"))
+    )
+
+
+@bp.post("/login")
+async def login_submit(request: ClipSyncRequest) -> HTTPResponse:
+    form = form_fields(request, "email", "password", "next")
+    try:
+        session = await request.app.ctx.accounts.login(
+            form["email"], form["password"], address=request.remote_addr or request.ip
+        )
+    except ClipSyncError as error:
+        return form_again(request, "login.html", error, form)
+    return signed_in(request, session, form["next"])
+
+
+@bp.post("/logout")
+async def logout(request: ClipSyncRequest) -> HTTPResponse:
+    token = request_token(request)
+    if token and request.ctx.actor is not None:
+        await request.app.ctx.accounts.logout(token)
+    response = redirect("/login", status=303)
+    clear_session_cookie(response)
+    return response

@@ -1,0 +1,21 @@
+// Copy the front-end libraries from node_modules into the package's static files,
+// so the appliance serves them itself and never needs a CDN. Each entry names the
+// file to ship and its licence.
+import { copyFileSync, mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const vendor = join(root, "clipsync", "static", "vendor");
+
+const assets = [
+  { from: "hls.js/dist/hls.min.js", to: "hls.min.js" },
+  { from: "hls.js/LICENSE", to: "hls.js.LICENSE.txt" },
+];
+
+mkdirSync(vendor, { recursive: true });
+for (const { from, to } of assets) {
+  copyFileSync(join(root, "node_modules", from), join(vendor, to));
+}
+writeFileSync(join(vendor, ".built"), assets.map((a) => a.to).join("\n") + "\n");
+console.log(`bundled ${assets.length} files into clipsync/static/vendor`);

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Install the programs the test suite runs for real: ffmpeg/ffprobe, Redis, PostgreSQL,
+# ClickHouse and Chromium. The tests never skip when one is missing, they fail, so a
+# fresh machine (CI's included) runs this first. It is idempotent: when everything is
+# present it only looks, and returns at once.
+#
+# The tests start their own servers on free ports (tests/services.py), so the system
+# services these packages ship are not needed. While this script installs, it forbids
+# the packages to start them (policy-rc.d, see invoke-rc.d(8)): in a container without
+# an init system a failing start would fail the install, and nothing needs them running.
+set -euo pipefail
+
+# The sbin directories: clickhouse-server lives in /usr/sbin, off a non-root PATH.
+PATH="$PATH:/usr/sbin:/sbin"
+
+have_initdb() {
+    # Debian keeps PostgreSQL's server programs in /usr/lib/postgresql/<version>/bin.
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+}
+
+# "command package" pairs; ffmpeg provides both ffmpeg and ffprobe.
+checks=(
+    "ffmpeg ffmpeg"
+    "ffprobe ffmpeg"
+    "redis-server redis-server"
+    "initdb postgresql"
+    "clickhouse-server clickhouse-server"
+    "chromium chromium"
+)
+
+found=()
+missing=()
+for check in "${checks[@]}"; do
+    read -r cmd pkg <<<"$check"
+    if [[ $cmd == initdb ]]; then
+        have_initdb && present=1 || present=0
+    else
+        command -v "$cmd" >/dev/null && present=1 || present=0
+    fi
+    if ((present)); then
+        found+=("$cmd")
+    elif [[ " ${missing[*]} " != *" $pkg "* ]]; then
+        missing+=("$pkg")
+    fi
+done
+
+if ((${#missing[@]} == 0)); then
+    echo "test dependencies: all present (${found[*]})"
+    exit 0
+fi
+
+if ((EUID != 0)); then
+    echo "test dependencies missing: ${missing[*]}" >&2
+    echo "install them with: sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+    exit 1
+fi
+
+policy=/usr/sbin/policy-rc.d
+if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\n# Written by %s while it installs; removed when it ends.\nexit 101\n' \
+        "$0" >"$policy"
+    chmod 755 "$policy"
+    trap 'rm -f "$policy"' EXIT
+fi
+
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    >/dev/null
+echo "test dependencies: installed ${missing[*]}${found[*]:+; already present: ${found[*]}}"

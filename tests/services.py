@@ -1,0 +1,537 @@
+"""Throwaway real Redis, PostgreSQL and ClickHouse servers for the test suite.
+
+The project's tests talk to real services, never fakes, and a service that cannot be
+started fails the run instead of skipping it. Each class here starts a private server
+on free loopback ports in a temporary directory of its own, waits until it really
+answers, and removes every trace of it on ``stop()``. Tests therefore never touch, nor
+depend on, the system-wide instances that Debian's packages may run on default ports.
+
+Typical use from a session fixture::
+
+    @pytest.fixture(scope="session")
+    def redis_server() -> Iterator[RedisServer]:
+        with RedisServer() as server:
+            yield server
+
+A server cannot outlive the process that started it: it runs in a process group of
+its own, which ``stop()`` kills as a whole, and it is started with a parent-death
+signal, so it is killed even when pytest itself is killed before its teardown runs.
+That signal follows the *thread* that started the server, so start servers from the
+main thread, as pytest fixtures do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import pwd
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from pathlib import Path
+from types import TracebackType
+from typing import ClassVar, Self
+
+__all__ = [
+    "LOOPBACK",
+    "ClickHouseServer",
+    "PostgresServer",
+    "RedisServer",
+    "Server",
+    "ServiceUnavailable",
+    "find_binary",
+    "free_port",
+    "free_ports",
+]
+
+LOOPBACK = "127.0.0.1"
+
+# Ports are drawn from here rather than from the kernel's ephemeral range: a client
+# that keeps reconnecting to a stopped server on an ephemeral port can be handed that
+# very port as its own source port (TCP "self-connect"), and the server could then no
+# longer be restarted on it.
+_LOWEST_PORT = 10000
+_LOG_TAIL_LINES = 40
+_POLL_INTERVAL = 0.05
+
+
+class ServiceUnavailable(RuntimeError):
+    """A server's binary is missing, or the server did not start and answer in time."""
+
+
+def _missing(binary: str, package: str) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"{binary} not found: apt-get install {package}, or run "
+        "scripts/install-test-deps.sh (as root), which installs everything the tests need"
+    )
+
+
+def find_binary(name: str, package: str) -> Path:
+    """Locate ``name`` on PATH, plus the sbin directories a non-root PATH usually lacks.
+
+    Debian puts ``clickhouse-server`` in /usr/sbin, which only root's PATH contains.
+    """
+    search_path = os.pathsep.join([os.environ.get("PATH", os.defpath), "/usr/sbin", "/sbin"])
+    found = shutil.which(name, path=search_path)
+    if found is None:
+        raise _missing(name, package)
+    return Path(found)
+
+
+def _ephemeral_port_range() -> range:
+    try:
+        low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    except OSError:  # not Linux: assume IANA's dynamic range, which BSD and macOS use
+        low, high = 49152, 65535
+    return range(low, high + 1)
+
+
+def free_ports(count: int) -> list[int]:
+    """Return ``count`` distinct loopback TCP ports that nothing is listening on.
+
+    The probe sockets are held together until all are found, so the ports differ from
+    each other. They are closed before returning, so another process could still take
+    one in between; the server's start then fails with "address in use" in its log.
+    """
+    ephemeral = _ephemeral_port_range()
+    candidates = [port for port in range(_LOWEST_PORT, 65536) if port not in ephemeral]
+    random.shuffle(candidates)
+    ports: list[int] = []
+    with contextlib.ExitStack() as stack:
+        for port in candidates:
+            probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            try:
+                probe.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            ports.append(port)
+            if len(ports) == count:
+                return ports
+    raise ServiceUnavailable(f"could not find {count} free TCP ports on {LOOPBACK}")
+
+
+def free_port() -> int:
+    """Return one loopback TCP port that nothing is listening on (see ``free_ports``)."""
+    return free_ports(1)[0]
+
+
+class Server(ABC):
+    """One private server process, its temporary directory and its ports.
+
+    Ports are chosen once, at construction, and kept for the object's life, so clients
+    can be configured before ``start()`` and a restarted server is found where it was.
+    """
+
+    #: Used in messages and in the temporary directory's name.
+    name: ClassVar[str]
+    #: The signal that asks the server for a prompt, clean shutdown.
+    stop_signal: ClassVar[signal.Signals] = signal.SIGTERM
+
+    host: ClassVar[str] = LOOPBACK
+
+    def __init__(self, *, startup_timeout: float = 30.0, stop_timeout: float = 10.0) -> None:
+        """Check that the server can run here; nothing is started until ``start()``.
+
+        :param startup_timeout: seconds to wait for the server to answer after launch.
+        :param stop_timeout: seconds to wait for a clean shutdown before SIGKILL.
+        """
+        self.startup_timeout = startup_timeout
+        self.stop_timeout = stop_timeout
+        self._setpriv = find_binary("setpriv", "util-linux")
+        #: The OS user to run the server as, when it must not be the current one.
+        self._user: str | None = None
+        self._workdir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    # -- what a concrete server provides ------------------------------------------------
+
+    @abstractmethod
+    def _command(self) -> list[str]:
+        """The command line that runs the server in the foreground."""
+
+    @abstractmethod
+    def _is_ready(self) -> bool:
+        """Whether the server answers requests yet; must not raise while it is starting."""
+
+    @abstractmethod
+    def _prepare(self) -> None:
+        """Lay out a fresh working directory (config files, a data directory) before launch."""
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def workdir(self) -> Path:
+        """The server's temporary directory, holding its data, config and log."""
+        if self._workdir is None:
+            raise RuntimeError(f"{self.name} has no working directory: call start() first")
+        return self._workdir
+
+    @property
+    def log_path(self) -> Path:
+        """The file that collects the server's stdout and stderr (appended across restarts)."""
+        return self.workdir / "server.log"
+
+    @property
+    def running(self) -> bool:
+        """Whether the server process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> Self:
+        """Launch the server and block until it answers.
+
+        After ``stop(keep_data=True)`` this resumes on the same data directory and ports.
+        On failure everything is cleaned up and ``ServiceUnavailable`` is raised with the
+        tail of the server's log.
+        """
+        if self._process is not None:
+            raise RuntimeError(f"{self.name} is already running")
+        try:
+            if self._workdir is None:
+                self._workdir = Path(tempfile.mkdtemp(prefix=f"clipsync-{self.name}-"))
+                if self._user is not None:
+                    user = pwd.getpwnam(self._user)
+                    os.chown(self._workdir, user.pw_uid, user.pw_gid)
+                self._prepare()
+            with self.log_path.open("ab") as log:
+                self._process = subprocess.Popen(
+                    self._as_user(self._command()),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self._workdir,
+                    process_group=0,
+                )
+            self._wait_until_ready(self._process)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, *, keep_data: bool = False) -> None:
+        """Shut the server down and, unless ``keep_data``, delete its directory.
+
+        The stop signal goes to the server itself, which knows how to shut down its
+        helpers; if it has not exited after ``stop_timeout`` seconds, or any process of
+        its group is left, the whole group is killed. Calling this on a stopped server
+        is harmless.
+        """
+        process, self._process = self._process, None
+        if process is not None:
+            self._terminate(process)
+        if not keep_data and self._workdir is not None:
+            shutil.rmtree(self._workdir)
+            self._workdir = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"<{type(self).__name__} {state} workdir={self._workdir}>"
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _as_user(self, command: list[str]) -> list[str]:
+        """Wrap ``command`` so it dies with this process and runs as ``self._user``.
+
+        setpriv exec()s the command, so the server keeps setpriv's pid and process group.
+        """
+        wrapper = [str(self._setpriv), "--pdeathsig", "KILL"]
+        if self._user is not None:
+            wrapper += [f"--reuid={self._user}", f"--regid={self._user}", "--init-groups"]
+        return [*wrapper, "--", *command]
+
+    def _wait_until_ready(self, process: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while True:
+            status = process.poll()
+            if status is not None:
+                raise ServiceUnavailable(
+                    f"{self.name} exited with status {status} while starting{self._log_tail()}"
+                )
+            if self._is_ready():
+                return
+            if time.monotonic() > deadline:
+                raise ServiceUnavailable(
+                    f"{self.name} did not answer within {self.startup_timeout:g}s{self._log_tail()}"
+                )
+            time.sleep(_POLL_INTERVAL)
+
+    def _terminate(self, process: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(self.stop_signal)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(self.stop_timeout)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").splitlines()
+        except OSError as error:
+            return f"\n(no log: {error})"
+        tail = "\n".join(lines[-_LOG_TAIL_LINES:])
+        return f"\n--- end of {self.name}'s log ---\n{tail}"
+
+
+class RedisServer(Server):
+    """A Redis that keeps everything in memory and never writes to disk."""
+
+    name = "redis-server"
+
+    def __init__(self, *, startup_timeout: float = 30.0, stop_timeout: float = 10.0) -> None:
+        super().__init__(startup_timeout=startup_timeout, stop_timeout=stop_timeout)
+        self._binary = find_binary("redis-server", "redis-server")
+        self.port = free_port()
+
+    @property
+    def url(self) -> str:
+        """A URL for ``redis.Redis.from_url``, on database 0."""
+        return f"redis://{self.host}:{self.port}/0"
+
+    def _prepare(self) -> None:
+        """Nothing to lay out: Redis is configured entirely on its command line."""
+
+    def _command(self) -> list[str]:
+        return [
+            str(self._binary),
+            *("--port", str(self.port)),
+            *("--bind", self.host),
+            *("--save", ""),
+            *("--appendonly", "no"),
+            *("--daemonize", "no"),
+            *("--dir", str(self.workdir)),
+        ]
+
+    def _is_ready(self) -> bool:
+        try:
+            with socket.create_connection((self.host, self.port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                return conn.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+
+def _postgres_bindir() -> Path:
+    """The bin directory of the newest PostgreSQL installed.
+
+    Debian installs each major version side by side under /usr/lib/postgresql and keeps
+    initdb and postgres off PATH; elsewhere (e.g. Homebrew) they are on PATH.
+    """
+    installed = [initdb.parent for initdb in Path("/usr/lib/postgresql").glob("*/bin/initdb")]
+    if installed:
+        return max(installed, key=lambda bindir: _version_key(bindir.parent.name))
+    on_path = shutil.which("initdb")
+    if on_path is None:
+        raise _missing("initdb", "postgresql")
+    return Path(on_path).parent
+
+
+def _version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split(".") if part.isdigit())
+
+
+class PostgresServer(Server):
+    """A PostgreSQL cluster tuned for speed over durability, with trust authentication.
+
+    PostgreSQL refuses to run as root, so under root initdb and the server run as the
+    ``postgres`` OS user that Debian's package creates; otherwise as the current user.
+    Every connection authenticates as the database superuser ``postgres``.
+    """
+
+    name = "postgres"
+    # SIGTERM is PostgreSQL's "smart" shutdown, which waits for every client to
+    # disconnect; SIGINT is the "fast" one, which ends sessions and exits at once.
+    stop_signal = signal.SIGINT
+
+    superuser: ClassVar[str] = "postgres"
+
+    def __init__(self, *, startup_timeout: float = 30.0, stop_timeout: float = 10.0) -> None:
+        super().__init__(startup_timeout=startup_timeout, stop_timeout=stop_timeout)
+        self.bindir = _postgres_bindir()
+        if os.geteuid() == 0:
+            self._user = "postgres"
+            try:
+                pwd.getpwnam(self._user)
+            except KeyError:
+                raise ServiceUnavailable(
+                    "PostgreSQL cannot run as root and there is no 'postgres' OS user: "
+                    "apt-get install postgresql, which creates it"
+                ) from None
+        self.port = free_port()
+
+    @property
+    def datadir(self) -> Path:
+        """The cluster's data directory."""
+        return self.workdir / "data"
+
+    def dsn(self, database: str = "postgres") -> str:
+        """A ``postgres://`` URL for ``database``, as asyncpg and Tortoise ORM take it."""
+        return f"postgres://{self.superuser}@{self.host}:{self.port}/{database}"
+
+    def create_database(self, name: str) -> str:
+        """Create an empty database called ``name`` and return its DSN."""
+        result = subprocess.run(
+            [str(self.bindir / "createdb"), *self._client_args(), name],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"createdb {name!r} failed: {result.stderr.strip()}")
+        return self.dsn(name)
+
+    def _client_args(self) -> list[str]:
+        return ["--host", self.host, "--port", str(self.port), "--username", self.superuser]
+
+    def _prepare(self) -> None:
+        initdb = [
+            str(self.bindir / "initdb"),
+            *("--pgdata", str(self.datadir)),
+            *("--username", self.superuser),
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--no-locale",  # the C locale: the same sort order on every machine
+            "--no-sync",
+            "--no-instructions",
+        ]
+        with self.log_path.open("ab") as log:
+            try:
+                result = subprocess.run(
+                    self._as_user(initdb),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.workdir,
+                    timeout=self.startup_timeout,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as error:
+                raise ServiceUnavailable(
+                    f"initdb did not finish within {self.startup_timeout:g}s{self._log_tail()}"
+                ) from error
+        if result.returncode != 0:
+            raise ServiceUnavailable(
+                f"initdb exited with status {result.returncode}{self._log_tail()}"
+            )
+
+    def _command(self) -> list[str]:
+        settings = {
+            "listen_addresses": self.host,
+            "unix_socket_directories": str(self.workdir),
+            # Throwaway data: never wait for the disk.
+            "fsync": "off",
+            "synchronous_commit": "off",
+            "full_page_writes": "off",
+        }
+        options = [arg for key, value in settings.items() for arg in ("-c", f"{key}={value}")]
+        return [
+            str(self.bindir / "postgres"),
+            "-D",
+            str(self.datadir),
+            "-p",
+            str(self.port),
+            *options,
+        ]
+
+    def _is_ready(self) -> bool:
+        result = subprocess.run(
+            [str(self.bindir / "pg_isready"), "--quiet", *self._client_args(), "--timeout=1"],
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        return result.returncode == 0
+
+
+_CLICKHOUSE_USERS_CONFIG = Path("/etc/clickhouse-server/users.xml")
+
+_CLICKHOUSE_CONFIG = """\
+<?xml version="1.0"?>
+<yandex>
+    <!-- Log to the console, which the harness collects into server.log. -->
+    <logger>
+        <level>information</level>
+        <console>1</console>
+    </logger>
+    <listen_host>{host}</listen_host>
+    <tcp_port>{tcp_port}</tcp_port>
+    <http_port>{http_port}</http_port>
+    <!-- No interserver_http_port: without replication nothing needs it. -->
+    <path>{workdir}/data/</path>
+    <tmp_path>{workdir}/tmp/</tmp_path>
+    <user_files_path>{workdir}/user_files/</user_files_path>
+    <format_schema_path>{workdir}/format_schemas/</format_schema_path>
+    <users_config>{users_config}</users_config>
+    <default_profile>default</default_profile>
+    <default_database>default</default_database>
+    <!-- The same DateTime rendering whatever the machine's time zone. -->
+    <timezone>UTC</timezone>
+    <mark_cache_size>67108864</mark_cache_size>
+    <uncompressed_cache_size>67108864</uncompressed_cache_size>
+    <mlock_executable>false</mlock_executable>
+</yandex>
+"""
+
+
+class ClickHouseServer(Server):
+    """A ClickHouse (Debian's 18.16 build) with the packaged users: ``default``, no password.
+
+    ``port`` is the native protocol port (for ``clickhouse_driver.Client``), ``http_port``
+    the HTTP interface. ``stop(keep_data=True)`` then ``start()`` restarts it on the same
+    data and ports, for tests of how the application rides out a ClickHouse outage.
+    """
+
+    name = "clickhouse-server"
+
+    def __init__(self, *, startup_timeout: float = 30.0, stop_timeout: float = 10.0) -> None:
+        super().__init__(startup_timeout=startup_timeout, stop_timeout=stop_timeout)
+        self._binary = find_binary("clickhouse-server", "clickhouse-server")
+        if not _CLICKHOUSE_USERS_CONFIG.is_file():
+            raise _missing(str(_CLICKHOUSE_USERS_CONFIG), "clickhouse-server")
+        self.port, self.http_port = free_ports(2)
+
+    @property
+    def config_path(self) -> Path:
+        """The server's configuration file, written into its working directory."""
+        return self.workdir / "config.xml"
+
+    def _prepare(self) -> None:
+        self.config_path.write_text(
+            _CLICKHOUSE_CONFIG.format(
+                host=self.host,
+                tcp_port=self.port,
+                http_port=self.http_port,
+                workdir=self.workdir,
+                users_config=_CLICKHOUSE_USERS_CONFIG,
+            )
+        )
+
+    def _command(self) -> list[str]:
+        return [str(self._binary), f"--config-file={self.config_path}"]
+
+    def _is_ready(self) -> bool:
+        # http.client rather than urllib: urllib would send a loopback request through
+        # any proxy configured in the environment.
+        conn = http.client.HTTPConnection(self.host, self.http_port, timeout=1)
+        try:
+            conn.request("GET", "/ping")
+            return conn.getresponse().read() == b"Ok.\n"
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
