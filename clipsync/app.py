@@ -51,6 +51,7 @@ def create_app(settings: Settings, *, load_entry_points: bool = True) -> ClipSyn
     app.config.FORWARDED_FOR_HEADER = "X-Forwarded-For"
     app.config.REAL_IP_HEADER = ""
     app.config.OAS = False
+    app.config.MOTD = False
 
     setup_database(app)
     setup_sessions(app)

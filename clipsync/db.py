@@ -9,11 +9,14 @@ migration carries SQL for SQLite and for PostgreSQL.
 from __future__ import annotations
 
 import importlib.resources
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from aerich import Command
-from tortoise import Tortoise
+from tortoise import Tortoise, connections
+from tortoise.exceptions import OperationalError
 
 from clipsync.settings import Settings
 
@@ -21,10 +24,21 @@ MODEL_MODULES = ["clipsync.models", "aerich.models"]
 APP = "models"
 
 
+def connection_name(database_url: str) -> str:
+    """The Tortoise connection name: the dialect, e.g. `sqlite` or `postgres`.
+
+    Tortoise caches prepared SQL per connection name and table; naming connections
+    by dialect keeps a process that talks to both (the test suite, the migration
+    tooling) from reusing SQLite's SQL on PostgreSQL.
+    """
+    return dialect(database_url)
+
+
 def tortoise_config(database_url: str) -> dict[str, Any]:
+    name = connection_name(database_url)
     return {
-        "connections": {"default": database_url},
-        "apps": {APP: {"models": MODEL_MODULES, "default_connection": "default"}},
+        "connections": {name: database_url},
+        "apps": {APP: {"models": MODEL_MODULES, "default_connection": name}},
         "use_tz": True,
         "timezone": "UTC",
     }
@@ -59,27 +73,41 @@ async def close_database() -> None:
     await Tortoise.close_connections()
 
 
+@asynccontextmanager
+async def migration_command(
+    settings: Settings, location: Path | None = None
+) -> AsyncIterator[Command]:
+    """An initialised aerich `Command` for this database, closed afterwards."""
+    config = tortoise_config(_prepare(settings))
+    # Initialise explicitly every time: aerich skips it when an earlier, already
+    # closed session in this process left Tortoise looking initialised.
+    await Tortoise.init(config=config)
+    try:
+        command = Command(
+            tortoise_config=config, app=APP, location=str(location or migrations_location())
+        )
+        await command.init()
+        yield command
+    finally:
+        await Tortoise.close_connections()
+
+
 async def migrate(settings: Settings) -> list[str]:
     """Apply every migration not yet applied; return the names of those applied."""
-    url = _prepare(settings)
-    command = Command(
-        tortoise_config=tortoise_config(url), app=APP, location=str(migrations_location())
-    )
-    async with command:
-        await command.init()
+    async with migration_command(settings) as command:
         return await command.upgrade(run_in_transaction=True)
 
 
 async def pending_migrations(settings: Settings) -> list[str]:
-    url = _prepare(settings)
-    command = Command(
-        tortoise_config=tortoise_config(url), app=APP, location=str(migrations_location())
-    )
-    async with command:
-        await command.init()
-        return await command.heads()
+    """The migrations not yet applied (all of them on a database never migrated)."""
+    async with migration_command(settings) as command:
+        try:
+            return await command.heads()
+        except OperationalError:  # no aerich table yet: nothing was ever applied
+            return await command.history()
 
 
 async def ping() -> None:
     """Run a trivial query; raises when the database cannot answer."""
-    await Tortoise.get_connection("default").execute_query("SELECT 1")
+    for connection in connections.all():
+        await connection.execute_query("SELECT 1")

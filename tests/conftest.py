@@ -23,6 +23,9 @@ from clipsync.app import create_app
 from clipsync.context import ClipSyncApp
 from clipsync.settings import Settings, parse_settings
 
+# The live-server and Chromium fixtures of the browser tests.
+pytest_plugins = ["browser"]
+
 Sanic.test_mode = True
 
 

@@ -6,13 +6,17 @@ from typing import Any
 
 from sanic import Request
 
-from clipsync.errors import BadRequest
+from clipsync.errors import BadRequest, PayloadTooLarge
 
 
 def json_object(request: Request) -> dict[str, Any]:
     """The request's JSON body, which must be an object."""
     if not request.body:
         raise BadRequest("Send a JSON object in the request body.")
+    # The HTTP server refuses larger bodies before reading them; this also holds
+    # when ClipSync runs under another ASGI server.
+    if len(request.body) > request.app.config.REQUEST_MAX_SIZE:
+        raise PayloadTooLarge("The request body is larger than this server accepts.")
     try:
         body = request.load_json()
     except Exception:

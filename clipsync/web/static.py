@@ -23,7 +23,6 @@ async def static(request: ClipSyncRequest, relative: str) -> HTTPResponse:
     return await file(
         path,
         mime_type=mime or "application/octet-stream",
-        request=request,
-        last_modified=True,
+        request_headers=request.headers,
         max_age=MAX_AGE,
     )

@@ -103,7 +103,7 @@ class Templates:
         **context: Any,
     ) -> HTTPResponse:
         template = self.env.get_template(name)
-        body = template.render({**self.context(request), **context})
+        body = template.render({**self.context(request), "status": status, **context})
         return html(body, status=status, headers=headers)
 
     def static_file(self, relative: str) -> Path | None:

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from clipsync.cli import main
+
+
+def run(*args: str, stdin: str = "", cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "clipsync", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def config(tmp_path: Path, extra: str = "") -> str:
+    path = tmp_path / "config.toml"
+    path.write_text(f'[paths]\ndata_dir = "data"\n[plugins.auth_local]\nbcrypt_rounds = 4\n{extra}')
+    return str(path)
+
+
+def test_user_create_makes_an_admin_from_the_shell(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    assert run("--config", cfg, "migrate").returncode == 0
+    create = ["--config", cfg, "user", "create", "--email", "Root@Example.org", "--role", "admin"]
+    done = run(*create, "--password-stdin", stdin="correct horse battery\n")
+    assert done.returncode == 0, done.stderr
+    assert "created admin root@example.org" in done.stdout
+    again = run(
+        "--config",
+        cfg,
+        "user",
+        "create",
+        "--email",
+        "root@example.org",
+        "--password-stdin",
+        stdin="another password\n",
+    )
+    assert again.returncode == 1
+    assert "already exists" in again.stderr
+    short = run(
+        "--config",
+        cfg,
+        "user",
+        "create",
+        "--email",
+        "x@example.org",
+        "--password-stdin",
+        stdin="short\n",
+    )
+    assert short.returncode == 1 and "at least 8" in short.stderr
+
+
+def test_user_create_without_a_terminal_asks_for_password_stdin(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    run("--config", cfg, "migrate")
+    done = run("--config", cfg, "user", "create", "--email", "a@example.org")
+    assert done.returncode == 2 and "--password-stdin" in done.stderr
+
+
+def test_a_bad_config_exits_with_the_key_named(tmp_path: Path) -> None:
+    cfg = config(tmp_path, "[server]\nport = -1\n")
+    done = run("--config", cfg, "plugins")
+    assert done.returncode == 2
+    assert cfg in done.stderr and "[server] port" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_plugins_lists_plugins_versions_and_active_backends(tmp_path: Path) -> None:
+    cfg = config(tmp_path)
+    done = run("--config", cfg, "plugins")
+    assert done.returncode == 0, done.stderr
+    assert "auth_local 0.1.0 (built-in)" in done.stdout
+    assert "transcoder: cpu from transcoder_cpu (configured: auto; auto:" in done.stdout
+    report = json.loads(run("--config", cfg, "plugins", "--json").stdout)
+    assert {b["kind"] for b in report["backends"]} == {"storage", "transcoder", "auth"}
+
+
+def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    done = run("--config", config(tmp_path), "serve")
+    assert done.returncode == 1 and "clipsync migrate" in done.stderr
+
+
+def test_config_toml_in_the_current_folder_is_used(tmp_path: Path, monkeypatch, capsys) -> None:
+    config(tmp_path, '[[category]]\nname = "here"\nlabel = "Here"\ndefault = true\n')
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("CLIPSYNC_CONFIG", raising=False)
+    assert main(["plugins", "--json"]) == 0
+    assert (tmp_path / "data" / "secrets" / "jwt.key").exists()

@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import asyncpg
+from services import RedisServer, free_port
+
+
+def with_database(settings, migrated_sqlite: Path):
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "clipsync.sqlite3").write_bytes(migrated_sqlite.read_bytes())
+    return settings
+
+
+async def test_healthz_checks_the_database_and_the_sqlite_queue(client) -> None:
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json() == {
+        "status": "ok",
+        "checks": {
+            "database": {"ok": True},
+            "queue": {"ok": True, "backend": "sqlite", "pending": 0},
+        },
+    }
+
+
+async def test_healthz_checks_a_redis_queue(
+    start_app, make_settings, migrated_sqlite: Path, redis_server: RedisServer
+) -> None:
+    settings = with_database(
+        make_settings(queue={"backend": "redis", "redis_url": redis_server.url}), migrated_sqlite
+    )
+    _, client = await start_app(settings)
+    response = await client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["checks"]["queue"] == {"ok": True, "backend": "redis", "pending": 0}
+
+
+async def test_healthz_fails_when_the_queue_is_unreachable(
+    start_app, make_settings, migrated_sqlite: Path
+) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    settings = with_database(
+        make_settings(queue={"backend": "redis", "redis_url": url}), migrated_sqlite
+    )
+    _, client = await start_app(settings)
+    response = await client.get("/healthz")
+    assert response.status_code == 503
+    body = response.json()
+    assert body["status"] == "failing"
+    assert body["checks"]["database"] == {"ok": True}
+    assert body["checks"]["queue"]["ok"] is False
+    assert url not in response.text  # connection strings may hold passwords
+
+
+async def test_healthz_fails_when_the_database_is_unreachable(
+    start_app, make_settings, postgres_server
+) -> None:
+    url = postgres_server.create_database("health_gone")
+    settings = make_settings(database={"url": url})
+    _, client = await start_app(settings)
+    assert (await client.get("/healthz")).status_code == 200
+    conn = await asyncpg.connect(postgres_server.dsn())
+    try:
+        await conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'health_gone'"
+        )
+        await conn.execute("ALTER DATABASE health_gone ALLOW_CONNECTIONS false")
+    finally:
+        await conn.close()
+    response = await client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["database"]["ok"] is False
