@@ -241,4 +241,6 @@ def _check_plugin_settings(host: PluginHost, environ: Mapping[str, str]) -> None
             )
     for name, schema in schemas.items():
         table = settings.plugin_tables.get(name, {})
-        host.configs[name] = build(schema, table, settings.describe(), f"plugins.{name}", environ)
+        host.configs[name] = build(
+            schema, table, settings.describe(), f"plugins.{name}", environ, settings.base_dir
+        )

@@ -237,18 +237,19 @@ def parse_settings(
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     environ = {} if environ is None else environ
+    base = source.parent if source else None
     raw = dict(raw)
     values: dict[str, Any] = {}
     for section, cls in SECTIONS.items():
         table = _table(raw.pop(section, {}), where, f"[{section}]")
-        values[section] = build(cls, table, where, section, environ)
+        values[section] = build(cls, table, where, section, environ, base)
 
     plugins_table = dict(_table(raw.pop("plugins", {}), where, "[plugins]"))
     plugin_tables = {
         name: _table(plugins_table.pop(name), where, f"[plugins.{name}]")
         for name in [k for k, v in plugins_table.items() if isinstance(v, dict)]
     }
-    values["plugins"] = build(PluginsSettings, plugins_table, where, "plugins", environ)
+    values["plugins"] = build(PluginsSettings, plugins_table, where, "plugins", environ, base)
 
     values["categories"] = _categories(raw.pop("category", None), where)
     if raw:
@@ -263,11 +264,12 @@ def build(
     where: str,
     section: str,
     environ: Mapping[str, str] | None = None,
+    base_dir: Path | None = None,
 ) -> Any:
     """Build dataclass `cls` from a TOML table, checking every value against its type.
 
     `environ` overrides come from `CLIPSYNC_<SECTION>_<KEY>`; `section` also names the
-    table in error messages.
+    table in error messages; `{ "$file" = ... }` secrets are relative to `base_dir`.
     """
     environ = environ or {}
     hints = typing.get_type_hints(cls)
@@ -285,7 +287,7 @@ def build(
         if env_name in environ:
             value = _from_env(environ[env_name], hints[name], f"{env_name} ({label})")
         elif name in table:
-            value = _coerce(table[name], hints[name], f"{where}: {label}")
+            value = _coerce(table[name], hints[name], f"{where}: {label}", base_dir)
         else:
             continue
         rule = fld.metadata.get("check")
@@ -345,22 +347,24 @@ def _describe(kind: Any) -> str:
     }.get(kind, getattr(kind, "__name__", str(kind)))
 
 
-def _coerce(value: Any, kind: Any, label: str) -> Any:
+def _coerce(value: Any, kind: Any, label: str, base_dir: Path | None = None) -> Any:
     """Check a TOML value against a field type; TOML already gives typed values."""
     origin = typing.get_origin(kind)
     if kind is Secret:
-        return _secret(value, label)
+        return _secret(value, label, base_dir)
+    if dataclasses.is_dataclass(kind) and isinstance(value, dict):
+        return build(kind, value, label, kind.__name__, base_dir=base_dir)
     if origin is Literal:
         if value in typing.get_args(kind):
             return value
     elif origin is list:
         (item,) = typing.get_args(kind)
         if isinstance(value, list):
-            return [_coerce(v, item, label) for v in value]
+            return [_coerce(v, item, label, base_dir) for v in value]
     elif origin in (types.UnionType, typing.Union):
         for option in typing.get_args(kind):
             if option is not type(None):
-                return _coerce(value, option, label)
+                return _coerce(value, option, label, base_dir)
     elif kind is float:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
@@ -396,7 +400,7 @@ def _from_env(text: str, kind: Any, label: str) -> Any:
     return _coerce(text, kind, label)
 
 
-def _secret(value: Any, label: str) -> Secret:
+def _secret(value: Any, label: str, base_dir: Path | None) -> Secret:
     if isinstance(value, str):
         return Secret(value)
     if isinstance(value, dict) and len(value) == 1:
@@ -407,7 +411,10 @@ def _secret(value: Any, label: str) -> Secret:
             return Secret(os.environ[name])
         if how == "$file" and isinstance(name, str):
             try:
-                return Secret(Path(name).expanduser().read_text().strip())
+                path = Path(name).expanduser()
+                if not path.is_absolute() and base_dir is not None:
+                    path = base_dir / path
+                return Secret(path.read_text().strip())
             except OSError as exc:
                 raise ConfigError(
                     f"{label}: cannot read secret file {name}: {exc.strerror}"

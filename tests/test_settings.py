@@ -152,6 +152,14 @@ def test_secrets_come_from_env_and_file_and_never_print(
     assert str(Secret("x")) == "Secret('********')"
 
 
+def test_secret_files_are_relative_to_the_config_file(tmp_path: Path) -> None:
+    (tmp_path / "db-url").write_text("postgres://u:p@h/db\n")
+    settings = load_settings(
+        write(tmp_path, '[database]\nurl = { "$file" = "db-url" }\n'), environ={}
+    )
+    assert settings.database_url == "postgres://u:p@h/db"
+
+
 def test_secret_from_a_missing_variable_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, '[database]\nurl = { "$env" = "CLIPSYNC_TEST_NOT_SET" }\n')
     with pytest.raises(ConfigError, match="CLIPSYNC_TEST_NOT_SET is not set"):
