@@ -4,18 +4,19 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+TEST_INSTALLED := $(VENV)/.installed-test
 ASSETS := clipsync/static/vendor/.built
 
-.PHONY: run test install assets test-deps lint format clean
+.PHONY: run test install install-test assets run-deps test-deps lint format clean
 
 ## make run: set up everything and start ClipSync on http://127.0.0.1:8000
-run: install assets
+run: install assets run-deps
 	$(BIN)/clipsync migrate
 	$(BIN)/clipsync serve
 
 ## make test: install what the tests need (ffmpeg, Redis, PostgreSQL, ClickHouse,
 ## Chromium) when it is missing, then run the whole suite
-test: install assets test-deps lint
+test: install-test assets test-deps lint
 	$(BIN)/python -m pytest
 
 install: $(INSTALLED)
@@ -25,6 +26,12 @@ $(BIN)/python:
 
 $(INSTALLED): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+install-test: $(TEST_INSTALLED)
+
+$(TEST_INSTALLED): $(INSTALLED)
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
@@ -34,14 +41,17 @@ $(ASSETS): package.json package-lock.json scripts/bundle-assets.mjs
 	npm ci --no-audit --no-fund --loglevel=error
 	node scripts/bundle-assets.mjs
 
-test-deps:
-	scripts/install-test-deps.sh
+run-deps:
+	scripts/install-deps.sh run
 
-lint: install
+test-deps:
+	scripts/install-deps.sh test
+
+lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-format: install
+format: install-test
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 

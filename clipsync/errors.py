@@ -3,7 +3,7 @@
 A `ClipSyncError` carries an HTTP status, a stable machine-readable `code` and a
 message written for the person who will read it. The API renders it as
 `{"error": {"code", "message"}}`; pages render it with the theme's error template
-(see `clipsync.web.errors`). Raise these from services; handlers never build error
+(see `clipsync.error_handler`). Raise these from services; handlers never build error
 responses by hand.
 """
 
@@ -77,6 +77,12 @@ class MethodNotAllowed(ClipSyncError):
     status = 405
     code = "method_not_allowed"
     default_message = "This address does not accept that kind of request."
+
+
+class UnsupportedUpload(ClipSyncError):
+    status = 422
+    code = "unsupported_media"
+    default_message = "This file is not a video ClipSync can use."
 
 
 class Conflict(ClipSyncError):

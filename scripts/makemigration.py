@@ -31,7 +31,7 @@ from tortoise import Tortoise
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from clipsync.db import APP, tortoise_config  # noqa: E402
+from clipsync.db import APP, connection_name, tortoise_config  # noqa: E402
 
 MIGRATIONS = ROOT / "migrations"
 
@@ -97,6 +97,8 @@ async def _generate(url: str, name: str, workdir: Path) -> Path | None:
         async with command:
             await command.init()
             await command.upgrade()
+            # init() read the last applied migration before upgrade() applied any.
+            await command.init()
             await command.migrate(name, no_input=True)
     new = sorted(set(app_dir.glob("*.py")) - before)
     return new[0] if new else None
@@ -114,7 +116,7 @@ async def _one(url: str, name: str, workdir: Path) -> dict[str, str] | None:
     module = _load(path)
     await Tortoise.init(config=tortoise_config(url))
     try:
-        db = Tortoise.get_connection("default")
+        db = Tortoise.get_connection(connection_name(url))
         return {
             "file": path.name,
             "upgrade": (await module.upgrade(db)).strip(),

@@ -5,16 +5,8 @@ runs `clipsync migrate`, then starts `clipsync serve` (Sanic's manager, its work
 the job consumer) in a process group of its own, and kills that whole group on stop.
 
 The fixtures below use Playwright's *sync* API, so browser tests are plain (non-async)
-test functions. A test module imports the fixtures it uses together with those they
-depend on (pytest looks fixtures up in the test's module), and lists them in `__all__`
-so linters see them used::
-
-    from browser import browser, live_server, live_server_toml, page, playwright
-
-    __all__ = ["browser", "live_server", "live_server_toml", "page", "playwright"]
-
-(Alternatively, `pytest_plugins = ["browser"]` at the top of tests/conftest.py would make
-them available everywhere.)
+test functions. tests/conftest.py loads this module as a pytest plugin, so every test
+can use the fixtures by name.
 
 A module that needs other settings overrides `live_server_toml`::
 

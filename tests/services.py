@@ -68,7 +68,7 @@ class ServiceUnavailable(RuntimeError):
 def _missing(binary: str, package: str) -> ServiceUnavailable:
     return ServiceUnavailable(
         f"{binary} not found: apt-get install {package}, or run "
-        "scripts/install-test-deps.sh (as root), which installs everything the tests need"
+        "scripts/install-deps.sh test (as root), which installs everything the tests need"
     )
 
 

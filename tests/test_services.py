@@ -1,7 +1,7 @@
 """Each harness in services.py starts a server that really works, and stops it for good.
 
 Nothing here skips: a server that cannot start fails the run (install the services with
-scripts/install-test-deps.sh).
+scripts/install-deps.sh test).
 """
 
 from __future__ import annotations

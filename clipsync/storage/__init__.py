@@ -1,1 +1,4 @@
-"""Where ClipSync keeps files: object keys, and the contract storage backends meet."""
+"""Where ClipSync keeps files: `keys` builds every object key.
+
+The contract storage backends meet is `clipsync.backends.StorageBackend`.
+"""

@@ -48,8 +48,12 @@ def find_theme(settings: Settings, name: str) -> Path:
 
 
 def theme_info(folder: Path) -> dict[str, Any]:
-    with (folder / "theme.toml").open("rb") as fh:
-        return tomllib.load(fh)
+    """The theme's `theme.toml` (name, label, description), shown to templates as `theme`."""
+    try:
+        with (folder / "theme.toml").open("rb") as fh:
+            return tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{folder / 'theme.toml'}: not valid TOML: {exc}") from None
 
 
 class Templates:
@@ -92,6 +96,7 @@ class Templates:
             "default_category": settings.default_category.name,
             "category_label": category.label if category else (actor.category if actor else ""),
             "static_url": static_url,
+            "theme": self.theme,
         }
 
     def render(

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
-# Install the programs the test suite runs for real: ffmpeg/ffprobe, Redis, PostgreSQL,
-# ClickHouse and Chromium. The tests never skip when one is missing, they fail, so a
-# fresh machine (CI's included) runs this first. It is idempotent: when everything is
-# present it only looks, and returns at once.
+# Install the programs ClipSync needs from Debian, when they are missing.
+#
+#   scripts/install-deps.sh run    what the appliance itself runs: ffmpeg/ffprobe
+#   scripts/install-deps.sh test   that, plus what the test suite runs for real:
+#                                  Redis, PostgreSQL, ClickHouse and Chromium
+#
+# The tests never skip when one is missing, they fail, so a fresh machine (CI's
+# included) runs this first. It is idempotent: when everything is present it only
+# looks, and returns at once.
 #
 # The tests start their own servers on free ports (tests/services.py), so the system
 # services these packages ship are not needed. While this script installs, it forbids
@@ -19,14 +24,26 @@ have_initdb() {
 }
 
 # "command package" pairs; ffmpeg provides both ffmpeg and ffprobe.
+profile=${1:-test}
 checks=(
     "ffmpeg ffmpeg"
     "ffprobe ffmpeg"
-    "redis-server redis-server"
-    "initdb postgresql"
-    "clickhouse-server clickhouse-server"
-    "chromium chromium"
 )
+case $profile in
+run) ;;
+test)
+    checks+=(
+        "redis-server redis-server"
+        "initdb postgresql"
+        "clickhouse-server clickhouse-server"
+        "chromium chromium"
+    )
+    ;;
+*)
+    echo "usage: $0 [run|test]" >&2
+    exit 2
+    ;;
+esac
 
 found=()
 missing=()
@@ -45,12 +62,12 @@ for check in "${checks[@]}"; do
 done
 
 if ((${#missing[@]} == 0)); then
-    echo "test dependencies: all present (${found[*]})"
+    echo "$profile dependencies: all present (${found[*]})"
     exit 0
 fi
 
 if ((EUID != 0)); then
-    echo "test dependencies missing: ${missing[*]}" >&2
+    echo "$profile dependencies missing: ${missing[*]}" >&2
     echo "install them with: sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
     exit 1
 fi
@@ -66,4 +83,4 @@ fi
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
     >/dev/null
-echo "test dependencies: installed ${missing[*]}${found[*]:+; already present: ${found[*]}}"
+echo "$profile dependencies: installed ${missing[*]}${found[*]:+; already present: ${found[*]}}"
