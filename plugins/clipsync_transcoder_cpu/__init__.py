@@ -14,6 +14,7 @@ from typing import ClassVar
 
 from clipsync import hookimpl
 from clipsync.backends import Availability, BackendContext
+from clipsync.media.encoders import EncoderProfile, cpu_profile
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,10 @@ class CpuTranscoder:
     def __init__(self, ffmpeg: str, preset: str) -> None:
         self.ffmpeg = ffmpeg
         self.preset = preset
+
+    def profile(self) -> EncoderProfile:
+        """The libx264 encoder profile `clipsync.media.pipeline.transcode` runs with."""
+        return cpu_profile(self.preset)
 
     @classmethod
     def probe(cls, context: BackendContext) -> Availability:

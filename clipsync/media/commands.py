@@ -1,0 +1,253 @@
+"""The ffmpeg argument lists, built as pure functions so tests can pin them exactly.
+
+Every command reads the source with `file:` (a name is never taken for a protocol)
+and only through the demuxers we accept (`-format_whitelist`), so a source that is
+really an HLS playlist or a concat list cannot make ffmpeg read other files or URLs.
+ffmpeg applies the source's rotation while decoding (its default `-autorotate`), so
+sizes here are display sizes, as in `SourceInfo`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from clipsync.media.encoders import EncoderProfile
+from clipsync.media.ladder import Variant
+from clipsync.media.probe import DEMUXER_WHITELIST, SourceInfo
+
+MAX_FRAME_RATE = 60
+# What we use when a source states no usable frame rate at all.
+FALLBACK_FRAME_RATE = 30
+# The seek-preview sprite never holds more thumbnails than this.
+MAX_THUMBNAILS = 100
+
+_COMMON = ["-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats"]
+_PROGRESS = ["-progress", "pipe:1"]
+
+
+def _input(source: Path, *, whitelist: bool = True) -> list[str]:
+    guard = ["-protocol_whitelist", "file"]
+    if whitelist:
+        guard += ["-format_whitelist", DEMUXER_WHITELIST]
+    return [*guard, "-i", f"file:{source}"]
+
+
+def output_frame_rate(info: SourceInfo) -> Fraction:
+    """The constant frame rate of every rendition.
+
+    A constant-rate source keeps its rate (30000/1001 stays exact); a variable-rate
+    one gets its average rate rounded to a whole number. Both are capped at 60.
+    """
+    rate = Fraction(info.frame_rate).limit_denominator(1001) if info.frame_rate > 0 else None
+    if rate is None or rate < 1:
+        rate = Fraction(FALLBACK_FRAME_RATE) if rate is None else Fraction(1)
+    elif info.variable_frame_rate:
+        rate = Fraction(max(1, round(rate)))
+    return min(rate, Fraction(MAX_FRAME_RATE))
+
+
+def gop_frames(rate: Fraction, segment_seconds: int) -> int:
+    """Frames per GOP so that a key frame starts every segment."""
+    return max(1, round(rate * segment_seconds))
+
+
+def _rate_text(rate: Fraction) -> str:
+    return str(rate.numerator) if rate.denominator == 1 else f"{rate.numerator}/{rate.denominator}"
+
+
+def hls_command(
+    ffmpeg: str,
+    source: Path,
+    info: SourceInfo,
+    variants: list[Variant],
+    out_dir: Path,
+    profile: EncoderProfile,
+    *,
+    segment_seconds: int = 4,
+    audio_bitrate: int = 128_000,
+) -> list[str]:
+    """One ffmpeg process that decodes once and writes every rendition as fMP4 HLS.
+
+    Output: `out_dir/<variant.name>/index.m3u8`, `init_<n>.mp4` (ffmpeg numbers init
+    files per stream; the pipeline renames them `init.mp4`), `seg_00000.m4s`…, and the
+    audio rendition in `out_dir/audio/`. No master playlist: `playlists.master_playlist`
+    writes ours from the measured files.
+    """
+    if not variants:
+        raise ValueError("no renditions to make")
+    if "%" in str(out_dir):
+        # The HLS muxer reads % in output names as a pattern (%v, %05d).
+        raise ValueError(f"the output folder may not contain '%': {out_dir}")
+    rate = output_frame_rate(info)
+    gop = gop_frames(rate, segment_seconds)
+    count = len(variants)
+    # fps makes the output constant-rate (VFR sources included) before the split, so
+    # every rendition gets the very same frames and the same key frame instants.
+    chain = ",".join(filter(None, [f"fps={_rate_text(rate)}", profile.pre_filter]))
+    graph = f"[0:{info.video_stream}]{chain},split={count}" + "".join(
+        f"[s{i}]" for i in range(count)
+    )
+    for i, variant in enumerate(variants):
+        scale = profile.scale_filter(variant.width, variant.height)
+        graph += f";[s{i}]{scale},setsar=1[v{i}]"
+
+    command = [ffmpeg, *_COMMON, *_PROGRESS, *profile.input_args, *_input(source)]
+    command += ["-filter_complex", graph]
+    for i in range(count):
+        command += ["-map", f"[v{i}]"]
+    if info.has_audio:
+        command += ["-map", f"0:{info.audio_stream if info.audio_stream is not None else 'a:0'}"]
+    for i, variant in enumerate(variants):
+        command += profile.video_args(variant, i, gop)
+        command += [f"-force_key_frames:v:{i}", f"expr:gte(t,n_forced*{segment_seconds})"]
+    if info.has_audio:
+        command += ["-c:a", "aac", "-b:a", str(audio_bitrate), "-ac", "2", "-ar", "48000"]
+    # No source metadata (a phone's GPS location, say) in what is published.
+    command += ["-map_metadata", "-1", "-map_chapters", "-1"]
+    names = [f"v:{i},agroup:aud,name:{v.name}" for i, v in enumerate(variants)]
+    if info.has_audio:
+        names.append("a:0,agroup:aud,name:audio")
+    else:
+        names = [f"v:{i},name:{v.name}" for i, v in enumerate(variants)]
+    command += [
+        "-f", "hls",
+        "-hls_time", str(segment_seconds),
+        "-hls_playlist_type", "vod",
+        "-hls_segment_type", "fmp4",
+        "-hls_flags", "independent_segments",
+        "-hls_fmp4_init_filename", "init.mp4",
+        "-hls_segment_filename", str(out_dir / "%v" / "seg_%05d.m4s"),
+        "-var_stream_map", " ".join(names),
+        str(out_dir / "%v" / "index.m3u8"),
+    ]  # fmt: skip
+    return command
+
+
+def even_size(width: int, height: int, max_width: int) -> tuple[int, int]:
+    """`width`x`height` scaled down to at most `max_width` wide, both sides even."""
+    out_width = min(width, max_width)
+    out_width = max(2, out_width // 2 * 2)
+    out_height = max(2, round(out_width * height / width / 2) * 2)
+    return out_width, out_height
+
+
+def poster_time(duration: float) -> float:
+    """Where the poster frame is taken: 10% in, at most 5 s, never negative."""
+    return round(max(0.0, min(duration * 0.1, 5.0)), 3)
+
+
+def poster_command(
+    ffmpeg: str, source: Path, info: SourceInfo, out: Path, width: int = 1280
+) -> list[str]:
+    """One JPEG frame of the source, at most `width` wide with even sides."""
+    out_width, out_height = even_size(info.width, info.height, width)
+    return [
+        ffmpeg, *_COMMON, *_PROGRESS,
+        "-ss", f"{poster_time(info.duration):.3f}",
+        *_input(source),
+        "-map", f"0:{info.video_stream}",
+        "-frames:v", "1",
+        "-vf", f"scale={out_width}:{out_height}:flags=bicubic,setsar=1",
+        "-q:v", "3",
+        "-map_metadata", "-1",
+        "-f", "image2", "-update", "1",
+        str(out),
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class SpriteLayout:
+    """Where each thumbnail of the seek-preview sprite sits, and what time it covers.
+
+    Thumbnail `i` covers `[i * interval, (i + 1) * interval)`; the last one covers up
+    to the end of the video, so `count` is the number of whole intervals (at least 1).
+    """
+
+    duration: float
+    interval: float
+    count: int
+    columns: int
+    rows: int
+    tile_width: int
+    tile_height: int
+
+    @property
+    def width(self) -> int:
+        return self.columns * self.tile_width
+
+    @property
+    def height(self) -> int:
+        return self.rows * self.tile_height
+
+    def cue(self, index: int) -> tuple[float, float, int, int]:
+        """Start, end, x and y of thumbnail `index`."""
+        start = index * self.interval
+        end = self.duration if index == self.count - 1 else (index + 1) * self.interval
+        row, column = divmod(index, self.columns)
+        return start, end, column * self.tile_width, row * self.tile_height
+
+
+def sprite_layout(
+    duration: float, interval: float, columns: int, tile_width: int, aspect: float
+) -> SpriteLayout:
+    """Plan a sprite of thumbnails every `interval` s (widened to keep at most 100).
+
+    `aspect` is the display width over height; tiles are `tile_width` wide (made even)
+    and as tall as the aspect says, rounded to the nearest even number.
+    """
+    if duration <= 0 or interval <= 0 or columns <= 0 or tile_width <= 0 or aspect <= 0:
+        raise ValueError("sprite layout needs positive duration, interval, columns, size")
+    interval = max(float(interval), math.ceil(duration / MAX_THUMBNAILS * 1000) / 1000)
+    # After `setpts=PTS-STARTPTS`, `fps=1/interval:round=up` emits ceil(duration /
+    # interval) frames (at 0, interval, …); counting whole intervals only (floor, at
+    # least 1) means every thumbnail we reference exists, even when the video stream
+    # ends a little before the container does.
+    count = max(1, min(MAX_THUMBNAILS, math.floor(duration / interval + 1e-9)))
+    columns = min(columns, count)
+    tile_width = max(2, tile_width // 2 * 2)
+    tile_height = max(2, round(tile_width / aspect / 2) * 2)
+    return SpriteLayout(
+        duration=duration,
+        interval=interval,
+        count=count,
+        columns=columns,
+        rows=math.ceil(count / columns),
+        tile_width=tile_width,
+        tile_height=tile_height,
+    )
+
+
+def sprite_command(
+    ffmpeg: str,
+    source: Path,
+    info: SourceInfo,
+    out: Path,
+    *,
+    interval: float,
+    columns: int,
+    tile_width: int,
+) -> list[str]:
+    """One JPEG sheet of thumbnails laid out as `sprite_layout` says."""
+    layout = sprite_layout(info.duration, interval, columns, tile_width, info.width / info.height)
+    fps = Fraction(1) / Fraction(layout.interval).limit_denominator(1000)
+    chain = (
+        # Without the shift, a stream starting at 0.007 s (WebM) makes fps=1/5 round its
+        # first frame up to 5 s, and a short clip gets no thumbnail at all.
+        f"setpts=PTS-STARTPTS,fps={_rate_text(fps)}:round=up,"
+        f"scale={layout.tile_width}:{layout.tile_height}:flags=bicubic,setsar=1,"
+        f"tile={layout.columns}x{layout.rows}"
+    )
+    return [
+        ffmpeg, *_COMMON, *_PROGRESS,
+        *_input(source),
+        "-map", f"0:{info.video_stream}",
+        "-vf", chain,
+        "-frames:v", "1",
+        "-q:v", "5",
+        "-map_metadata", "-1",
+        "-f", "image2", "-update", "1",
+        str(out),
+    ]  # fmt: skip

@@ -1,0 +1,244 @@
+"""`transcode()`: a local source file in, a folder of HLS renditions, poster and sprite out.
+
+What the folder holds afterwards (and nothing else we made):
+
+    master.m3u8          our master playlist (see `playlists.master_playlist`)
+    240p/index.m3u8      one folder per rendition: playlist, init.mp4, seg_00000.m4s…
+    audio/index.m3u8     the audio rendition, when the source has sound
+    poster.jpg           one frame, 10% in (at most 5 s)
+    sprite.jpg           seek-preview thumbnails on one sheet
+    thumbnails.vtt       cues pointing into sprite.jpg (relative URL)
+
+A rerun for the same folder starts by removing those (and any other `<n>p` folder, in
+case the ladder changed), so a retried job is idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from clipsync.media.commands import (
+    SpriteLayout,
+    hls_command,
+    output_frame_rate,
+    poster_command,
+    sprite_command,
+    sprite_layout,
+)
+from clipsync.media.encoders import EncoderProfile
+from clipsync.media.errors import TranscodeFailed
+from clipsync.media.ladder import DEFAULT_LADDER, Rung, Variant, plan_ladder
+from clipsync.media.playlists import (
+    AudioOutput,
+    RenditionOutput,
+    master_playlist,
+    measure_audio,
+    measure_rendition,
+    parse_media_playlist,
+    thumbnails_vtt,
+)
+from clipsync.media.probe import SourceInfo
+from clipsync.media.runner import ProgressCallback, run_ffmpeg
+
+AUDIO_FOLDER = "audio"
+MASTER = "master.m3u8"
+POSTER = "poster.jpg"
+SPRITE = "sprite.jpg"
+THUMBNAILS = "thumbnails.vtt"
+
+# Share of the progress bar for the HLS ladder; poster and sprite take the rest.
+HLS_SHARE = 90
+POSTER_DONE = 92
+
+
+@dataclass(frozen=True)
+class TranscodeResult:
+    """What `transcode` wrote; `files` lists every file, absolute, for storage."""
+
+    variants: list[RenditionOutput]
+    audio: AudioOutput | None
+    encoder: str
+    files: list[Path]
+    master: Path
+    poster: Path
+    sprite: Path
+    thumbnails: Path
+    sprite_layout: SpriteLayout
+
+
+class _Progress:
+    """Maps a step's 0-100 onto a span of the job's 0-100, reporting only increases."""
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self.callback = callback
+        self.reported = -1
+
+    async def report(self, percent: int) -> None:
+        if self.callback is not None and percent > self.reported:
+            self.reported = percent
+            await self.callback(percent)
+
+    def span(self, start: int, end: int) -> ProgressCallback:
+        async def step(percent: int) -> None:
+            await self.report(start + (end - start) * percent // 100)
+
+        return step
+
+
+async def transcode(
+    source: Path,
+    info: SourceInfo,
+    out_dir: Path,
+    *,
+    ffmpeg: str,
+    profile: EncoderProfile,
+    rungs: Iterable[Rung] = DEFAULT_LADDER,
+    segment_seconds: int = 4,
+    audio_bitrate: int = 128_000,
+    stall_timeout: float = 120,
+    on_progress: ProgressCallback | None = None,
+    poster_width: int = 1280,
+    sprite_interval: float = 5.0,
+    sprite_columns: int = 10,
+    sprite_tile_width: int = 160,
+) -> TranscodeResult:
+    """Make every rendition in one ffmpeg run, then poster and sprite, then our master.
+
+    Progress: 0 to 90 while the ladder encodes, then 92 (poster), up to 99 (sprite) and
+    100 when everything is written. Raises `TranscodeFailed` or `TranscodeStalled`.
+    """
+    progress = _Progress(on_progress)
+    variants = plan_ladder(rungs, info)
+    await asyncio.to_thread(_clear, out_dir, [v.name for v in variants])
+    await progress.report(0)
+
+    command = hls_command(
+        ffmpeg, source, info, variants, out_dir, profile,
+        segment_seconds=segment_seconds, audio_bitrate=audio_bitrate,
+    )  # fmt: skip
+    await run_ffmpeg(
+        command,
+        duration=info.duration,
+        on_progress=progress.span(0, HLS_SHARE),
+        stall_timeout=stall_timeout,
+    )
+    folders = [out_dir / v.name for v in variants]
+    if info.has_audio:
+        folders.append(out_dir / AUDIO_FOLDER)
+    await asyncio.to_thread(_tidy, out_dir, folders)
+
+    poster = out_dir / POSTER
+    await run_ffmpeg(
+        poster_command(ffmpeg, source, info, poster, width=poster_width),
+        duration=info.duration,
+        on_progress=None,
+        stall_timeout=stall_timeout,
+    )
+    await progress.report(POSTER_DONE)
+
+    sprite = out_dir / SPRITE
+    layout = sprite_layout(
+        info.duration, sprite_interval, sprite_columns, sprite_tile_width, info.width / info.height
+    )
+    await run_ffmpeg(
+        sprite_command(
+            ffmpeg, source, info, sprite,
+            interval=sprite_interval, columns=sprite_columns, tile_width=sprite_tile_width,
+        ),
+        duration=info.duration,
+        on_progress=progress.span(POSTER_DONE, 99),
+        stall_timeout=stall_timeout,
+    )  # fmt: skip
+
+    await asyncio.to_thread(_require, [poster, sprite])
+
+    frame_rate = float(output_frame_rate(info))
+    result = await asyncio.to_thread(
+        _finish, out_dir, variants, info.has_audio, frame_rate, layout, profile.name
+    )
+    await progress.report(100)
+    return result
+
+
+_RENDITION_FOLDER = re.compile(r"\d+p")
+
+
+def _clear(out_dir: Path, names: list[str]) -> None:
+    """Remove what an earlier run for this folder may have left (with any ladder)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in out_dir.iterdir():
+        ours = path.name in names or path.name == AUDIO_FOLDER
+        if path.is_dir() and (ours or _RENDITION_FOLDER.fullmatch(path.name)):
+            shutil.rmtree(path)
+    for name in (MASTER, POSTER, SPRITE, THUMBNAILS):
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def _require(paths: list[Path]) -> None:
+    """ffmpeg can exit 0 having written nothing (every frame filtered out, say)."""
+    missing = [p.name for p in paths if not p.is_file() or p.stat().st_size == 0]
+    if missing:
+        raise TranscodeFailed(
+            "The video could not be converted: the preview images could not be made.",
+            detail=f"ffmpeg exited 0 but did not write {', '.join(missing)}",
+        )
+
+
+_MAP = re.compile(r'^(#EXT-X-MAP:URI=)"[^"]*"', re.MULTILINE)
+
+
+def _tidy(out_dir: Path, folders: list[Path]) -> None:
+    """Name every init segment `init.mp4` and delete what the playlists do not list.
+
+    ffmpeg 5.1 numbers init files per stream (`init_0.mp4`, `init_3.mp4`) whenever
+    there is more than one stream, whatever `-hls_fmp4_init_filename` says.
+    """
+    (out_dir / MASTER).unlink(missing_ok=True)
+    for folder in folders:
+        index = folder / "index.m3u8"
+        playlist = parse_media_playlist(index.read_text())
+        if playlist.init_uri and playlist.init_uri != "init.mp4":
+            (folder / playlist.init_uri).replace(folder / "init.mp4")
+            index.write_text(_MAP.sub(r'\1"init.mp4"', index.read_text()))
+        keep = {"index.m3u8", "init.mp4", *(s.uri for s in playlist.segments)}
+        for path in folder.iterdir():
+            if path.name not in keep:
+                if path.is_dir():
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+
+
+def _finish(
+    out_dir: Path,
+    variants: list[Variant],
+    has_audio: bool,
+    frame_rate: float,
+    layout: SpriteLayout,
+    encoder: str,
+) -> TranscodeResult:
+    renditions = [measure_rendition(out_dir / v.name, frame_rate=frame_rate) for v in variants]
+    audio = measure_audio(out_dir / AUDIO_FOLDER) if has_audio else None
+    master = out_dir / MASTER
+    master.write_text(master_playlist(renditions, audio))
+    thumbnails = out_dir / THUMBNAILS
+    thumbnails.write_text(thumbnails_vtt(layout, SPRITE))
+    files = [master, thumbnails, out_dir / POSTER, out_dir / SPRITE]
+    for name in [v.name for v in variants] + ([AUDIO_FOLDER] if has_audio else []):
+        files += sorted(p for p in (out_dir / name).iterdir() if p.is_file())
+    return TranscodeResult(
+        variants=renditions,
+        audio=audio,
+        encoder=encoder,
+        files=files,
+        master=master,
+        poster=out_dir / POSTER,
+        sprite=out_dir / SPRITE,
+        thumbnails=thumbnails,
+        sprite_layout=layout,
+    )

@@ -1,0 +1,281 @@
+"""HLS playlists and the seek-preview VTT: parse what ffmpeg wrote, write our own master.
+
+ffmpeg's master playlist lists the audio rendition as a video variant and states
+bandwidths from the target bitrates; ours states what the files really hold: peak
+and average bitrates measured from the segments, RESOLUTION and CODECS read from each
+rendition's `init.mp4`, and the audio as an `EXT-X-MEDIA` rendition only.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from clipsync.media.commands import SpriteLayout
+
+AUDIO_GROUP = "aud"
+AUDIO_CODEC = "mp4a.40.2"  # AAC-LC, what `hls_command` encodes
+
+
+@dataclass(frozen=True)
+class Segment:
+    uri: str
+    duration: float
+
+
+@dataclass(frozen=True)
+class MediaPlaylist:
+    target_duration: int
+    segments: list[Segment]
+    init_uri: str | None
+    ended: bool
+
+    @property
+    def duration(self) -> float:
+        return sum(s.duration for s in self.segments)
+
+
+_ATTRIBUTE = re.compile(r'([A-Z0-9-]+)=("[^"]*"|[^,]*)')
+
+
+def parse_attributes(text: str) -> dict[str, str]:
+    """`KEY=VALUE,KEY="quoted, value"` as a dict, quotes removed."""
+    return {key: value.strip('"') for key, value in _ATTRIBUTE.findall(text)}
+
+
+def parse_media_playlist(text: str) -> MediaPlaylist:
+    """Read a media playlist: target duration, segments (URI, duration), init URI."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if not lines or lines[0] != "#EXTM3U":
+        raise ValueError("not an HLS playlist (no #EXTM3U)")
+    if "#EXT-X-STREAM-INF" in text:
+        raise ValueError("this is a master playlist, not a media playlist")
+    target = 0
+    init_uri = None
+    ended = False
+    segments: list[Segment] = []
+    pending: float | None = None
+    for line in lines[1:]:
+        if line.startswith("#EXT-X-TARGETDURATION:"):
+            target = int(line.split(":", 1)[1])
+        elif line.startswith("#EXT-X-MAP:"):
+            init_uri = parse_attributes(line.split(":", 1)[1]).get("URI")
+        elif line.startswith("#EXTINF:"):
+            pending = float(line.split(":", 1)[1].split(",", 1)[0])
+        elif line == "#EXT-X-ENDLIST":
+            ended = True
+        elif line.startswith("#"):
+            continue
+        else:
+            if pending is None:
+                raise ValueError(f"segment {line!r} has no #EXTINF before it")
+            segments.append(Segment(line, pending))
+            pending = None
+    return MediaPlaylist(target, segments, init_uri, ended)
+
+
+# --- reading init.mp4 ---------------------------------------------------------------
+
+# Boxes that only hold other boxes, on the way from the file to the sample description.
+_CONTAINERS = {b"moov", b"trak", b"mdia", b"minf", b"stbl"}
+# A VisualSampleEntry's fixed fields before its child boxes (ISO 14496-12, 12.1.3).
+_VISUAL_ENTRY_HEADER = 78
+
+
+def _boxes(data: bytes, start: int = 0, end: int | None = None) -> Iterator[tuple[bytes, int, int]]:
+    """(type, payload start, payload end) of each box in `data[start:end]`."""
+    end = len(data) if end is None else end
+    position = start
+    while position + 8 <= end:
+        size = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        header = 8
+        if size == 1:
+            size = int.from_bytes(data[position + 8 : position + 16], "big")
+            header = 16
+        elif size == 0:
+            size = end - position
+        if size < header or position + size > end:
+            raise ValueError(f"box {kind!r} at {position} is damaged")
+        yield kind, position + header, position + size
+        position += size
+
+
+@dataclass(frozen=True)
+class VideoTrack:
+    codecs: str
+    width: int
+    height: int
+
+
+def avc_codec_string(avcc: bytes) -> str:
+    """RFC 6381 codec string from the payload of an `avcC` box: `avc1.PPCCLL`.
+
+    The payload starts with configurationVersion (1), then profile, constraint flags
+    and level, one byte each: `01 64 00 1f …` is High profile, level 3.1: `avc1.64001f`.
+    """
+    if len(avcc) < 4 or avcc[0] != 1:
+        raise ValueError("not an AVCDecoderConfigurationRecord")
+    return "avc1." + avcc[1:4].hex()
+
+
+def read_video_track(init: bytes) -> VideoTrack:
+    """Codec string and coded size of the first H.264 track of an fMP4 init segment."""
+
+    def search(start: int, end: int) -> VideoTrack | None:
+        for kind, payload, box_end in _boxes(init, start, end):
+            if kind in _CONTAINERS:
+                found = search(payload, box_end)
+                if found:
+                    return found
+            elif kind == b"stsd":
+                # version/flags (4) and entry count (4), then the sample entries.
+                for entry, entry_start, entry_end in _boxes(init, payload + 8, box_end):
+                    if entry not in (b"avc1", b"avc3"):
+                        continue
+                    width = int.from_bytes(init[entry_start + 24 : entry_start + 26], "big")
+                    height = int.from_bytes(init[entry_start + 26 : entry_start + 28], "big")
+                    children = entry_start + _VISUAL_ENTRY_HEADER
+                    for child, child_start, child_end in _boxes(init, children, entry_end):
+                        if child == b"avcC":
+                            codec = avc_codec_string(init[child_start:child_end])
+                            return VideoTrack(codec, width, height)
+        return None
+
+    track = search(0, len(init))
+    if track is None:
+        raise ValueError("no H.264 track in this init segment")
+    return track
+
+
+# --- measuring renditions -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RenditionOutput:
+    """One video rendition as written; bandwidths (bit/s) are of the video alone."""
+
+    name: str
+    width: int
+    height: int
+    bandwidth: int
+    average_bandwidth: int
+    codecs: str
+    frame_rate: float
+    playlist: str
+
+
+@dataclass(frozen=True)
+class AudioOutput:
+    name: str
+    bandwidth: int
+    average_bandwidth: int
+    codecs: str
+    playlist: str
+
+
+def _bitrates(folder: Path, playlist: MediaPlaylist) -> tuple[int, int]:
+    """Peak segment and average bitrate of the segments (the init is fetched once)."""
+    peak = 0.0
+    total_bytes = 0
+    for segment in playlist.segments:
+        size = (folder / segment.uri).stat().st_size
+        total_bytes += size
+        if segment.duration > 0:
+            peak = max(peak, size * 8 / segment.duration)
+    duration = playlist.duration
+    average = total_bytes * 8 / duration if duration > 0 else 0.0
+    return math.ceil(peak), math.ceil(average)
+
+
+def _read_playlist(folder: Path) -> MediaPlaylist:
+    playlist = parse_media_playlist((folder / "index.m3u8").read_text())
+    if not playlist.segments:
+        raise ValueError(f"{folder / 'index.m3u8'} lists no segments")
+    return playlist
+
+
+def measure_rendition(folder: Path, *, frame_rate: float = 0.0) -> RenditionOutput:
+    """Measure a video rendition folder (`index.m3u8`, its init and segments).
+
+    The frame rate is not in the init segment; the caller passes the one it encoded.
+    """
+    playlist = _read_playlist(folder)
+    if playlist.init_uri is None:
+        raise ValueError(f"{folder / 'index.m3u8'} has no #EXT-X-MAP init segment")
+    track = read_video_track((folder / playlist.init_uri).read_bytes())
+    peak, average = _bitrates(folder, playlist)
+    return RenditionOutput(
+        name=folder.name,
+        width=track.width,
+        height=track.height,
+        bandwidth=peak,
+        average_bandwidth=average,
+        codecs=track.codecs,
+        frame_rate=frame_rate,
+        playlist=f"{folder.name}/index.m3u8",
+    )
+
+
+def measure_audio(folder: Path) -> AudioOutput:
+    """Measure the audio rendition folder."""
+    playlist = _read_playlist(folder)
+    peak, average = _bitrates(folder, playlist)
+    return AudioOutput(folder.name, peak, average, AUDIO_CODEC, f"{folder.name}/index.m3u8")
+
+
+def master_playlist(renditions: list[RenditionOutput], audio: AudioOutput | None) -> str:
+    """Our master playlist: audio as its own rendition, video variants by bandwidth.
+
+    A variant's BANDWIDTH and AVERAGE-BANDWIDTH add the audio rendition's to the
+    video's, since a player fetches both.
+    """
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    if audio is not None:
+        lines.append(
+            f'#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID="{AUDIO_GROUP}",NAME="{audio.name}",'
+            f'DEFAULT=YES,AUTOSELECT=YES,URI="{audio.playlist}"'
+        )
+    for rendition in sorted(renditions, key=lambda r: (r.bandwidth, r.height)):
+        bandwidth = rendition.bandwidth + (audio.bandwidth if audio else 0)
+        average = rendition.average_bandwidth + (audio.average_bandwidth if audio else 0)
+        codecs = rendition.codecs + (f",{audio.codecs}" if audio else "")
+        attributes = [
+            f"BANDWIDTH={bandwidth}",
+            f"AVERAGE-BANDWIDTH={average}",
+            f"RESOLUTION={rendition.width}x{rendition.height}",
+            f'CODECS="{codecs}"',
+        ]
+        if rendition.frame_rate > 0:
+            attributes.append(f"FRAME-RATE={rendition.frame_rate:.3f}")
+        if audio is not None:
+            attributes.append(f'AUDIO="{AUDIO_GROUP}"')
+        lines.append("#EXT-X-STREAM-INF:" + ",".join(attributes))
+        lines.append(rendition.playlist)
+    return "\n".join(lines) + "\n"
+
+
+# --- seek preview -------------------------------------------------------------------
+
+
+def _timestamp(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
+
+
+def thumbnails_vtt(layout: SpriteLayout, sprite_url: str) -> str:
+    """WebVTT whose cues point into the sprite: `sprite.jpg#xywh=x,y,w,h`."""
+    blocks = ["WEBVTT"]
+    for index in range(layout.count):
+        start, end, x, y = layout.cue(index)
+        blocks.append(
+            f"{_timestamp(start)} --> {_timestamp(end)}\n"
+            f"{sprite_url}#xywh={x},{y},{layout.tile_width},{layout.tile_height}"
+        )
+    return "\n\n".join(blocks) + "\n"

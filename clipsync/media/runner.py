@@ -1,0 +1,195 @@
+"""Run ffmpeg: follow its `-progress` output, kill it when it stalls or is cancelled.
+
+Commands come from `clipsync.media.commands` and carry `-progress pipe:1`, so ffmpeg
+writes `key=value` blocks on stdout about twice a second, each ending in
+`progress=continue` (or `progress=end`). A block that does not come for
+`stall_timeout` seconds means ffmpeg is stuck: the whole process group is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import shutil
+import signal
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+
+from clipsync.media.errors import TranscodeFailed, TranscodeStalled
+
+ProgressCallback = Callable[[int], Awaitable[None]]
+
+STDERR_TAIL_LINES = 40
+
+
+def _out_time(values: dict[str, str]) -> float | None:
+    """Seconds of output written, from whichever of ffmpeg's time keys is usable."""
+    # ffmpeg 5.1 writes microseconds under both out_time_us and (by mistake) out_time_ms.
+    for key in ("out_time_us", "out_time_ms"):
+        try:
+            return int(values[key]) / 1_000_000
+        except (KeyError, ValueError):
+            continue
+    text = values.get("out_time", "")
+    match = re.fullmatch(r"(-?)(\d+):(\d+):(\d+(?:\.\d+)?)", text)
+    if match:
+        sign, hours, minutes, seconds = match.groups()
+        total = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+        return -total if sign else total
+    return None
+
+
+@dataclass
+class ProgressReader:
+    """Turns `-progress` lines into whole percentages of `duration`."""
+
+    duration: float
+    values: dict[str, str] = field(default_factory=dict)
+
+    def feed(self, line: str) -> int | None:
+        """Take one line; at the end of a block, return the percentage done."""
+        key, sep, value = line.strip().partition("=")
+        if not sep:
+            return None
+        self.values[key] = value
+        if key != "progress":
+            return None
+        values, self.values = self.values, {}
+        if value == "end":
+            return 100
+        seconds = _out_time(values)
+        if seconds is None or self.duration <= 0:
+            return 0
+        return max(0, min(99, int(seconds * 100 / self.duration)))
+
+
+def parse_progress(lines: Iterable[str], duration: float) -> list[int]:
+    """The percentage at the end of every complete block in `lines` (pure, for tests)."""
+    reader = ProgressReader(duration)
+    return [p for p in map(reader.feed, lines) if p is not None]
+
+
+_KNOWN_REASONS = (
+    ("No space left on device", "the server ran out of disk space"),
+    ("Cannot allocate memory", "the server ran out of memory"),
+    ("Invalid data found when processing input", "the file is damaged or incomplete"),
+    ("Permission denied", "the server could not write the converted files"),
+    ("moov atom not found", "the file is incomplete"),
+)
+
+
+def failure_reason(stderr_lines: Iterable[str], returncode: int | None = None) -> str:
+    """A short reason for a failed run, from the end of ffmpeg's stderr."""
+    lines = [line.strip() for line in stderr_lines if line.strip()]
+    for needle, reason in _KNOWN_REASONS:
+        if any(needle in line for line in lines):
+            return reason
+    useful = [line for line in lines if line != "Conversion failed!"]
+    if useful:
+        last = re.sub(r"^\[[^\]]+ @ 0x[0-9a-f]+\]\s*", "", useful[-1])
+        return f"ffmpeg reported: {last[:200]}"
+    if returncode is not None and returncode < 0:
+        return f"the converter was stopped by signal {-returncode}"
+    return f"the converter exited with status {returncode}"
+
+
+def _kill(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+
+
+async def _collect(stream: asyncio.StreamReader, tail: deque[str]) -> None:
+    while line := await stream.readline():
+        tail.append(line.decode("utf-8", "replace").rstrip())
+
+
+async def run_ffmpeg(
+    command: list[str],
+    *,
+    duration: float,
+    on_progress: ProgressCallback | None,
+    stall_timeout: float,
+    nice: int = 10,
+) -> None:
+    """Run `command` to the end, reporting whole percentages as they increase.
+
+    Raises `TranscodeStalled` when no progress line comes for `stall_timeout` seconds
+    and `TranscodeFailed` when the command exits non-zero; in both cases, and when
+    the calling task is cancelled, ffmpeg's whole process group is killed first.
+    """
+    argv = list(command)
+    if shutil.which(argv[0]) is None:
+        raise TranscodeFailed(
+            "The video could not be converted: the converter could not be started.",
+            detail=f"{argv[0]}: not found",
+        )
+    nice_program = shutil.which("nice") if nice > 0 else None
+    if nice_program:
+        # `nice` execs the command, so the pid (and the process group) stays ffmpeg's.
+        argv = [nice_program, "-n", str(nice), *argv]
+    try:
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            # Its own process group, so a kill reaches anything ffmpeg started too.
+            start_new_session=True,
+        )
+    except OSError as exc:
+        raise TranscodeFailed(
+            "The video could not be converted: the converter could not be started.",
+            detail=f"{command[0]}: {exc}",
+        ) from exc
+    assert process.stdout is not None and process.stderr is not None
+    tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
+    collector = asyncio.create_task(_collect(process.stderr, tail))
+    reader = ProgressReader(duration)
+    reported = -1
+    try:
+        while True:
+            try:
+                line = await asyncio.wait_for(process.stdout.readline(), stall_timeout)
+            except TimeoutError:
+                _kill(process)
+                raise TranscodeStalled(
+                    f"The conversion made no progress for {stall_timeout:g} seconds and was "
+                    "stopped. The file may be damaged; please try uploading it again.",
+                    detail="\n".join(tail),
+                ) from None
+            if not line:
+                break
+            percent = reader.feed(line.decode("utf-8", "replace"))
+            if percent is not None and percent > reported:
+                reported = percent
+                if on_progress is not None:
+                    await on_progress(percent)
+        try:
+            returncode = await asyncio.wait_for(process.wait(), stall_timeout)
+        except TimeoutError:
+            _kill(process)
+            raise TranscodeStalled(
+                "The conversion stopped responding and was stopped.", detail="\n".join(tail)
+            ) from None
+    finally:
+        # Cancelled, stalled, or a callback raised: ffmpeg must not outlive the job.
+        _kill(process)
+        with contextlib.suppress(Exception):
+            await asyncio.shield(process.wait())
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(collector, 5)
+    if returncode != 0:
+        raise TranscodeFailed(
+            f"The video could not be converted: {failure_reason(tail, returncode)}.",
+            detail="\n".join(tail),
+        )
+    if reported < 100 and on_progress is not None:
+        await on_progress(100)
