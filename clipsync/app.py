@@ -16,16 +16,18 @@ from sanic.response import HTTPResponse, redirect
 
 from clipsync import db
 from clipsync.api import auth as api_auth
-from clipsync.api import health
+from clipsync.api import health, hls
+from clipsync.api import videos as api_videos
 from clipsync.backends import Backends, select_all
 from clipsync.context import AppContext, ClipSyncApp
 from clipsync.error_handler import ClipSyncErrorHandler
-from clipsync.jobs.queue import create_huey
+from clipsync.jobs.queue import create_queue
 from clipsync.plugins import create_plugin_host
 from clipsync.services.accounts import AccountService
+from clipsync.services.uploads import UploadService
 from clipsync.sessions import attach_actor, is_api, remember_csrf
 from clipsync.settings import Settings, load_settings
-from clipsync.web import pages, plugin_pages, static
+from clipsync.web import pages, plugin_pages, static, video_pages
 from clipsync.web.templates import Templates
 
 log = logging.getLogger(__name__)
@@ -37,13 +39,15 @@ SETUP_OPEN = ("/setup", "/static/", "/healthz", "/api/")
 def create_app(settings: Settings, *, load_entry_points: bool = True) -> ClipSyncApp:
     plugins = create_plugin_host(settings, load_entry_points=load_entry_points)
     backends = Backends(select_all(plugins, settings))
+    jobs = create_queue(settings)
     context = AppContext(
         settings=settings,
         plugins=plugins,
         backends=backends,
         accounts=AccountService(settings, backends.auth, plugins),
+        uploads=UploadService(settings, backends.storage, plugins, jobs.enqueue_transcode),
         templates=Templates(settings),
-        queue=create_huey(settings),
+        jobs=jobs,
     )
     app: ClipSyncApp = Sanic("clipsync", ctx=context, error_handler=ClipSyncErrorHandler())
     app.config.REQUEST_MAX_SIZE = settings.server.max_body_size
@@ -97,7 +101,17 @@ def setup_first_run(app: ClipSyncApp) -> None:
 
 
 def setup_routes(app: ClipSyncApp) -> None:
-    for bp in (api_auth.bp, health.bp, pages.bp, static.bp, plugin_pages.bp):
+    blueprints = (
+        api_auth.bp,
+        api_videos.bp,
+        hls.bp,
+        health.bp,
+        pages.bp,
+        video_pages.bp,
+        static.bp,
+        plugin_pages.bp,
+    )
+    for bp in blueprints:
         app.blueprint(bp)
     plugin_pages.mount_plugin_routes(app, app.ctx.plugins)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
@@ -109,13 +110,28 @@ class StorageBackend(Protocol):
 
     async def list(self, prefix: str) -> list[str]: ...
 
+    def open_local(self, key: str) -> AbstractAsyncContextManager[Path]:
+        """A local file holding `key` for as long as the context lasts.
+
+        Programs such as ffprobe and ffmpeg need a file: local storage gives its
+        own; object storage downloads to scratch space and removes it afterwards.
+        """
+
 
 @runtime_checkable
 class Transcoder(Protocol):
-    """Turns a source video into an HLS rendition ladder with one ffmpeg process."""
+    """Turns a source video into an HLS rendition ladder with one ffmpeg process.
+
+    The transcoder decides how ffmpeg encodes (`profile()`, an
+    `clipsync.media.encoders.EncoderProfile`); the pipeline in `clipsync.media`
+    builds the one command that makes every rendition.
+    """
 
     name: ClassVar[str]
     priority: ClassVar[int]
+    ffmpeg: str
+
+    def profile(self) -> Any: ...
 
 
 KINDS: dict[str, str] = {

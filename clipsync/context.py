@@ -14,11 +14,11 @@ from sanic import Request, Sanic
 from sanic.config import Config
 
 if TYPE_CHECKING:
-    from huey import Huey
-
     from clipsync.backends import Backends
+    from clipsync.jobs.tasks import Tasks
     from clipsync.plugins import PluginHost
     from clipsync.services.accounts import AccountService
+    from clipsync.services.uploads import UploadService
     from clipsync.settings import Settings
     from clipsync.web.templates import Templates
 
@@ -29,8 +29,9 @@ class AppContext:
     plugins: PluginHost
     backends: Backends
     accounts: AccountService
+    uploads: UploadService
     templates: Templates
-    queue: Huey
+    jobs: Tasks
     # Set once an administrator exists, so the set-up check stops querying.
     set_up: bool = False
 

@@ -9,8 +9,8 @@ Three kinds of hook:
 
 - `register_*` hooks return a list; the core gathers every plugin's list into a
   registry and refuses two entries with the same name.
-- Decide hooks (`firstresult=True`) stop at the first implementation that returns
-  something other than None.
+- Decide hooks (`firstresult=True`, e.g. `validate_upload`) stop at the first
+  implementation that returns something other than None.
 - Event hooks observe: every implementation runs, and an exception in one is logged
   and never reaches the caller or the other plugins.
 
@@ -92,4 +92,36 @@ def user_registered(user: Any) -> None:
     """Called after a new account is created (by registration, set-up or the CLI).
 
     `user` is the `clipsync.models.User` row.
+    """
+
+
+@hookspec
+def video_uploaded(video: Any) -> None:
+    """Called when an upload has been checked and registered, before transcoding.
+
+    `video` is the `clipsync.models.Video` row, with its probed metadata.
+    """
+
+
+@hookspec
+def video_status_changed(video: Any, old: str, new: str) -> None:
+    """Called after a video moves from status `old` to status `new`."""
+
+
+@hookspec
+def video_ready(video: Any) -> None:
+    """Called when a video's HLS renditions, poster and sprite are all stored."""
+
+
+# --- decisions ------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def validate_upload(video: Any, source: Any) -> str | None:
+    """Refuse an upload by returning the message to show the uploader, or None.
+
+    `video` is the `Video` row (owner, title, original file name), `source` the
+    `clipsync.media.probe.SourceInfo` ffprobe found (duration, width, height,
+    codecs…). The first plugin to return a message refuses the upload; its bytes
+    are deleted and the uploader sees the message.
     """

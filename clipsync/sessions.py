@@ -34,7 +34,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def is_api(request: Request) -> bool:
-    return request.path.startswith("/api/") or request.path.endswith(".json")
+    """Requests answered with data, not pages: errors are JSON, never redirects."""
+    return request.path.startswith(("/api/", "/hls/")) or request.path.endswith(".json")
 
 
 def bearer_token(request: Request) -> str | None:

@@ -111,10 +111,50 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class LadderRung:
+    # The shorter side of the picture, in pixels (720 for 1280x720 or 720x1280).
+    height: int
+    # Video bitrate in kbit/s.
+    bitrate: int
+
+
+DEFAULT_LADDER = (
+    LadderRung(240, 400),
+    LadderRung(360, 800),
+    LadderRung(480, 1400),
+    LadderRung(720, 2800),
+    LadderRung(1080, 5000),
+)
+
+
+@dataclass(frozen=True)
 class TranscoderSettings:
     backend: str = "auto"
     # A backend to use instead when the chosen one is unavailable; empty means none.
     fallback: str = ""
+    ladder: list[LadderRung] = field(default_factory=lambda: list(DEFAULT_LADDER))
+    segment_seconds: int = check(_positive, 4)
+    audio_bitrate: int = check(_positive, 128)
+    # Kill ffmpeg when it reports no progress for this long.
+    stall_timeout_seconds: int = check(_positive, 120)
+    # Tries per video, the first included, before it is marked FAILED.
+    max_attempts: int = check(_positive, 3)
+    # Wait before the first retry; each later retry waits twice as long.
+    retry_delay_seconds: int = check(_at_least(0), 30)
+    # Seconds of video per seek-preview thumbnail.
+    sprite_interval_seconds: int = check(_positive, 5)
+
+
+@dataclass(frozen=True)
+class UploadSettings:
+    # Largest upload accepted, in bytes (2 GiB).
+    max_size: int = check(_positive, 2 * 1024**3)
+    # Longest video accepted, in seconds (2 hours).
+    max_duration_seconds: int = check(_positive, 7200)
+    # Uploads never registered (no title given) are deleted after this many hours.
+    abandoned_after_hours: int = check(_positive, 24)
+    # The ffprobe program used to check uploads.
+    ffprobe: str = "ffprobe"
 
 
 @dataclass(frozen=True)
@@ -161,6 +201,7 @@ SECTIONS: dict[str, type] = {
     "queue": QueueSettings,
     "storage": StorageSettings,
     "transcoder": TranscoderSettings,
+    "uploads": UploadSettings,
     "auth": AuthSettings,
     "web": WebSettings,
 }
@@ -174,6 +215,7 @@ class Settings:
     queue: QueueSettings = field(default_factory=QueueSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     transcoder: TranscoderSettings = field(default_factory=TranscoderSettings)
+    uploads: UploadSettings = field(default_factory=UploadSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     web: WebSettings = field(default_factory=WebSettings)
     plugins: PluginsSettings = field(default_factory=PluginsSettings)
@@ -406,8 +448,8 @@ def _secret(value: Any, label: str, base_dir: Path | None) -> Secret:
     if isinstance(value, dict) and len(value) == 1:
         ((how, name),) = value.items()
         if how == "$env" and isinstance(name, str):
-            if name not in os.environ:
-                raise ConfigError(f"{label}: environment variable {name} is not set")
+            if not os.environ.get(name):
+                raise ConfigError(f"{label}: environment variable {name} is not set or empty")
             return Secret(os.environ[name])
         if how == "$file" and isinstance(name, str):
             try:

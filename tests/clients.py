@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,3 +23,26 @@ async def register(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def upload(
+    client: httpx.AsyncClient, token: str, path: Path, name: str | None = None
+) -> httpx.Response:
+    with path.open("rb") as fh:
+        return await client.post(
+            "/api/videos/upload-local",
+            files={"file": (name or path.name, fh, "video/mp4")},
+            headers=bearer(token),
+        )
+
+
+async def upload_and_register(
+    client, token: str, path: Path, title: str = "A clip"
+) -> httpx.Response:
+    uploaded = await upload(client, token, path)
+    assert uploaded.status_code == 201, uploaded.text
+    return await client.post(
+        "/api/videos/register",
+        json={"videoId": uploaded.json()["videoId"], "title": title, "description": "about it"},
+        headers=bearer(token),
+    )

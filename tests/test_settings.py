@@ -162,7 +162,7 @@ def test_secret_files_are_relative_to_the_config_file(tmp_path: Path) -> None:
 
 def test_secret_from_a_missing_variable_is_an_error(tmp_path: Path) -> None:
     path = write(tmp_path, '[database]\nurl = { "$env" = "CLIPSYNC_TEST_NOT_SET" }\n')
-    with pytest.raises(ConfigError, match="CLIPSYNC_TEST_NOT_SET is not set"):
+    with pytest.raises(ConfigError, match="CLIPSYNC_TEST_NOT_SET is not set or empty"):
         load_settings(path, environ={})
 
 

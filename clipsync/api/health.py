@@ -28,7 +28,7 @@ async def healthz(request: ClipSyncRequest) -> HTTPResponse:
         checks["database"] = {"ok": False, "error": "the database does not answer"}
     try:
         details = await asyncio.wait_for(
-            asyncio.to_thread(queue_health, request.app.ctx.queue), TIMEOUT
+            asyncio.to_thread(queue_health, request.app.ctx.jobs.huey), TIMEOUT
         )
         checks["queue"] = {"ok": True, **details}
     except Exception as exc:

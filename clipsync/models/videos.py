@@ -23,6 +23,7 @@ class Video(Model):
     id = fields.UUIDField(primary_key=True, default=uuid.uuid4)
     owner = fields.ForeignKeyField("models.User", related_name="videos", on_delete=fields.CASCADE)
     title = fields.CharField(max_length=200, default="")
+    original_filename = fields.CharField(max_length=255, default="")
     description = fields.TextField(default="")
     # The uploader's category when the video was registered.
     category = fields.CharField(max_length=64, db_index=True)
@@ -32,6 +33,7 @@ class Video(Model):
     hls_key = fields.CharField(max_length=512, null=True)
     poster_key = fields.CharField(max_length=512, null=True)
     sprite_key = fields.CharField(max_length=512, null=True)
+    thumbnails_key = fields.CharField(max_length=512, null=True)
 
     duration = fields.FloatField(null=True)
     width = fields.IntField(null=True)
@@ -46,6 +48,11 @@ class Video(Model):
     encoder = fields.CharField(max_length=64, null=True)
     attempts = fields.IntField(default=0)
     error = fields.TextField(null=True)
+    # The job working on the video holds this lease and renews it with the heartbeat
+    # as it reports progress; a lease whose heartbeat has gone stale is free again, so
+    # a worker that died never blocks the video (see services/transcoding.py).
+    worker_lease = fields.CharField(max_length=64, null=True)
+    heartbeat_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
 
@@ -67,7 +74,10 @@ class Rendition(Model):
     name = fields.CharField(max_length=32)
     width = fields.IntField()
     height = fields.IntField()
+    # Peak and average bits per second, as in the master playlist.
     bitrate = fields.IntField()
+    average_bitrate = fields.IntField()
+    frame_rate = fields.FloatField()
     codecs = fields.CharField(max_length=64)
     playlist_key = fields.CharField(max_length=512)
 

@@ -3,14 +3,23 @@
 A key is a relative, `/`-separated path such as `videos/<id>/source.mp4`. Every
 backend stores objects under these keys (a file path on disk, an object name in a
 bucket), so the layout is the same in every storage mode and moving between stores
-is a copy.
+is a copy:
+
+    videos/<video id>/source<.ext>          the upload, as received
+    videos/<video id>/hls/master.m3u8       the HLS tree made by the transcoder
+    videos/<video id>/hls/<rendition>/…     one folder per rendition, and audio/
+    videos/<video id>/hls/poster.jpg        poster, seek-preview sprite and its index
+    videos/<video id>/hls/sprite.jpg
+    videos/<video id>/hls/thumbnails.vtt
 """
 
 from __future__ import annotations
 
 import re
+import uuid
 
 _SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+SOURCE_EXTENSIONS = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi")
 
 
 def check_key(key: str) -> str:
@@ -19,3 +28,23 @@ def check_key(key: str) -> str:
     if not key or any(not _SEGMENT.match(part) or ".." in part for part in parts):
         raise ValueError(f"not a valid storage key: {key!r}")
     return key
+
+
+def video_prefix(video_id: uuid.UUID | str) -> str:
+    """Everything stored for one video lives under this prefix."""
+    return f"videos/{uuid.UUID(str(video_id))}"
+
+
+def source_key(video_id: uuid.UUID | str, filename: str) -> str:
+    """Where an upload is kept; the extension comes from the uploaded file's name."""
+    extension = next((e for e in SOURCE_EXTENSIONS if filename.lower().endswith(e)), "")
+    return f"{video_prefix(video_id)}/source{extension}"
+
+
+def hls_prefix(video_id: uuid.UUID | str) -> str:
+    return f"{video_prefix(video_id)}/hls"
+
+
+def hls_key(video_id: uuid.UUID | str, relative: str) -> str:
+    """The key of a file of the HLS tree, from its path relative to the tree."""
+    return check_key(f"{hls_prefix(video_id)}/{relative}")

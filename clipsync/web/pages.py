@@ -1,4 +1,4 @@
-"""The account pages: first-run set-up, register, sign in, sign out, and home.
+"""The account pages: first-run set-up, register, sign in and sign out.
 
 Forms post back to the same address and work without JavaScript. A refused form is
 shown again with the reason and what the person typed (never the password).
@@ -13,7 +13,7 @@ from clipsync.api.bodies import form_fields
 from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, ValidationFailed
 from clipsync.services.accounts import Session
-from clipsync.sessions import clear_session_cookie, request_token, require_user, set_session_cookie
+from clipsync.sessions import clear_session_cookie, request_token, set_session_cookie
 
 bp = Blueprint("pages")
 
@@ -33,7 +33,11 @@ def signed_in(request: ClipSyncRequest, session: Session, target: str = "/") -> 
 
 
 def form_again(
-    request: ClipSyncRequest, template: str, error: ClipSyncError, form: dict[str, str]
+    request: ClipSyncRequest,
+    template: str,
+    error: ClipSyncError,
+    form: dict[str, str],
+    **context: object,
 ) -> HTTPResponse:
     kept = {k: v for k, v in form.items() if "password" not in k}
     return request.app.ctx.templates.render(
@@ -43,18 +47,13 @@ def form_again(
         headers=error.headers,
         error=error.message,
         form=kept,
+        **context,
     )
 
 
 def check_confirmation(form: dict[str, str]) -> None:
     if form["password"] != form["password_confirm"]:
         raise ValidationFailed("The two passwords do not match.", field="password_confirm")
-
-
-@bp.get("/")
-async def home(request: ClipSyncRequest) -> HTTPResponse:
-    require_user(request)
-    return request.app.ctx.templates.render(request, "home.html")
 
 
 @bp.get("/setup")
@@ -111,7 +110,7 @@ async def login_submit(request: ClipSyncRequest) -> HTTPResponse:
             form["email"], form["password"], address=request.remote_addr or request.ip
         )
     except ClipSyncError as error:
-        return form_again(request, "login.html", error, form)
+        return form_again(request, "login.html", error, form, next=safe_next(form["next"]))
     return signed_in(request, session, form["next"])
 
 

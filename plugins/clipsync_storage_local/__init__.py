@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -124,6 +125,13 @@ class LocalStorage:
         count = sum(1 for p in target.rglob("*") if p.is_file())
         await asyncio.to_thread(shutil.rmtree, target)
         return count
+
+    @asynccontextmanager
+    async def open_local(self, key: str) -> AsyncIterator[Path]:
+        path = self.path(key)
+        if not path.is_file():
+            raise FileNotFoundError(f"nothing stored under {key!r}")
+        yield path
 
     async def list(self, prefix: str) -> list[str]:
         target = self.path(prefix)

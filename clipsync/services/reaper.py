@@ -1,0 +1,60 @@
+"""Housekeeping the job consumer runs every minute.
+
+- A video left in PROCESSING whose job stopped reporting (its worker died, or the
+  queue lost the message) is queued again, unless a job for it is already waiting
+  in the queue; the lease on the row keeps a job that is still running from being
+  doubled.
+- An upload that was never registered is deleted after `[uploads] abandoned_after_hours`.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.expressions import Q
+
+from clipsync.models import Video, VideoStatus
+from clipsync.services.transcoding import JobContext, stale_before
+from clipsync.storage import keys
+
+log = logging.getLogger(__name__)
+
+
+async def requeue_stalled(
+    ctx: JobContext,
+    enqueue: Callable[[uuid.UUID], Any],
+    queued: Callable[[], set[str]],
+) -> list[uuid.UUID]:
+    """Queue again every PROCESSING video that no job is working on or waiting for."""
+    silent = await Video.filter(
+        Q(heartbeat_at__lt=stale_before(ctx.settings))
+        | Q(heartbeat_at__isnull=True, updated_at__lt=stale_before(ctx.settings)),
+        status=VideoStatus.PROCESSING,
+    ).values_list("id", flat=True)
+    waiting = queued() if silent else set()
+    requeued = [video_id for video_id in silent if str(video_id) not in waiting]
+    for video_id in requeued:
+        log.warning("video %s was left in PROCESSING by a job that stopped: queued again", video_id)
+        enqueue(video_id)
+    return requeued
+
+
+async def delete_abandoned_uploads(ctx: JobContext) -> int:
+    cutoff = datetime.now(UTC) - timedelta(hours=ctx.settings.uploads.abandoned_after_hours)
+    abandoned = await Video.filter(status=VideoStatus.UPLOADED, created_at__lt=cutoff)
+    for video in abandoned:
+        await ctx.backends.storage.delete_prefix(keys.video_prefix(video.id))
+        await video.delete()
+        log.info("deleted upload %s: never registered", video.id)
+    return len(abandoned)
+
+
+async def reap(
+    ctx: JobContext, enqueue: Callable[[uuid.UUID], Any], queued: Callable[[], set[str]]
+) -> None:
+    await requeue_stalled(ctx, enqueue, queued)
+    await delete_abandoned_uploads(ctx)

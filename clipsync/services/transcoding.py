@@ -1,0 +1,199 @@
+"""The transcoding job: one video, from its stored source to a stored HLS tree.
+
+Runs in the job consumer (see `clipsync.jobs`). It is idempotent: it only works on
+a video in PROCESSING, starts from a clean scratch folder and replaces whatever an
+earlier attempt stored. Its state lives in the video's row (status, progress,
+heartbeat, attempts, error); the queue only says "do this video".
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from clipsync.backends import Backends
+from clipsync.media.errors import MediaError
+from clipsync.media.ladder import Rung
+from clipsync.media.pipeline import TranscodeResult, transcode
+from clipsync.media.probe import probe
+from clipsync.models import Rendition, Video, VideoStatus
+from clipsync.plugins import PluginHost
+from clipsync.settings import Settings
+from clipsync.storage import keys
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".jpg": "image/jpeg",
+    ".vtt": "text/vtt",
+}
+# Progress is written at most this often (seconds), so a job does not hammer the database.
+PROGRESS_INTERVAL = 1.0
+# How long past the stall timeout a silent job is given before it is called dead.
+GRACE = timedelta(minutes=2)
+
+
+@dataclass
+class JobContext:
+    """What a job needs: made once per consumer process (see `jobs.runtime`)."""
+
+    settings: Settings
+    plugins: PluginHost
+    backends: Backends
+
+
+class TranscodeAttemptFailed(Exception):
+    """This attempt failed and another will follow; the queue retries on it."""
+
+
+def content_type(path: Path | str) -> str:
+    suffix = Path(path).suffix.lower()
+    return (
+        CONTENT_TYPES.get(suffix)
+        or mimetypes.guess_type(str(path))[0]
+        or "application/octet-stream"
+    )
+
+
+async def set_status(ctx: JobContext, video: Video, new: VideoStatus, **fields: object) -> None:
+    """Change a video's status (and other fields) and tell the plugins."""
+    old = video.status
+    video.status = new
+    for name, value in fields.items():
+        setattr(video, name, value)
+    await video.save()
+    if old != new:
+        await ctx.plugins.notify("video_status_changed", video=video, old=str(old), new=str(new))
+
+
+def stale_before(settings: Settings) -> datetime:
+    """A heartbeat older than this means the job holding the lease is gone."""
+    return datetime.now(UTC) - timedelta(seconds=settings.transcoder.stall_timeout_seconds) - GRACE
+
+
+async def claim(ctx: JobContext, video_id: str) -> Video | None:
+    """Take the video's lease if it is PROCESSING and no live job holds it."""
+    lease = uuid.uuid4().hex
+    claimed = await Video.filter(
+        Q(worker_lease__isnull=True) | Q(heartbeat_at__lt=stale_before(ctx.settings)),
+        id=video_id,
+        status=VideoStatus.PROCESSING,
+    ).update(
+        worker_lease=lease, heartbeat_at=datetime.now(UTC), progress=0, attempts=F("attempts") + 1
+    )
+    return await Video.get(id=video_id) if claimed else None
+
+
+async def run_transcode(ctx: JobContext, video_id: str, *, final_attempt: bool) -> None:
+    """Transcode one video; on failure, mark it FAILED on the final attempt or raise to retry."""
+    video = await claim(ctx, video_id)
+    if video is None:
+        log.info("transcode %s: not PROCESSING, or another job holds it: nothing to do", video_id)
+        return
+    scratch = ctx.settings.data_dir / "scratch" / str(video.id)
+    shutil.rmtree(scratch, ignore_errors=True)
+    scratch.mkdir(parents=True)
+    try:
+        result = await _transcode(ctx, video, scratch)
+        await _store(ctx, video, result, scratch / "hls")
+    except Exception as exc:
+        reason = (
+            exc.message
+            if isinstance(exc, MediaError)
+            else "an unexpected error (see the server log)"
+        )
+        if not isinstance(exc, MediaError):
+            log.exception("transcode %s failed", video.id)
+        else:
+            log.warning(
+                "transcode %s failed: %s %s", video.id, exc.message, getattr(exc, "detail", "")
+            )
+        if final_attempt:
+            await set_status(
+                ctx,
+                video,
+                VideoStatus.FAILED,
+                error=f"Transcoding failed: {reason}",
+                worker_lease=None,
+            )
+            return
+        video.error = f"Attempt {video.attempts} failed ({reason}); trying again."
+        video.worker_lease = None
+        await video.save(update_fields=["error", "worker_lease"])
+        raise TranscodeAttemptFailed(reason) from exc
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    await set_status(ctx, video, VideoStatus.READY, progress=100, error=None, worker_lease=None)
+    await ctx.plugins.notify("video_ready", video=video)
+
+
+async def _transcode(ctx: JobContext, video: Video, scratch: Path) -> TranscodeResult:
+    settings = ctx.settings.transcoder
+    transcoder = ctx.backends.transcoder
+    last_write = 0.0
+
+    async def on_progress(percent: int) -> None:
+        nonlocal last_write
+        now = time.monotonic()
+        if percent < 100 and now - last_write < PROGRESS_INTERVAL:
+            return
+        last_write = now
+        await Video.filter(id=video.id).update(progress=percent, heartbeat_at=datetime.now(UTC))
+
+    assert video.source_key is not None
+    profile = transcoder.profile()
+    async with ctx.backends.storage.open_local(video.source_key) as source:
+        info = await probe(source, ctx.settings.uploads.ffprobe)
+        return await transcode(
+            source,
+            info,
+            scratch / "hls",
+            ffmpeg=transcoder.ffmpeg,
+            profile=profile,
+            rungs=[Rung(height=r.height, bitrate=r.bitrate) for r in settings.ladder],
+            segment_seconds=settings.segment_seconds,
+            audio_bitrate=settings.audio_bitrate * 1000,
+            stall_timeout=settings.stall_timeout_seconds,
+            sprite_interval=settings.sprite_interval_seconds,
+            on_progress=on_progress,
+        )
+
+
+async def _store(ctx: JobContext, video: Video, result: TranscodeResult, tree: Path) -> None:
+    """Replace the video's stored HLS tree and renditions with this attempt's."""
+    storage = ctx.backends.storage
+    await storage.delete_prefix(keys.hls_prefix(video.id))
+    for path in sorted(result.files):
+        relative = path.relative_to(tree).as_posix()
+        await storage.put_file(keys.hls_key(video.id, relative), path, content_type(path))
+    async with in_transaction():
+        await Rendition.filter(video_id=video.id).delete()
+        for output in result.variants:
+            await Rendition.create(
+                video_id=video.id,
+                name=output.name,
+                width=output.width,
+                height=output.height,
+                bitrate=output.bandwidth,
+                average_bitrate=output.average_bandwidth,
+                frame_rate=output.frame_rate,
+                codecs=output.codecs,
+                playlist_key=keys.hls_key(video.id, output.playlist),
+            )
+    video.hls_key = keys.hls_key(video.id, "master.m3u8")
+    video.poster_key = keys.hls_key(video.id, "poster.jpg")
+    video.sprite_key = keys.hls_key(video.id, "sprite.jpg")
+    video.thumbnails_key = keys.hls_key(video.id, "thumbnails.vtt")
+    video.encoder = f"{result.encoder} ({ctx.backends.transcoder.profile().video_encoder})"

@@ -1,0 +1,169 @@
+"""The whole video path with real processes: the job consumer under `clipsync worker`
+(SQLite and Redis queues) and under `clipsync serve`, and ffmpeg as an HLS client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from browser import LiveServer
+from clients import PASSWORD, bearer, register, upload_and_register
+from clips import make_clip
+
+from clipsync.models import Video, VideoStatus
+from clipsync.settings import load_settings
+
+LADDER = """
+[transcoder]
+ladder = [{ height = 144, bitrate = 150 }, { height = 240, bitrate = 300 }]
+max_attempts = 2
+retry_delay_seconds = 0
+"""
+
+
+def write_config(folder: Path, extra: str = "") -> Path:
+    path = folder / "config.toml"
+    path.write_text(
+        f'[paths]\ndata_dir = "data"\n[plugins.auth_local]\nbcrypt_rounds = 4\n{LADDER}{extra}'
+    )
+    return path
+
+
+class Worker:
+    """`clipsync worker` in a process of its own, stopped with SIGINT (graceful)."""
+
+    def __init__(self, config: Path) -> None:
+        self.log = config.parent / "worker.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "clipsync", "--config", str(config), "worker"],
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            return self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            raise
+
+
+async def wait_for_status(video_id: str, *statuses: VideoStatus, timeout: float = 90) -> Video:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        video = await Video.get(id=video_id)
+        if video.status in statuses:
+            return video
+        await asyncio.sleep(0.5)
+    raise AssertionError(f"video {video_id} is still {video.status} ({video.error})")
+
+
+@pytest.mark.parametrize("queue", ["sqlite", "redis"])
+async def test_clipsync_worker_transcodes_from_the_queue(
+    queue: str, tmp_path: Path, start_app, request: pytest.FixtureRequest
+) -> None:
+    extra = ""
+    if queue == "redis":
+        redis_url = request.getfixturevalue("redis_server").url
+        extra = f'[queue]\nbackend = "redis"\nredis_url = "{redis_url}"\n'
+    config = write_config(tmp_path, extra)
+    settings = load_settings(config, environ={})
+    subprocess.run(
+        [sys.executable, "-m", "clipsync", "--config", str(config), "migrate"], check=True
+    )
+    _, client = await start_app(settings)
+    worker = Worker(config)
+    try:
+        token = (await register(client, "w@example.org"))["token"]
+        response = await upload_and_register(client, token, make_clip("landscape"))
+        video = await wait_for_status(
+            response.json()["video"]["id"], VideoStatus.READY, VideoStatus.FAILED
+        )
+        assert video.status == VideoStatus.READY, video.error
+        assert video.progress == 100
+    finally:
+        code = worker.stop()
+    assert code == 0, worker.log.read_text()[-2000:]
+
+
+async def test_the_worker_retries_then_marks_failed_with_a_reason(
+    tmp_path: Path, start_app
+) -> None:
+    config = write_config(tmp_path)
+    settings = load_settings(config, environ={})
+    subprocess.run(
+        [sys.executable, "-m", "clipsync", "--config", str(config), "migrate"], check=True
+    )
+    app, client = await start_app(settings)
+    token = (await register(client, "w@example.org"))["token"]
+    response = await upload_and_register(client, token, make_clip("landscape"))
+    video = await Video.get(id=response.json()["video"]["id"])
+    app.ctx.backends.storage.path(video.source_key).write_bytes(b"\x00" * 4096)
+    worker = Worker(config)
+    try:
+        video = await wait_for_status(str(video.id), VideoStatus.FAILED)
+    finally:
+        worker.stop()
+    assert video.attempts == 2
+    assert video.error.startswith("Transcoding failed:")
+
+
+def test_serve_transcodes_and_ffmpeg_plays_the_stream_only_with_credentials(tmp_path: Path) -> None:
+    with (
+        LiveServer(tmp_path, extra_toml=LADDER) as server,
+        httpx.Client(base_url=server.base_url) as http,
+    ):
+        token = http.post(
+            "/api/auth/register", json={"email": "e@example.org", "password": PASSWORD}
+        ).json()["token"]
+        with make_clip("landscape").open("rb") as fh:
+            uploaded = http.post(
+                "/api/videos/upload-local",
+                files={"file": ("clip.mp4", fh, "video/mp4")},
+                headers=bearer(token),
+            )
+        video_id = uploaded.json()["videoId"]
+        http.post(
+            "/api/videos/register",
+            json={"videoId": video_id, "title": "Served"},
+            headers=bearer(token),
+        ).raise_for_status()
+
+        # Live status, as the "My videos" page receives it.
+        statuses = []
+        with http.stream("GET", "/api/videos/events", headers=bearer(token), timeout=120) as events:
+            for line in events.iter_lines():
+                if line.startswith("data: "):
+                    data = json.loads(line[6:])
+                    statuses.append(data["status"])
+                    if data["status"] in ("READY", "FAILED"):
+                        break
+        assert statuses[-1] == "READY", statuses
+        assert statuses[0] == "PROCESSING"
+
+        master = f"{server.base_url}/hls/{video_id}/master.m3u8"
+        credentials = ["-headers", f"Authorization: Bearer {token}\r\n"]
+        allowed = subprocess.run(
+            ["ffmpeg", "-v", "error", *credentials, "-i", master, "-map", "0", "-f", "null", "-"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert allowed.returncode == 0, allowed.stderr
+        refused = subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", master, "-f", "null", "-"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert refused.returncode != 0 and "401" in refused.stderr
