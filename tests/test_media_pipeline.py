@@ -206,7 +206,7 @@ def test_progress_rises_to_100_and_the_folder_holds_only_the_result(
     assert any(0 < p < 90 for p in done.progress) or done.info.duration < 3
     written = {p for p in done.out.rglob("*") if p.is_file()}
     assert written == set(done.result.files)
-    assert done.result.encoder == "cpu"
+    assert done.result.encoder == "libx264 (cpu)"
     assert (done.result.audio is not None) == done.info.has_audio
 
 

@@ -159,7 +159,13 @@ async def transcode(
 
     frame_rate = float(output_frame_rate(info))
     result = await asyncio.to_thread(
-        _finish, out_dir, variants, info.has_audio, frame_rate, layout, profile.name
+        _finish,
+        out_dir,
+        variants,
+        info.has_audio,
+        frame_rate,
+        layout,
+        f"{profile.video_encoder} ({profile.name})",
     )
     await progress.report(100)
     return result

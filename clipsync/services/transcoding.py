@@ -109,17 +109,12 @@ async def run_transcode(ctx: JobContext, video_id: str, *, final_attempt: bool) 
         result = await _transcode(ctx, video, scratch)
         await _store(ctx, video, result, scratch / "hls")
     except Exception as exc:
-        reason = (
-            exc.message
-            if isinstance(exc, MediaError)
-            else "an unexpected error (see the server log)"
-        )
-        if not isinstance(exc, MediaError):
-            log.exception("transcode %s failed", video.id)
+        if isinstance(exc, MediaError):
+            reason = exc.message
+            log.warning("transcode %s failed: %s %s", video.id, exc.message, exc.detail)
         else:
-            log.warning(
-                "transcode %s failed: %s %s", video.id, exc.message, getattr(exc, "detail", "")
-            )
+            reason = "an unexpected error (see the server log)"
+            log.exception("transcode %s failed", video.id)
         if final_attempt:
             await set_status(
                 ctx,
@@ -153,7 +148,6 @@ async def _transcode(ctx: JobContext, video: Video, scratch: Path) -> TranscodeR
         await Video.filter(id=video.id).update(progress=percent, heartbeat_at=datetime.now(UTC))
 
     assert video.source_key is not None
-    profile = transcoder.profile()
     async with ctx.backends.storage.open_local(video.source_key) as source:
         info = await probe(source, ctx.settings.uploads.ffprobe)
         return await transcode(
@@ -161,7 +155,7 @@ async def _transcode(ctx: JobContext, video: Video, scratch: Path) -> TranscodeR
             info,
             scratch / "hls",
             ffmpeg=transcoder.ffmpeg,
-            profile=profile,
+            profile=transcoder.profile(),
             rungs=[Rung(height=r.height, bitrate=r.bitrate) for r in settings.ladder],
             segment_seconds=settings.segment_seconds,
             audio_bitrate=settings.audio_bitrate * 1000,
@@ -196,4 +190,4 @@ async def _store(ctx: JobContext, video: Video, result: TranscodeResult, tree: P
     video.poster_key = keys.hls_key(video.id, "poster.jpg")
     video.sprite_key = keys.hls_key(video.id, "sprite.jpg")
     video.thumbnails_key = keys.hls_key(video.id, "thumbnails.vtt")
-    video.encoder = f"{result.encoder} ({ctx.backends.transcoder.profile().video_encoder})"
+    video.encoder = result.encoder
