@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from sanic import Request
-from sanic.exceptions import SanicException
+from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
-from sanic.response import HTTPResponse, json, redirect
+from sanic.response import HTTPResponse, empty, json, redirect
 
 from clipsync import errors
 from clipsync.sessions import is_api
@@ -56,6 +56,9 @@ def as_clipsync_error(exception: BaseException) -> errors.ClipSyncError:
 
 class ClipSyncErrorHandler(ErrorHandler):
     def default(self, request: Request, exception: BaseException) -> HTTPResponse:
+        if isinstance(exception, RequestCancelled):
+            # The client went away mid-request: nobody will read an answer.
+            return empty(status=503)
         error = as_clipsync_error(exception)
         if error.status >= 500:
             log.error("unhandled error on %s %s", request.method, request.path, exc_info=exception)

@@ -244,5 +244,6 @@ Clips = Callable[[str], Path]
 def clips_fixture() -> Clips:
     """`clips(kind)`: the cached clip of that kind."""
     if shutil.which(FFMPEG) is None or shutil.which(FFPROBE) is None:
-        pytest.skip("ffmpeg and ffprobe are needed for media tests")
+        # A missing program fails the run, never skips it: `make test` installs ffmpeg.
+        pytest.fail("ffmpeg and ffprobe are needed: apt-get install ffmpeg, or run `make test`")
     return make_clip
