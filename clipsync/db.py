@@ -67,6 +67,10 @@ async def open_database(settings: Settings) -> None:
     # Sanic runs listeners and request handlers in different tasks, so the ORM's
     # context must be visible process-wide, not only in the task that opened it.
     await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+    # Connect now rather than on the first query: Tortoise connects lazily under a
+    # lock that a request cancelled mid-connect never releases, which would leave
+    # this worker waiting on the database for good.
+    await ping()
 
 
 async def close_database() -> None:

@@ -28,7 +28,11 @@ ADMIN_PASSWORD = "correct horse battery"
 # segments so seeking and switching need little data.
 LADDER = """
 [transcoder]
-ladder = [{ height = 144, bitrate = 150 }, { height = 240, bitrate = 300 }, { height = 360, bitrate = 600 }]
+ladder = [
+    { height = 144, bitrate = 150 },
+    { height = 240, bitrate = 300 },
+    { height = 360, bitrate = 600 },
+]
 segment_seconds = 1
 max_attempts = 1
 """
@@ -115,7 +119,7 @@ def wait_for_playback_past(page: Page, seconds: float) -> None:
     )
 
 
-def saved_position(page: Page, live_server: LiveServer, video_id: str) -> float | None:
+def saved_position(page: Page, video_id: str) -> float | None:
     answer = page.request.get(f"/api/videos/{video_id}")
     assert answer.ok, f"GET /api/videos/{video_id}: HTTP {answer.status} {answer.text()}"
     return answer.json()["userProgress"]
@@ -159,16 +163,18 @@ def test_uploaded_video_is_followed_live_to_ready_then_plays_switches_quality_an
         statuses = page.evaluate("window.__statuses")
         assert page.evaluate("window.__marker") == 1, "the page was reloaded"
         assert page.url == live_server.url("/videos")
-        assert statuses[-1] == "Ready"
-        assert set(statuses) <= {"Uploaded", "Processing", "Ready"}, statuses
-        # Shown in the order the video goes through them.
+        # Transcoding takes seconds, so the row arrived before Ready: Ready came live,
+        # and every label shown was one of the video's states, in their order. (Whether
+        # "Processing" is caught depends on the machine's speed: not asserted.)
         order = ["Uploaded", "Processing", "Ready"]
+        assert statuses[0] != "Ready", statuses
+        assert statuses[-1] == "Ready", statuses
+        assert set(statuses) <= set(order), statuses
         assert statuses == sorted(statuses, key=order.index), statuses
         expect(row.locator("[data-role=progress-box]")).to_be_hidden()
         expect(row.locator("[data-role=note]")).to_have_text(
             "Ready to watch. Others see it once it is approved."
         )
-        print(f"statuses seen on My videos: {statuses}")
 
         # --- the watch page plays the HLS stream through hls.js ----------------------
         row.locator("a[data-role=title]").click()
@@ -180,12 +186,14 @@ def test_uploaded_video_is_followed_live_to_ready_then_plays_switches_quality_an
         )
         quality = page.locator("#quality")
         expect(quality).to_be_enabled()
-        expect(quality.locator("option")).to_have_text([
-            re.compile(r"^Auto( \(\d+p\))?$"),
-            "360p",
-            "240p",
-            "144p",
-        ])
+        expect(quality.locator("option")).to_have_text(
+            [
+                re.compile(r"^Auto( \(\d+p\))?$"),
+                "360p",
+                "240p",
+                "144p",
+            ]
+        )
         # Muted playback needs no gesture (and Chromium runs with autoplay allowed).
         page.evaluate(
             """async () => {
@@ -221,10 +229,10 @@ def test_uploaded_video_is_followed_live_to_ready_then_plays_switches_quality_an
         page.evaluate("document.getElementById('player').pause()")
         stopped_at = current_time(page)
         deadline = time.monotonic() + 10
-        saved = saved_position(page, live_server, video_id)
+        saved = saved_position(page, video_id)
         while (saved is None or saved < RESUME_FROM - 1) and time.monotonic() < deadline:
             time.sleep(0.2)
-            saved = saved_position(page, live_server, video_id)
+            saved = saved_position(page, video_id)
         assert saved is not None, "the position was never saved"
         assert saved == pytest.approx(stopped_at, abs=0.5), (saved, stopped_at)
 
@@ -235,7 +243,7 @@ def test_uploaded_video_is_followed_live_to_ready_then_plays_switches_quality_an
         assert float(player.get_attribute("data-resume-at") or 0) == pytest.approx(saved)
         notice = page.locator("#resume-notice")
         expect(notice).to_be_visible(timeout=PLAYBACK_TIMEOUT_MS)
-        expect(notice).to_contain_text(re.compile(r"Resumed at 0:0[78]"))
+        expect(notice).to_contain_text(f"Resumed at 0:{int(saved):02d}")
         page.wait_for_function(
             """(saved) => {
                 const video = document.getElementById("player");

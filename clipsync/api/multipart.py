@@ -103,11 +103,14 @@ class StreamedFile:
                 raise BadRequest("The form has no file in a field named 'file'.")
 
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The file's bytes, as they arrive."""
+        """The file's bytes, as they arrive; the rest of the body is read and dropped."""
         while True:
             while self._pending:
                 yield self._pending.popleft()
             if self._done:
-                return
+                break
             if not await self._feed():
                 raise BadRequest("The upload was cut off before the file ended.")
+        # Read the closing boundary (and any later fields) so the connection stays usable.
+        while await self._feed():
+            self._pending.clear()
