@@ -15,6 +15,7 @@ from sanic import Request, Sanic
 from sanic.response import HTTPResponse, redirect
 
 from clipsync import db
+from clipsync.api import admin as api_admin
 from clipsync.api import auth as api_auth
 from clipsync.api import health, hls
 from clipsync.api import videos as api_videos
@@ -24,10 +25,12 @@ from clipsync.error_handler import ClipSyncErrorHandler
 from clipsync.jobs.queue import create_queue
 from clipsync.plugins import create_plugin_host
 from clipsync.services.accounts import AccountService
+from clipsync.services.moderation import ModerationService
 from clipsync.services.uploads import UploadService
+from clipsync.services.user_admin import UserAdminService
 from clipsync.sessions import attach_actor, is_api, remember_csrf
 from clipsync.settings import Settings, load_settings
-from clipsync.web import pages, plugin_pages, static, video_pages
+from clipsync.web import admin_pages, pages, plugin_pages, static, video_pages
 from clipsync.web.templates import Templates
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,8 @@ def create_app(settings: Settings, *, load_entry_points: bool = True) -> ClipSyn
         backends=backends,
         accounts=AccountService(settings, backends.auth, plugins),
         uploads=UploadService(settings, backends.storage, plugins, jobs.enqueue_transcode),
+        moderation=ModerationService(settings, backends.storage, plugins, jobs.enqueue_transcode),
+        user_admin=UserAdminService(settings, plugins),
         templates=Templates(settings),
         jobs=jobs,
     )
@@ -104,10 +109,12 @@ def setup_routes(app: ClipSyncApp) -> None:
     blueprints = (
         api_auth.bp,
         api_videos.bp,
+        api_admin.bp,
         hls.bp,
         health.bp,
         pages.bp,
         video_pages.bp,
+        admin_pages.bp,
         static.bp,
         plugin_pages.bp,
     )

@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from clipsync.jobs.tasks import Tasks
     from clipsync.plugins import PluginHost
     from clipsync.services.accounts import AccountService
+    from clipsync.services.moderation import ModerationService
     from clipsync.services.uploads import UploadService
+    from clipsync.services.user_admin import UserAdminService
     from clipsync.settings import Settings
     from clipsync.web.templates import Templates
 
@@ -30,6 +32,8 @@ class AppContext:
     backends: Backends
     accounts: AccountService
     uploads: UploadService
+    moderation: ModerationService
+    user_admin: UserAdminService
     templates: Templates
     jobs: Tasks
     # Set once an administrator exists, so the set-up check stops querying.

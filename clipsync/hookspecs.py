@@ -96,6 +96,15 @@ def user_registered(user: Any) -> None:
 
 
 @hookspec
+def user_category_changed(user: Any, old: str, new: str) -> None:
+    """Called after an administrator moves `user` from category `old` to `new`.
+
+    The user's earlier tokens no longer work; they see the new category's videos
+    once they sign in again.
+    """
+
+
+@hookspec
 def video_uploaded(video: Any) -> None:
     """Called when an upload has been checked and registered, before transcoding.
 

@@ -162,7 +162,7 @@ class AuthSettings:
     backend: str = "local"
     token_lifetime_hours: int = check(_positive, 168)
     password_min_length: int = check(_at_least(8), 8)
-    registration: Literal["open", "closed"] = "open"
+    registration: Literal["open", "invite", "closed"] = "open"
     max_failed_logins: int = check(_positive, 5)
     lockout_minutes: int = check(_positive, 15)
     max_failed_logins_per_address: int = check(_positive, 20)

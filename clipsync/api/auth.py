@@ -25,7 +25,7 @@ def session_json(session: Session) -> dict[str, object]:
 async def register(request: ClipSyncRequest) -> HTTPResponse:
     body = json_object(request)
     session = await request.app.ctx.accounts.register(
-        body.get("email"), body.get("password"), body.get("categoryRole")
+        body.get("email"), body.get("password"), body.get("categoryRole"), body.get("invite")
     )
     return json(session_json(session), status=201)
 

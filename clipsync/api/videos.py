@@ -14,7 +14,7 @@ from clipsync.api.bodies import json_object
 from clipsync.api.multipart import StreamedFile
 from clipsync.context import ClipSyncRequest
 from clipsync.models import Video
-from clipsync.services import videos
+from clipsync.services import search, videos
 from clipsync.services.uploads import too_large
 from clipsync.sessions import require_user
 
@@ -59,7 +59,11 @@ async def list_videos(request: ClipSyncRequest) -> HTTPResponse:
     user = require_user(request)
     page, size = videos.page_numbers(request.args.get("page"), request.args.get("pageSize"))
     mine = request.args.get("mine") in ("1", "true")
-    found = await videos.list_visible(user, page, size, mine=mine)
+    query = request.args.get("q", "").strip()
+    if query:
+        found = await search.search_visible(user, query, page, size)
+    else:
+        found = await videos.list_visible(user, page, size, mine=mine)
     return json_response(
         {
             "items": [videos.video_json(v, user) for v in found.items],

@@ -3,9 +3,21 @@
 Changing a model needs a migration: see "Changing the models" in docs/development.md.
 """
 
+from clipsync.models.audit import AuditEntry
+from clipsync.models.invites import Invite
 from clipsync.models.progress import WatchProgress
 from clipsync.models.tokens import RevokedToken
 from clipsync.models.users import Role, User
 from clipsync.models.videos import Rendition, Video, VideoStatus
 
-__all__ = ["Rendition", "RevokedToken", "Role", "User", "Video", "VideoStatus", "WatchProgress"]
+__all__ = [
+    "AuditEntry",
+    "Invite",
+    "Rendition",
+    "RevokedToken",
+    "Role",
+    "User",
+    "Video",
+    "VideoStatus",
+    "WatchProgress",
+]

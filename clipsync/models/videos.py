@@ -48,6 +48,9 @@ class Video(Model):
     encoder = fields.CharField(max_length=64, null=True)
     attempts = fields.IntField(default=0)
     error = fields.TextField(null=True)
+    # The last moderation decision, shown to the uploader (the audit log keeps all).
+    moderation_reason = fields.TextField(null=True)
+    moderated_at = fields.DatetimeField(null=True)
     # The job working on the video holds this lease and renews it with the heartbeat
     # as it reports progress; a lease whose heartbeat has gone stale is free again, so
     # a worker that died never blocks the video (see services/transcoding.py).

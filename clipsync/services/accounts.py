@@ -8,6 +8,7 @@ person may pick, when an account locks, and when a token stops being honoured.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 import time
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from clipsync.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from clipsync.models import RevokedToken, Role, User
+from clipsync.models import Invite, RevokedToken, Role, User
 from clipsync.plugins import PluginHost
 from clipsync.services.rate_limit import FailureWindow
 from clipsync.settings import Settings
@@ -121,12 +122,44 @@ class AccountService:
         await self.plugins.notify("user_registered", user=user)
         return user
 
-    async def register(self, email: object, password: object, category: object = None) -> Session:
-        """Self-service registration, as `[auth] registration` allows."""
-        if self.settings.auth.registration != "open":
+    async def register(
+        self, email: object, password: object, category: object = None, invite: object = None
+    ) -> Session:
+        """Self-service registration, as `[auth] registration` allows.
+
+        An invite (from an administrator) sets the category and role and is used up;
+        it is required when registration is `invite` and refused when `closed`.
+        """
+        mode = self.settings.auth.registration
+        if mode == "closed":
             raise Forbidden("Registration is closed. Ask an administrator for an account.")
-        user = await self.create_user(email, password, category=self.registrable_category(category))
+        if not invite:
+            if mode == "invite":
+                raise Forbidden("Registration needs an invite link. Ask an administrator for one.")
+            user = await self.create_user(
+                email, password, category=self.registrable_category(category)
+            )
+            return self.start_session(user)
+        async with in_transaction():
+            found = await self._open_invite(invite)
+            user = await self.create_user(email, password, role=found.role, category=found.category)
+            # Only one registration can use the invite, even when two race for it.
+            used = await Invite.filter(id=found.id, used_at__isnull=True).update(
+                used_at=datetime.now(UTC), used_by_id=user.id
+            )
+            if not used:
+                raise Conflict("This invite has just been used. Ask for a new one.")
         return self.start_session(user)
+
+    @staticmethod
+    async def _open_invite(token: object) -> Invite:
+        digest = hashlib.sha256(str(token).encode()).hexdigest()
+        found = await Invite.get_or_none(token_hash=digest)
+        if found is None or found.used_at is not None:
+            raise Forbidden("This invite link is not valid, or has been used. Ask for a new one.")
+        if found.expires_at <= datetime.now(UTC):
+            raise Forbidden("This invite link has expired. Ask an administrator for a new one.")
+        return found
 
     async def admin_exists(self) -> bool:
         return await User.filter(role=Role.ADMIN, is_active=True).exists()

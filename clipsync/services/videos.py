@@ -1,10 +1,11 @@
 """Videos as people see them: who may see which, listing, detail and resume points.
 
-The visibility rule lives here and only here, so the list, the detail, the HLS
-files and the progress endpoints can never disagree:
+The visibility rule lives here and only here, so the list, the detail, search, the
+HLS files and the progress endpoints can never disagree:
 
 - everyone sees their own uploads, whatever their status;
 - everyone sees the APPROVED videos of their own category;
+- editors also see every video of their category, whatever its status;
 - admins see everything.
 
 A video someone may not see is answered exactly like one that does not exist.
@@ -29,9 +30,16 @@ def visible_to(user: User) -> QuerySet[Video]:
     """Every video `user` may see."""
     if user.role == Role.ADMIN:
         return Video.all()
+    if user.role == Role.EDITOR:
+        return Video.filter(Q(owner_id=user.id) | Q(category=user.category))
     return Video.filter(
         Q(owner_id=user.id) | Q(category=user.category, status=VideoStatus.APPROVED)
     )
+
+
+def can_moderate(user: User, video: Video) -> bool:
+    """Admins moderate every video; editors the videos of their own category."""
+    return user.role == Role.ADMIN or (user.role == Role.EDITOR and video.category == user.category)
 
 
 async def get_visible(user: User, video_id: str | uuid.UUID) -> Video:
@@ -97,8 +105,10 @@ def video_json(video: Video, viewer: User) -> dict[str, Any]:
         data["hls"] = f"{base}/master.m3u8"
         data["poster"] = f"{base}/poster.jpg" if video.poster_key else None
         data["thumbnails"] = f"{base}/thumbnails.vtt" if video.thumbnails_key else None
-    if viewer.role == Role.ADMIN or viewer.id == video.owner_id:
+    if viewer.id == video.owner_id or can_moderate(viewer, video):
         data |= {
+            "moderationReason": video.moderation_reason,
+            "moderatedAt": video.moderated_at.isoformat() if video.moderated_at else None,
             "progress": video.progress,
             "error": video.error,
             "encoder": video.encoder,

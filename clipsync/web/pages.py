@@ -77,16 +77,17 @@ async def setup_submit(request: ClipSyncRequest) -> HTTPResponse:
 
 @bp.get("/register")
 async def register_form(request: ClipSyncRequest) -> HTTPResponse:
-    return request.app.ctx.templates.render(request, "register.html")
+    invite = request.args.get("invite", "")
+    return request.app.ctx.templates.render(request, "register.html", form={"invite": invite})
 
 
 @bp.post("/register")
 async def register_submit(request: ClipSyncRequest) -> HTTPResponse:
-    form = form_fields(request, "email", "password", "password_confirm", "categoryRole")
+    form = form_fields(request, "email", "password", "password_confirm", "categoryRole", "invite")
     try:
         check_confirmation(form)
         session = await request.app.ctx.accounts.register(
-            form["email"], form["password"], form["categoryRole"]
+            form["email"], form["password"], form["categoryRole"], form["invite"] or None
         )
     except ClipSyncError as error:
         return form_again(request, "register.html", error, form)

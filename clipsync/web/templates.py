@@ -91,6 +91,7 @@ class Templates:
             "site_name": settings.web.site_name,
             "version": __version__,
             "registration_open": settings.auth.registration == "open",
+            "registration": settings.auth.registration,
             "password_min_length": settings.auth.password_min_length,
             "categories": [c for c in settings.categories if c.self_select],
             "default_category": settings.default_category.name,

@@ -15,6 +15,7 @@ from sanic.response import HTTPResponse
 
 from clipsync.context import ClipSyncRequest
 from clipsync.models import User
+from clipsync.services.search import search_visible
 from clipsync.services.videos import (
     Page,
     get_visible,
@@ -49,9 +50,17 @@ def listing(page: Page, user: User) -> dict[str, Any]:
 async def home(request: ClipSyncRequest) -> HTTPResponse:
     user = require_user(request)
     number, size = page_numbers(request.args.get("page"), None, HOME_PAGE_SIZE)
-    page = await list_visible(user, number, size)
+    query = request.args.get("q", "").strip()
+    if query:
+        page = await search_visible(user, query, number, size)
+    else:
+        page = await list_visible(user, number, size)
     return request.app.ctx.templates.render(
-        request, "home.html", category_names=category_labels(request), **listing(page, user)
+        request,
+        "home.html",
+        query=query,
+        category_names=category_labels(request),
+        **listing(page, user),
     )
 
 

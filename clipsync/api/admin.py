@@ -1,0 +1,173 @@
+"""`/api/admin`: moderation (videos), accounts, invites and the audit log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sanic import Blueprint
+from sanic.response import HTTPResponse, empty, json
+
+from clipsync.api.bodies import json_object
+from clipsync.context import ClipSyncRequest
+from clipsync.errors import ClipSyncError, ValidationFailed
+from clipsync.services.moderation import audit_json
+from clipsync.services.user_admin import invite_json, user_admin_json
+from clipsync.services.videos import page_numbers, video_json
+from clipsync.sessions import require_user
+
+bp = Blueprint("api_admin", url_prefix="/api/admin")
+MAX_BULK = 100
+
+
+def pending_json(request: ClipSyncRequest, found: Any) -> dict[str, Any]:
+    user = request.ctx.actor
+    return {
+        "items": [video_json(v, user) | {"uploaderEmail": v.owner.email} for v in found.items],
+        "total": found.total,
+        "page": found.page,
+        "pageSize": found.page_size,
+    }
+
+
+# --- videos ---------------------------------------------------------------------------
+
+
+@bp.get("/videos/pending")
+async def pending(request: ClipSyncRequest) -> HTTPResponse:
+    user = require_user(request)
+    page, size = page_numbers(request.args.get("page"), request.args.get("pageSize"))
+    found = await request.app.ctx.moderation.pending(
+        user, page, size, request.args.get("status"), request.args.get("category")
+    )
+    return json(pending_json(request, found))
+
+
+@bp.post("/videos/<video_id:uuid>/approve")
+async def approve(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
+    user = require_user(request)
+    video = await request.app.ctx.moderation.approve(user, video_id)
+    return json({"video": video_json(video, user)})
+
+
+@bp.post("/videos/<video_id:uuid>/reject")
+async def reject(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
+    user = require_user(request)
+    body = json_object(request)
+    video = await request.app.ctx.moderation.reject(
+        user, video_id, body.get("reason"), body.get("deleteFiles", False)
+    )
+    return json({"video": video_json(video, user)})
+
+
+@bp.post("/videos/<video_id:uuid>/requeue")
+async def requeue(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
+    user = require_user(request)
+    video = await request.app.ctx.moderation.requeue(user, video_id)
+    return json({"video": video_json(video, user)})
+
+
+@bp.post("/videos/<video_id:uuid>/retranscode")
+async def retranscode(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
+    user = require_user(request)
+    video = await request.app.ctx.moderation.retranscode(user, video_id)
+    return json({"video": video_json(video, user)})
+
+
+@bp.patch("/videos/<video_id:uuid>")
+async def move(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
+    user = require_user(request)
+    body = json_object(request)
+    if set(body) != {"categoryRole"}:
+        raise ValidationFailed("Send the video's new categoryRole.", field="categoryRole")
+    video = await request.app.ctx.moderation.move(user, video_id, body["categoryRole"])
+    return json({"video": video_json(video, user)})
+
+
+@bp.post("/videos/bulk")
+async def bulk(request: ClipSyncRequest) -> HTTPResponse:
+    """Approve or reject several videos; each one succeeds or fails on its own."""
+    user = require_user(request)
+    body = json_object(request)
+    action, ids = body.get("action"), body.get("videoIds")
+    if action not in ("approve", "reject"):
+        raise ValidationFailed("action is approve or reject.", field="action")
+    if not isinstance(ids, list) or not ids or len(ids) > MAX_BULK:
+        raise ValidationFailed(f"videoIds lists 1 to {MAX_BULK} videos.", field="videoIds")
+    moderation = request.app.ctx.moderation
+    results = []
+    for video_id in ids:
+        try:
+            if action == "approve":
+                video = await moderation.approve(user, video_id)
+            else:
+                video = await moderation.reject(
+                    user, video_id, body.get("reason"), body.get("deleteFiles", False)
+                )
+            results.append({"videoId": str(video_id), "ok": True, "status": str(video.status)})
+        except ClipSyncError as error:
+            results.append({"videoId": str(video_id), "ok": False} | error.to_json())
+    return json({"results": results})
+
+
+@bp.get("/audit")
+async def audit(request: ClipSyncRequest) -> HTTPResponse:
+    user = require_user(request)
+    page, size = page_numbers(request.args.get("page"), request.args.get("pageSize"), 50)
+    entries, total = await request.app.ctx.moderation.audit(
+        user, page, size, request.args.get("videoId")
+    )
+    return json(
+        {"items": [audit_json(e) for e in entries], "total": total, "page": page, "pageSize": size}
+    )
+
+
+# --- accounts and invites ------------------------------------------------------------
+
+
+@bp.get("/users")
+async def users(request: ClipSyncRequest) -> HTTPResponse:
+    user = require_user(request)
+    page, size = page_numbers(request.args.get("page"), request.args.get("pageSize"), 50)
+    found, total = await request.app.ctx.user_admin.list(user, page, size, request.args.get("q"))
+    return json(
+        {
+            "items": [user_admin_json(u) for u in found],
+            "total": total,
+            "page": page,
+            "pageSize": size,
+        }
+    )
+
+
+@bp.patch("/users/<user_id:int>")
+async def update_user(request: ClipSyncRequest, user_id: int) -> HTTPResponse:
+    admin = require_user(request)
+    updated = await request.app.ctx.user_admin.update(admin, user_id, json_object(request))
+    return json({"user": user_admin_json(updated)})
+
+
+@bp.post("/invites")
+async def create_invite(request: ClipSyncRequest) -> HTTPResponse:
+    admin = require_user(request)
+    body = json_object(request)
+    invite, token = await request.app.ctx.user_admin.create_invite(
+        admin, body.get("categoryRole"), body.get("role"), body.get("expiresInHours")
+    )
+    link = f"{request.scheme}://{request.host}/register?invite={token}"
+    return json({"invite": invite_json(invite), "token": token, "url": link}, status=201)
+
+
+@bp.get("/invites")
+async def invites(request: ClipSyncRequest) -> HTTPResponse:
+    admin = require_user(request)
+    return json(
+        {"items": [invite_json(i) for i in await request.app.ctx.user_admin.list_invites(admin)]}
+    )
+
+
+@bp.delete("/invites/<invite_id:int>")
+async def revoke_invite(request: ClipSyncRequest, invite_id: int) -> HTTPResponse:
+    admin = require_user(request)
+    await request.app.ctx.user_admin.revoke_invite(admin, invite_id)
+    return empty()

@@ -1,0 +1,196 @@
+"""Administering accounts: listing, changing role, category or active state, invites.
+
+Only admins administer accounts. A role or category change bumps the user's token
+version, so every token issued before stops working at once and they sign in
+again; deactivating an account does the same. The last active admin can neither be
+demoted nor deactivated, so a ClipSync can never lock its administrators out.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tortoise.expressions import F, Q
+from tortoise.transactions import in_transaction
+
+from clipsync.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from clipsync.models import Invite, Role, User
+from clipsync.plugins import PluginHost
+from clipsync.services.moderation import record
+from clipsync.settings import Settings
+
+MAX_INVITE_HOURS = 24 * 30
+
+
+def require_admin(user: User) -> User:
+    if user.role != Role.ADMIN:
+        raise Forbidden("Only administrators can manage accounts.")
+    return user
+
+
+def hash_invite(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def user_admin_json(user: User) -> dict[str, Any]:
+    return user.to_public() | {
+        "active": user.is_active,
+        "createdAt": user.created_at.isoformat() if user.created_at else None,
+        "lastLoginAt": user.last_login_at.isoformat() if user.last_login_at else None,
+        "locked": bool(user.locked_until and user.locked_until > datetime.now(UTC)),
+    }
+
+
+def invite_json(invite: Invite) -> dict[str, Any]:
+    return {
+        "id": invite.id,
+        "categoryRole": invite.category,
+        "role": str(invite.role),
+        "createdAt": invite.created_at.isoformat() if invite.created_at else None,
+        "expiresAt": invite.expires_at.isoformat(),
+        "usedAt": invite.used_at.isoformat() if invite.used_at else None,
+        "usedBy": invite.used_by_id,
+    }
+
+
+class UserAdminService:
+    def __init__(self, settings: Settings, plugins: PluginHost) -> None:
+        self.settings = settings
+        self.plugins = plugins
+
+    async def list(
+        self, admin: User, page: int, page_size: int, search: str | None = None
+    ) -> tuple[list[User], int]:
+        require_admin(admin)
+        query = User.all()
+        if search:
+            query = query.filter(Q(email__icontains=search.strip()) | Q(category=search.strip()))
+        total = await query.count()
+        users = await query.order_by("email").offset((page - 1) * page_size).limit(page_size)
+        return list(users), total
+
+    async def update(self, admin: User, user_id: Any, changes: dict[str, Any]) -> User:
+        """Apply `categoryRole`, `role` and/or `active` to an account."""
+        require_admin(admin)
+        unknown = set(changes) - {"categoryRole", "role", "active"}
+        if unknown:
+            raise ValidationFailed(
+                f"Unknown field {sorted(unknown)[0]!r}: send categoryRole, role or active."
+            )
+        if not changes:
+            raise ValidationFailed("Send categoryRole, role or active to change.")
+        category, role, active = self._parse(changes)
+        async with in_transaction():
+            user = await User.get_or_none(id=user_id) if str(user_id).isdigit() else None
+            if user is None:
+                raise NotFound("There is no such account.")
+            stops_being_admin = (
+                user.role == Role.ADMIN
+                and user.is_active
+                and ((role is not None and role != Role.ADMIN) or active is False)
+            )
+            if (
+                stops_being_admin
+                and await User.filter(role=Role.ADMIN, is_active=True).count() <= 1
+            ):
+                raise Conflict("This is the last administrator: make someone else an admin first.")
+            old = {"categoryRole": user.category, "role": str(user.role), "active": user.is_active}
+            if category is not None:
+                user.category = category
+            if role is not None:
+                user.role = role
+            if active is not None:
+                user.is_active = active
+            new = {"categoryRole": user.category, "role": str(user.role), "active": user.is_active}
+            changed = {k: (old[k], new[k]) for k in old if old[k] != new[k]}
+            if not changed:
+                return user
+            await user.save()
+            # Any change of who someone is or may see ends their sessions.
+            await User.filter(id=user.id).update(token_version=F("token_version") + 1)
+            await user.refresh_from_db()
+        await record(
+            admin, "user_update", target=user, category=user.category,
+            **{k: {"old": o, "new": n} for k, (o, n) in changed.items()},
+        )  # fmt: skip
+        if "categoryRole" in changed:
+            old_category, new_category = changed["categoryRole"]
+            await self.plugins.notify(
+                "user_category_changed", user=user, old=old_category, new=new_category
+            )
+        return user
+
+    def _parse(self, changes: dict[str, Any]) -> tuple[str | None, Role | None, bool | None]:
+        category = role = active = None
+        if "categoryRole" in changes:
+            value = changes["categoryRole"]
+            if not isinstance(value, str) or self.settings.category(value) is None:
+                names = ", ".join(c.name for c in self.settings.categories)
+                raise ValidationFailed(
+                    f"Choose one of these categories: {names}.", field="categoryRole"
+                )
+            category = value
+        if "role" in changes:
+            try:
+                role = Role(changes["role"])
+            except ValueError:
+                raise ValidationFailed(
+                    "role is one of admin, editor, user.", field="role"
+                ) from None
+        if "active" in changes:
+            if not isinstance(changes["active"], bool):
+                raise ValidationFailed("active is true or false.", field="active")
+            active = changes["active"]
+        return category, role, active
+
+    # --- invites --------------------------------------------------------------------
+
+    async def create_invite(
+        self, admin: User, category: Any, role: Any, expires_in_hours: Any
+    ) -> tuple[Invite, str]:
+        """A new single-use invite; the token is returned once and only its hash kept."""
+        require_admin(admin)
+        category_name, role_value, _ = self._parse(
+            {
+                "categoryRole": category or self.settings.default_category.name,
+                "role": role or "user",
+            }
+        )
+        hours = expires_in_hours if expires_in_hours is not None else 72
+        if (
+            isinstance(hours, bool)
+            or not isinstance(hours, int)
+            or not 1 <= hours <= MAX_INVITE_HOURS
+        ):
+            raise ValidationFailed(
+                f"expiresInHours is a whole number from 1 to {MAX_INVITE_HOURS}.",
+                field="expiresInHours",
+            )
+        token = secrets.token_urlsafe(32)
+        invite = await Invite.create(
+            token_hash=hash_invite(token),
+            category=category_name,
+            role=role_value,
+            created_by=admin,
+            expires_at=datetime.now(UTC) + timedelta(hours=hours),
+        )
+        await record(
+            admin, "invite_create", category=category_name, role=str(role_value), invite=invite.id
+        )
+        return invite, token
+
+    async def list_invites(self, admin: User) -> list[Invite]:
+        require_admin(admin)
+        return list(await Invite.all().order_by("-created_at").limit(200))
+
+    async def revoke_invite(self, admin: User, invite_id: Any) -> None:
+        require_admin(admin)
+        invite = await Invite.get_or_none(id=invite_id) if str(invite_id).isdigit() else None
+        if invite is None:
+            raise NotFound("There is no such invite.")
+        if invite.used_at is None:
+            await invite.delete()
+            await record(admin, "invite_revoke", category=invite.category, invite=invite.id)
