@@ -476,3 +476,41 @@ async def test_search_follows_edits_and_deletes(site) -> None:
     assert (await client.get("/api/videos?q=old", headers=viewer)).json()["total"] == 0
     await row.delete()
     assert (await client.get("/api/videos?q=brand", headers=viewer)).json()["total"] == 0
+
+
+async def test_a_retranscoded_approved_video_comes_back_approved(site) -> None:
+    from clips import make_clip
+
+    from clipsync.services.transcoding import JobContext, run_transcode
+
+    app, client, people = site
+    owner = people["uploader"][0]
+    row = await Video.create(
+        owner=owner, title="Again", category="staff", status=VideoStatus.READY, duration=4.0
+    )
+    row.source_key = keys.source_key(row.id, "a.mp4")
+    await app.ctx.backends.storage.put_file(row.source_key, make_clip("landscape"))
+    await row.save()
+    admin = bearer(people["admin"][1])
+    await client.post(f"/api/admin/videos/{row.id}/approve", headers=admin)
+    redo = await client.post(f"/api/admin/videos/{row.id}/retranscode", headers=admin)
+    assert redo.json()["video"]["status"] == "PROCESSING"
+    await run_transcode(
+        JobContext(app.ctx.settings, app.ctx.plugins, app.ctx.backends),
+        str(row.id),
+        final_attempt=True,
+    )
+    assert (await Video.get(id=row.id)).status == VideoStatus.APPROVED
+
+
+async def test_a_used_invite_cannot_be_revoked(invite_site) -> None:
+    _app, client, admin = invite_site
+    created = (await client.post("/api/admin/invites", json={}, headers=bearer(admin))).json()
+    await client.post(
+        "/api/auth/register",
+        json={"email": "u@example.org", "password": PASSWORD, "invite": created["token"]},
+    )
+    response = await client.delete(
+        f"/api/admin/invites/{created['invite']['id']}", headers=bearer(admin)
+    )
+    assert response.status_code == 409

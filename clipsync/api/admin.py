@@ -106,7 +106,10 @@ async def bulk(request: ClipSyncRequest) -> HTTPResponse:
                 )
             results.append({"videoId": str(video_id), "ok": True, "status": str(video.status)})
         except ClipSyncError as error:
-            results.append({"videoId": str(video_id), "ok": False} | error.to_json())
+            results.append(
+                {"videoId": str(video_id), "ok": False, "httpStatus": error.status}
+                | error.to_json()
+            )
     return json({"results": results})
 
 

@@ -181,6 +181,11 @@ class ModerationService:
                 details={"status": str(video.status)},
             )
         old = video.status
+        if old != VideoStatus.APPROVED:
+            # Anything but an approved video is moderated afresh once it is ready again;
+            # an approved one goes back to APPROVED when its new renditions are stored.
+            video.moderation_reason = None
+            video.moderated_at = None
         video.status = VideoStatus.PROCESSING
         video.progress = 0
         video.attempts = 0
@@ -218,7 +223,8 @@ class ModerationService:
         require_moderator(moderator)
         query = AuditEntry.all()
         if moderator.role == Role.EDITOR:
-            query = query.filter(category=moderator.category)
+            # Their category's video decisions; account changes are the admins' own.
+            query = query.filter(category=moderator.category, video_id__isnull=False)
         if video_id:
             query = query.filter(video_id=(await self._moderated(moderator, video_id)).id)
         total = await query.count()

@@ -130,7 +130,10 @@ async def run_transcode(ctx: JobContext, video_id: str, *, final_attempt: bool) 
         raise TranscodeAttemptFailed(reason) from exc
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    await set_status(ctx, video, VideoStatus.READY, progress=100, error=None, worker_lease=None)
+    # A video approved before it was transcoded again stays approved.
+    approved = video.moderated_at is not None and not video.moderation_reason
+    done = VideoStatus.APPROVED if approved else VideoStatus.READY
+    await set_status(ctx, video, done, progress=100, error=None, worker_lease=None)
     await ctx.plugins.notify("video_ready", video=video)
 
 

@@ -191,6 +191,7 @@ class UserAdminService:
         invite = await Invite.get_or_none(id=invite_id) if str(invite_id).isdigit() else None
         if invite is None:
             raise NotFound("There is no such invite.")
-        if invite.used_at is None:
-            await invite.delete()
-            await record(admin, "invite_revoke", category=invite.category, invite=invite.id)
+        if invite.used_at is not None:
+            raise Conflict("This invite has been used already: there is nothing to revoke.")
+        await invite.delete()
+        await record(admin, "invite_revoke", category=invite.category, invite=invite.id)

@@ -133,6 +133,30 @@
     error.hidden = !shown;
   }
 
+  // The moderation decision: "Rejected: <reason>", or "Approved on <date>".
+  function setModeration(row, video) {
+    const box = part(row, "moderation");
+    if (!box) return;
+    if (video.status === "REJECTED") {
+      const reason = video.moderationReason || "";
+      box.textContent = reason ? `Rejected: ${reason}` : "Rejected";
+    } else if (video.status === "APPROVED") {
+      box.textContent = "Approved";
+      if (video.moderatedAt) {
+        const time = document.createElement("time");
+        time.dateTime = video.moderatedAt;
+        time.dataset.local = "date";
+        time.textContent =
+          formatDate(video.moderatedAt, { dateOnly: true }) || video.moderatedAt.slice(0, 10);
+        time.title = formatDate(video.moderatedAt);
+        box.append(" on ", time);
+      }
+    } else {
+      box.textContent = "";
+    }
+    box.hidden = !box.textContent;
+  }
+
   function setText(row, role, text) {
     const cell = part(row, role);
     if (cell && cell.textContent !== text) cell.textContent = text;
@@ -173,6 +197,7 @@
     setProgress(row, video);
     setError(row, video);
     setText(row, "note", NOTES[video.status] || "");
+    if ("moderationReason" in video || "moderatedAt" in video) setModeration(row, video);
     if ("originalFilename" in video) setText(row, "filename", video.originalFilename || "");
     if (video.size) setText(row, "size", formatBytes(video.size));
     setCreated(row, video.createdAt);

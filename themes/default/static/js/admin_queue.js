@@ -1,0 +1,396 @@
+// The moderation queue (/admin): preview, approve, reject (with a reason), re-transcode
+// and try again, one video or several at once, without reloading the page.
+//
+// Each video is an <li class="queue-item" data-video-id data-status data-title
+// data-category-label data-hls data-poster> whose buttons carry data-action (preview,
+// approve, reject, retranscode, requeue) and whose parts have a data-role: status
+// (the badge), select (the bulk checkbox), note, error, message, preview (the player's
+// box). The buttons a status offers are the same as in admin/queue.html.
+(() => {
+  "use strict";
+
+  const { api } = window.ClipSync;
+  const { statusLabel, setBadge, say, part, openPreview, closePreview } = window.ClipSyncAdmin;
+
+  const root = document.getElementById("admin-queue");
+  if (!root) return;
+
+  const SHOWN = {
+    preview: ["READY", "APPROVED"],
+    approve: ["READY"],
+    reject: ["PROCESSING", "READY"],
+    retranscode: ["READY"],
+    requeue: ["FAILED"],
+  };
+  const SELECTABLE = ["PROCESSING", "READY"];
+  const NOTES = {
+    UPLOADED: "Waiting to be processed.",
+    PROCESSING: "Being processed: it can be approved once it is ready.",
+  };
+  const DOING = {
+    approve: "approved",
+    reject: "rejected",
+    retranscode: "transcoded again",
+    requeue: "queued again",
+  };
+
+  const bulkBar = document.getElementById("bulk-bar");
+  const selectAll = document.getElementById("select-all");
+  const selectedCount = document.getElementById("selected-count");
+  const bulkApprove = document.getElementById("bulk-approve");
+  const bulkReject = document.getElementById("bulk-reject");
+  const bulkStatus = document.getElementById("bulk-status");
+
+  const dialog = document.getElementById("reject-dialog");
+  const rejectForm = document.getElementById("reject-form");
+  const rejectTitle = document.getElementById("reject-title");
+  const rejectSubject = document.getElementById("reject-subject");
+  const rejectError = document.getElementById("reject-error");
+  const rejectReason = document.getElementById("reject-reason");
+  const rejectDelete = document.getElementById("reject-delete-files");
+  const rejectSubmit = document.getElementById("reject-submit");
+  const rejectCancel = document.getElementById("reject-cancel");
+
+  // The count in the heading: what is still waiting, on every page.
+  const queueList = document.getElementById("queue-list");
+  const queueTotal = document.getElementById("queue-total");
+  const totalAtLoad = queueTotal ? Number(queueTotal.textContent) || 0 : 0;
+  const PENDING = ["UPLOADED", "PROCESSING", "READY"];
+
+  function updateTotal() {
+    if (!queueTotal || !queueList) return;
+    const decided = Array.from(queueList.querySelectorAll(".queue-item")).filter(
+      (item) => !PENDING.includes(item.dataset.status) || item.classList.contains("is-gone")
+    ).length;
+    queueTotal.textContent = String(Math.max(0, totalAtLoad - decided));
+  }
+
+  const items = () => Array.from(root.querySelectorAll(".queue-item[data-video-id]"));
+  const findItem = (id) => items().find((item) => item.dataset.videoId === id) || null;
+  const titleOf = (item) => item.dataset.title || "Untitled";
+  const videoUrl = (item, action = "") =>
+    `/api/admin/videos/${encodeURIComponent(item.dataset.videoId)}${action ? `/${action}` : ""}`;
+
+  // --- showing a status ------------------------------------------------------------------
+
+  function applyStatus(item, status, video = null) {
+    item.dataset.status = status;
+    setBadge(part(item, "status"), status);
+    if (video) {
+      item.dataset.hls = video.playable && video.hls ? video.hls : "";
+      if ("poster" in video) item.dataset.poster = video.poster || "";
+    } else if (!SHOWN.preview.includes(status)) {
+      item.dataset.hls = "";
+    }
+    for (const button of item.querySelectorAll("button[data-action]")) {
+      const allowed = SHOWN[button.dataset.action] || [];
+      button.hidden =
+        !allowed.includes(status) || (button.dataset.action === "preview" && !item.dataset.hls);
+    }
+    const select = part(item, "select");
+    if (select) {
+      select.disabled = !SELECTABLE.includes(status);
+      if (select.disabled) select.checked = false;
+    }
+    const note = part(item, "note");
+    if (note) {
+      note.textContent = NOTES[status] || "";
+      note.hidden = !note.textContent;
+    }
+    const error = part(item, "error");
+    if (error && status !== "FAILED") error.hidden = true;
+    const box = part(item, "preview");
+    if (box && !box.hidden && !SHOWN.preview.includes(status)) closePreview();
+    updateSelection();
+  }
+
+  function busy(item, on) {
+    item.setAttribute("aria-busy", on ? "true" : "false");
+    for (const button of item.querySelectorAll("button[data-action]")) {
+      if (button.dataset.action !== "preview") button.disabled = on;
+    }
+  }
+
+  // After an action the button pressed may be gone: keep the focus on the row's message.
+  function focusMessage(item) {
+    const message = part(item, "message");
+    if (message && message.textContent) message.focus({ preventScroll: true });
+  }
+
+  // An error from the API (an ApiError, or a bulk result's `error`) as a row message.
+  function showFailure(item, { status, code, message, current }, action) {
+    const element = part(item, "message");
+    if (status === 409 && current && current !== item.dataset.status) {
+      applyStatus(item, current);
+      say(
+        element,
+        `This video is now ${statusLabel(current).toLowerCase()}, so it cannot be ${DOING[action] || "changed"}.`,
+        "error"
+      );
+      return;
+    }
+    if (status === 404) {
+      // Deleted, or moved out of this moderator's category.
+      for (const button of item.querySelectorAll("button[data-action]")) button.hidden = true;
+      const select = part(item, "select");
+      if (select) {
+        select.checked = false;
+        select.disabled = true;
+      }
+      item.classList.add("is-gone");
+      say(element, "This video is no longer in your queue: it was deleted or moved to another category.", "error");
+      updateSelection();
+      return;
+    }
+    say(element, message || `The video could not be ${DOING[action] || "changed"} (${code || status}).`, "error");
+  }
+
+  const failureOf = (error) => ({
+    status: error.status,
+    code: error.code,
+    message: error.message,
+    current: error.body && error.body.error ? error.body.error.status : null,
+  });
+
+  function successText(action, item, deleteFiles = false) {
+    if (action === "approve") {
+      const category = item.dataset.categoryLabel;
+      return `Approved: ${category ? `everyone in ${category}` : "its category"} can watch it now.`;
+    }
+    if (action === "reject") {
+      return `Rejected: the uploader will see your reason.${deleteFiles ? " Its files were deleted." : ""}`;
+    }
+    if (action === "retranscode") return "Transcoding again: it needs approving again once it is ready.";
+    if (action === "requeue") return "Queued again: it is being processed.";
+    return "Done.";
+  }
+
+  // --- one video --------------------------------------------------------------------------
+
+  async function act(item, action, body) {
+    busy(item, true);
+    say(part(item, "message"), "Working…", "info");
+    try {
+      const { video } = await api("POST", videoUrl(item, action), body);
+      applyStatus(item, video.status, video);
+      item.classList.add("is-decided");
+      say(part(item, "message"), successText(action, item, body && body.deleteFiles), "ok");
+      return true;
+    } catch (error) {
+      if (error.status === 422 && action === "reject") {
+        say(part(item, "message"), "");
+        throw error; // the dialog shows it
+      }
+      showFailure(item, failureOf(error), action);
+      return false;
+    } finally {
+      busy(item, false);
+      focusMessage(item);
+    }
+  }
+
+  function togglePreview(item, button) {
+    const box = part(item, "preview");
+    if (!box || !item.dataset.hls) return;
+    if (!box.hidden) {
+      closePreview();
+      return;
+    }
+    openPreview(box, item.dataset.hls, {
+      poster: item.dataset.poster,
+      title: titleOf(item),
+      onClose: () => {
+        button.setAttribute("aria-expanded", "false");
+        button.textContent = "Preview";
+        item.classList.remove("is-previewing");
+      },
+    });
+    button.setAttribute("aria-expanded", "true");
+    button.textContent = "Close preview";
+    item.classList.add("is-previewing");
+  }
+
+  root.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-action]");
+    if (!button || !root.contains(button)) return;
+    const item = button.closest(".queue-item");
+    if (!item) return;
+    const action = button.dataset.action;
+    if (action === "preview") togglePreview(item, button);
+    else if (action === "approve") act(item, "approve");
+    else if (action === "reject") openReject([item]);
+    else if (action === "retranscode") {
+      const ok = window.confirm(
+        `Transcode “${titleOf(item)}” again? It is processed once more and needs approving again once it is ready.`
+      );
+      if (ok) act(item, "retranscode");
+    } else if (action === "requeue") act(item, "requeue");
+  });
+
+  // --- selection and bulk actions ---------------------------------------------------------
+
+  const selectable = () =>
+    items().filter((item) => {
+      const box = part(item, "select");
+      return box && !box.disabled;
+    });
+  const selected = () => selectable().filter((item) => part(item, "select").checked);
+
+  function updateSelection() {
+    updateTotal();
+    if (!bulkBar) return;
+    const chosen = selected().length;
+    const possible = selectable().length;
+    if (selectedCount) selectedCount.textContent = chosen ? `${chosen} selected` : "None selected";
+    if (bulkApprove) bulkApprove.disabled = chosen === 0;
+    if (bulkReject) bulkReject.disabled = chosen === 0;
+    if (selectAll) {
+      selectAll.disabled = possible === 0;
+      selectAll.checked = possible > 0 && chosen === possible;
+      selectAll.indeterminate = chosen > 0 && chosen < possible;
+    }
+  }
+
+  root.addEventListener("change", (event) => {
+    if (event.target.matches('[data-role="select"]')) updateSelection();
+  });
+  if (selectAll) {
+    selectAll.addEventListener("change", () => {
+      for (const item of selectable()) part(item, "select").checked = selectAll.checked;
+      updateSelection();
+    });
+  }
+
+  async function bulk(action, chosen, extra = {}) {
+    if (!chosen.length) return;
+    for (const item of chosen) busy(item, true);
+    say(bulkStatus, "Working…", "info");
+    let results = [];
+    try {
+      const answer = await api("POST", "/api/admin/videos/bulk", {
+        action,
+        videoIds: chosen.map((item) => item.dataset.videoId),
+        ...extra,
+      });
+      results = answer.results || [];
+    } catch (error) {
+      say(bulkStatus, error.message, "error");
+      for (const item of chosen) busy(item, false);
+      bulkStatus.focus({ preventScroll: true });
+      return;
+    }
+    let done = 0;
+    for (const result of results) {
+      const item = findItem(String(result.videoId));
+      if (!item) continue;
+      busy(item, false);
+      if (result.ok) {
+        done += 1;
+        applyStatus(item, result.status);
+        item.classList.add("is-decided");
+        say(part(item, "message"), successText(action, item, extra.deleteFiles), "ok");
+      } else {
+        const error = result.error || {};
+        showFailure(
+          item,
+          { status: statusOfCode(error.code), code: error.code, message: error.message, current: error.status },
+          action
+        );
+      }
+    }
+    for (const item of chosen) item.removeAttribute("aria-busy");
+    const failed = results.length - done;
+    const verb = action === "approve" ? "approved" : "rejected";
+    let summary = `${done} ${done === 1 ? "video" : "videos"} ${verb}.`;
+    if (failed) summary += ` ${failed} could not be: see ${failed === 1 ? "its message" : "their messages"} below.`;
+    say(bulkStatus, summary, failed ? "error" : "ok");
+    updateSelection();
+    bulkStatus.focus({ preventScroll: true });
+  }
+
+  // Bulk results carry the error's code, not its HTTP status.
+  function statusOfCode(code) {
+    return { conflict: 409, not_found: 404, invalid: 422, forbidden: 403 }[code] || 0;
+  }
+
+  if (bulkBar) {
+    bulkBar.hidden = false;
+    updateSelection();
+    bulkApprove.addEventListener("click", () => bulk("approve", selected()));
+    bulkReject.addEventListener("click", () => openReject(selected()));
+  }
+
+  // --- the reject dialog: one video or the selection ------------------------------------
+
+  let rejecting = [];
+  let opener = null;
+
+  function openReject(chosen) {
+    if (!chosen.length || !dialog) return;
+    rejecting = chosen;
+    opener = document.activeElement;
+    rejectTitle.textContent =
+      chosen.length === 1 ? "Reject this video" : `Reject ${chosen.length} videos`;
+    rejectSubject.textContent =
+      chosen.length === 1
+        ? `“${titleOf(chosen[0])}”`
+        : chosen.map((item) => `“${titleOf(item)}”`).join(", ");
+    rejectError.hidden = true;
+    rejectError.textContent = "";
+    rejectReason.value = "";
+    rejectReason.removeAttribute("aria-invalid");
+    rejectDelete.checked = false;
+    rejectSubmit.disabled = false;
+    dialog.showModal();
+    rejectReason.focus();
+  }
+
+  function closeReject() {
+    if (dialog.open) dialog.close();
+  }
+
+  function showDialogError(message) {
+    rejectError.textContent = message;
+    rejectError.hidden = false;
+    rejectReason.setAttribute("aria-invalid", "true");
+    rejectReason.focus();
+  }
+
+  if (dialog) {
+    dialog.addEventListener("close", () => {
+      const back = opener;
+      opener = null;
+      if (back && back.isConnected && !back.hidden && typeof back.focus === "function") back.focus();
+    });
+    rejectCancel.addEventListener("click", closeReject);
+    rejectForm.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const reason = rejectReason.value.trim();
+      if (!reason) {
+        showDialogError("Say why the video is rejected: the uploader will read it.");
+        return;
+      }
+      const deleteFiles = rejectDelete.checked;
+      const chosen = rejecting;
+      rejectSubmit.disabled = true;
+      if (chosen.length > 1) {
+        opener = null; // the focus goes to the summary instead
+        closeReject();
+        await bulk("reject", chosen, { reason, deleteFiles });
+        return;
+      }
+      try {
+        opener = null;
+        closeReject();
+        await act(chosen[0], "reject", { reason, deleteFiles });
+      } catch (error) {
+        // 422: the reason was refused; ask again.
+        dialog.showModal();
+        rejectSubmit.disabled = false;
+        showDialogError(error.message);
+      }
+    });
+  }
+
+  window.clipsyncQueue = { applyStatus, findItem };
+})();
