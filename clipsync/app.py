@@ -62,7 +62,7 @@ def create_app(settings: Settings, *, load_entry_points: bool = True) -> ClipSyn
     app.config.OAS = False
     app.config.MOTD = False
 
-    setup_database(app)
+    setup_resources(app)
     setup_sessions(app)
     setup_first_run(app)
     setup_routes(app)
@@ -74,14 +74,16 @@ def create_app_from_config(config_path: str | None) -> ClipSyncApp:
     return create_app(load_settings(config_path))
 
 
-def setup_database(app: ClipSyncApp) -> None:
+def setup_resources(app: ClipSyncApp) -> None:
+    """The database connection and the analytics backend, per worker process."""
+
     @app.before_server_start
-    async def open_database(app: ClipSyncApp) -> None:
+    async def open_resources(app: ClipSyncApp) -> None:
         await db.open_database(app.ctx.settings)
         await app.ctx.plugins.notify("startup", app=app)
 
     @app.after_server_stop
-    async def close_database(app: ClipSyncApp) -> None:
+    async def close_resources(app: ClipSyncApp) -> None:
         await db.close_database()
 
 

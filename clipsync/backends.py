@@ -9,7 +9,7 @@ Plugins register backend *classes* through the `register_*` hooks. Each class ha
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -124,7 +124,9 @@ class Transcoder(Protocol):
 
     The transcoder decides how ffmpeg encodes (`profile()`, an
     `clipsync.media.encoders.EncoderProfile`); the pipeline in `clipsync.media`
-    builds the one command that makes every rendition.
+    builds the one command that makes every rendition. An optional class attribute
+    `default_max_concurrent` says how many jobs may run at once when
+    `[transcoder] max_concurrent = 0` (1 when it is missing).
     """
 
     name: ClassVar[str]
@@ -174,6 +176,26 @@ class Selection:
     reason: str
     instance: Any
     probes: dict[str, Availability] = field(default_factory=dict)
+    # Every backend of this kind and how to build one, for `alternative()`.
+    registry: dict[str, Registered] = field(default_factory=dict, repr=False)
+    context: Callable[[Registered], BackendContext] | None = field(default=None, repr=False)
+    _alternatives: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def alternative(self, name: str) -> Any | None:
+        """Backend `name` of this kind, if it is not the chosen one and can work here.
+
+        Built once; None when it is the chosen one, unknown, or its probe says no. The
+        job uses it to retry a failed GPU encode on the CPU transcoder.
+        """
+        if name == self.chosen.name or name not in self.registry or self.context is None:
+            return None
+        if name not in self._alternatives:
+            entry = self.registry[name]
+            if name not in self.probes:
+                self.probes[name] = entry.probe(self.context(entry))
+            ok = self.probes[name].ok
+            self._alternatives[name] = entry.cls.create(self.context(entry)) if ok else None
+        return self._alternatives[name]
 
 
 def gather(host: PluginHost) -> dict[str, dict[str, Registered]]:
@@ -252,7 +274,7 @@ def choose(
             raise ConfigError(f"{where}: unavailable: {availability.reason}")
 
     instance = chosen.cls.create(context(chosen))
-    return Selection(kind, wanted, chosen, reason, instance, probes)
+    return Selection(kind, wanted, chosen, reason, instance, probes, registry, context)
 
 
 def select_all(host: PluginHost, settings: Settings) -> dict[str, Selection]:
@@ -282,6 +304,11 @@ class Backends:
     @property
     def auth(self) -> AuthBackend:
         return self.selections["auth"].instance
+
+    @property
+    def analytics(self) -> Any:
+        """See `clipsync.analytics` for the contract."""
+        return self.selections["analytics"].instance
 
     def describe(self) -> Sequence[dict[str, Any]]:
         return [

@@ -1,4 +1,4 @@
-"""The `clipsync` command: serve, worker, migrate, plugins, user create."""
+"""The `clipsync` command: serve, worker, migrate, plugins, doctor, user create."""
 
 from __future__ import annotations
 
@@ -109,6 +109,17 @@ def cmd_plugins(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    from clipsync import doctor
+
+    checks = asyncio.run(doctor.run_checks(settings))
+    if args.json:
+        print(json.dumps(doctor.as_json(checks), indent=2))
+    else:
+        print(doctor.report(checks, settings))
+    return 1 if any(check.failed for check in checks) else 0
+
+
 def read_password(from_stdin: bool) -> str:
     if from_stdin:
         return sys.stdin.readline().rstrip("\n")
@@ -170,6 +181,12 @@ def parser() -> argparse.ArgumentParser:
     plugins = commands.add_parser("plugins", help="list plugins and the active backends")
     plugins.add_argument("--json", action="store_true", help="print JSON")
     plugins.set_defaults(run=cmd_plugins)
+
+    doctor = commands.add_parser(
+        "doctor", help="check ffmpeg, the data folder, database, queue, storage and transcoders"
+    )
+    doctor.add_argument("--json", action="store_true", help="print JSON")
+    doctor.set_defaults(run=cmd_doctor)
 
     user = commands.add_parser("user", help="manage accounts").add_subparsers(
         dest="action", required=True

@@ -34,6 +34,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "clipsync_auth_local",
     "clipsync_storage_local",
     "clipsync_transcoder_cpu",
+    "clipsync_transcoder_nvenc",
+    "clipsync_transcoder_vaapi",
 )
 ENTRY_POINT_GROUP = "clipsync"
 

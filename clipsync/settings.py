@@ -132,6 +132,9 @@ class TranscoderSettings:
     backend: str = "auto"
     # A backend to use instead when the chosen one is unavailable; empty means none.
     fallback: str = ""
+    # Transcoding jobs at once per consumer; 0: the transcoder's own default (1 per GPU,
+    # half the cores for the CPU).
+    max_concurrent: int = check(_at_least(0), 0)
     ladder: list[LadderRung] = field(default_factory=lambda: list(DEFAULT_LADDER))
     segment_seconds: int = check(_positive, 4)
     audio_bitrate: int = check(_positive, 128)
@@ -155,6 +158,13 @@ class UploadSettings:
     abandoned_after_hours: int = check(_positive, 24)
     # The ffprobe program used to check uploads.
     ffprobe: str = "ffprobe"
+
+
+@dataclass(frozen=True)
+class AnalyticsSettings:
+    backend: str = "sqlite"
+    # Most events the player may send in one request.
+    max_batch: int = check(_positive, 100)
 
 
 @dataclass(frozen=True)
@@ -202,6 +212,7 @@ SECTIONS: dict[str, type] = {
     "storage": StorageSettings,
     "transcoder": TranscoderSettings,
     "uploads": UploadSettings,
+    "analytics": AnalyticsSettings,
     "auth": AuthSettings,
     "web": WebSettings,
 }
@@ -216,6 +227,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     transcoder: TranscoderSettings = field(default_factory=TranscoderSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
+    analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     web: WebSettings = field(default_factory=WebSettings)
     plugins: PluginsSettings = field(default_factory=PluginsSettings)

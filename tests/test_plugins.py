@@ -106,14 +106,21 @@ def builtin_host(**tables) -> PluginHost:
 def test_builtins_are_registered_as_plugins() -> None:
     host = builtin_host()
     names = {p["name"]: p for p in host.describe()}
-    assert set(names) == {"auth_local", "storage_local", "transcoder_cpu"}
+    assert set(names) == {
+        "auth_local",
+        "storage_local",
+        "transcoder_cpu",
+        "transcoder_nvenc",
+        "transcoder_vaapi",
+    }
     assert names["auth_local"]["source"] == "built-in"
     assert "register_auth_backends" in names["auth_local"]["hooks"]
 
 
 def test_disabled_plugins_are_not_loaded() -> None:
-    host = builtin_host(plugins={"disabled": ["transcoder_cpu"]})
-    assert "transcoder_cpu" not in {p["name"] for p in host.describe()}
+    transcoders = ["transcoder_cpu", "transcoder_nvenc", "transcoder_vaapi"]
+    host = builtin_host(plugins={"disabled": transcoders})
+    assert not set(transcoders) & {p["name"] for p in host.describe()}
     with pytest.raises(ConfigError, match="no loaded plugin provides a transcoder backend"):
         select_all(host, host.settings)
 

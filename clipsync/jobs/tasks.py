@@ -44,14 +44,16 @@ def register_tasks(huey: Huey, settings: Settings) -> Tasks:
     )
     def transcode_video(video_id: str, task: Any = None) -> None:
         final_attempt = task is None or not task.retries
-        runtime.run(
-            transcoding.run_transcode(runtime.context(), video_id, final_attempt=final_attempt)
-        )
+        with runtime.transcode_slot(video_id):
+            runtime.run(
+                transcoding.run_transcode(runtime.context(), video_id, final_attempt=final_attempt)
+            )
 
     def queued() -> set[str]:
-        """Videos with a transcode job waiting in the queue or scheduled for a retry."""
+        """Videos with a transcode job waiting in the queue, for a retry or for a slot."""
         waiting = [*huey.pending(), *huey.scheduled()]
-        return {str(t.args[0]) for t in waiting if t.name == "transcode_video" and t.args}
+        queued = {str(t.args[0]) for t in waiting if t.name == "transcode_video" and t.args}
+        return queued | runtime.waiting()
 
     @huey.periodic_task(crontab(minute="*"), name="reap")
     def reap() -> None:

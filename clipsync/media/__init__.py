@@ -7,6 +7,8 @@ builders and parsers) that tests can check without running anything:
   cannot play (`UnsupportedMedia`, `TooLong`).
 - `ladder`: which renditions to make for a source, never above its size.
 - `encoders`: what differs between encoders (CPU, NVENC, VAAPI), kept as data.
+- `detection`: whether a GPU encoder can work here (ffmpeg's build, the device node,
+  a test encode), for the hardware transcoders' probes.
 - `commands`: the ffmpeg argument lists (HLS ladder, poster, seek-preview sprite).
 - `runner`: the one place that starts ffmpeg, follows `-progress`, and kills it on a
   stall or cancellation.

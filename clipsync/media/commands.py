@@ -86,7 +86,7 @@ def hls_command(
     count = len(variants)
     # fps makes the output constant-rate (VFR sources included) before the split, so
     # every rendition gets the very same frames and the same key frame instants.
-    chain = ",".join(filter(None, [f"fps={_rate_text(rate)}", profile.pre_filter]))
+    chain = ",".join(filter(None, [f"fps={_rate_text(rate)}", profile.source_filter(info)]))
     graph = f"[0:{info.video_stream}]{chain},split={count}" + "".join(
         f"[s{i}]" for i in range(count)
     )
@@ -94,7 +94,7 @@ def hls_command(
         scale = profile.scale_filter(variant.width, variant.height)
         graph += f";[s{i}]{scale},setsar=1[v{i}]"
 
-    command = [ffmpeg, *_COMMON, *_PROGRESS, *profile.input_args, *_input(source)]
+    command = [ffmpeg, *_COMMON, *_PROGRESS, *profile.source_args(info), *_input(source)]
     command += ["-filter_complex", graph]
     for i in range(count):
         command += ["-map", f"[v{i}]"]

@@ -4,15 +4,17 @@
 optional pre-filter, `split`, one scale per rendition, one encoder per rendition. A
 profile fills in the parts that differ:
 
-- `input_args`: before `-i`, e.g. `-hwaccel cuda -hwaccel_output_format cuda` (NVENC)
-  or `-vaapi_device /dev/dri/renderD128` (VAAPI); nothing for the CPU.
+- `input_args`: before `-i`: the device, e.g. `-init_hw_device cuda=cu:0 -filter_hw_device
+  cu` (NVENC) or `-vaapi_device /dev/dri/renderD128` (VAAPI); nothing for the CPU.
 - `pre_filter`: once, before `split`: `format=yuv420p` on the CPU, so 10-bit and 4:2:2
   sources become 8-bit 4:2:0 that every H.264 decoder plays; `format=nv12,hwupload`
-  for VAAPI.
+  (VAAPI) or `format=nv12,hwupload_cuda` (NVENC) to move decoded frames to the device.
+- `device_decode`: when the source can be decoded on the device itself (NVDEC), the
+  arguments that do it and the pre-filter to use instead (frames arrive there already).
 - `scale_template`: per rendition: `scale=…` (CPU), `scale_cuda=…`, `scale_vaapi=…`.
 - `video_encoder` and `stream_options`: the encoder and its own options, written per
-  output stream (`-preset:v:2 veryfast`); NVENC would add `("forced-idr", "1")` so
-  forced key frames are IDR frames.
+  output stream (`-preset:v:2 veryfast`); NVENC adds `("forced-idr", "1")` so forced
+  key frames are IDR frames.
 """
 
 from __future__ import annotations
@@ -20,6 +22,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from clipsync.media.ladder import Variant
+from clipsync.media.probe import SourceInfo
+
+
+@dataclass(frozen=True)
+class DeviceDecode:
+    """Decoding on the device (NVDEC), for the sources it can take.
+
+    Decoded frames stay in video memory, so `pre_filter` replaces the profile's own
+    (no upload). Sources with a rotation are decoded in software: ffmpeg does not
+    rotate frames that live on a device, and the ladder is planned in display size.
+    """
+
+    args: tuple[str, ...]
+    codecs: frozenset[str]
+    pix_fmts: frozenset[str]
+    pre_filter: str = ""
+
+    def accepts(self, source: SourceInfo) -> bool:
+        return (
+            source.video_codec in self.codecs
+            and source.pix_fmt in self.pix_fmts
+            and source.rotation == 0
+        )
 
 
 @dataclass(frozen=True)
@@ -32,6 +57,19 @@ class EncoderProfile:
     h264_profile: str = "high"
     # Encoder options set on every rendition, as (option, value) without the stream suffix.
     stream_options: tuple[tuple[str, str], ...] = ()
+    device_decode: DeviceDecode | None = None
+
+    def source_args(self, source: SourceInfo) -> list[str]:
+        """What goes before `-i` for this source: the device, and how to decode."""
+        if self.device_decode is not None and self.device_decode.accepts(source):
+            return [*self.input_args, *self.device_decode.args]
+        return list(self.input_args)
+
+    def source_filter(self, source: SourceInfo) -> str:
+        """The filter run once before `split` for this source."""
+        if self.device_decode is not None and self.device_decode.accepts(source):
+            return self.device_decode.pre_filter
+        return self.pre_filter
 
     def scale_filter(self, width: int, height: int) -> str:
         """The filter that scales one rendition to exactly `width`x`height`."""
@@ -66,4 +104,58 @@ def cpu_profile(preset: str = "veryfast") -> EncoderProfile:
         pre_filter="format=yuv420p",
         scale_template="scale={width}:{height}:flags=bicubic",
         stream_options=(("preset", preset), ("sc_threshold", "0")),
+    )
+
+
+# What NVDEC decodes (8-bit 4:2:0; 10-bit and 4:2:2 sources are decoded in software,
+# converted to nv12 and uploaded, since h264_nvenc writes 8-bit only).
+NVDEC_CODECS = frozenset(
+    {"h264", "hevc", "vp8", "vp9", "av1", "mpeg1video", "mpeg2video", "mpeg4", "vc1"}
+)
+NVDEC_PIX_FMTS = frozenset({"yuv420p", "yuvj420p", "nv12"})
+NVENC_PRESETS = tuple(f"p{n}" for n in range(1, 8))
+
+
+def nvenc_profile(preset: str = "p4", gpu: int = 0) -> EncoderProfile:
+    """h264_nvenc on NVIDIA GPU `gpu`, decoding with NVDEC where the source allows.
+
+    `preset` is NVENC's speed/quality trade-off, p1 (fastest) to p7 (best). Rate
+    control is VBR within each rendition's maxrate and bufsize; forced key frames
+    are IDR frames and scene cuts add none, so every rendition cuts segments at the
+    same instants.
+    """
+    return EncoderProfile(
+        name="nvenc",
+        video_encoder="h264_nvenc",
+        input_args=("-init_hw_device", f"cuda=cu:{gpu}", "-filter_hw_device", "cu"),
+        pre_filter="format=nv12,hwupload_cuda",
+        scale_template="scale_cuda=w={width}:h={height}:interp_algo=bicubic",
+        stream_options=(
+            ("preset", preset),
+            ("rc", "vbr"),
+            ("forced-idr", "1"),
+            ("no-scenecut", "1"),
+        ),
+        device_decode=DeviceDecode(
+            args=("-hwaccel", "cuda", "-hwaccel_device", "cu", "-hwaccel_output_format", "cuda"),
+            codecs=NVDEC_CODECS,
+            pix_fmts=NVDEC_PIX_FMTS,
+        ),
+    )
+
+
+def vaapi_profile(device: str = "/dev/dri/renderD128") -> EncoderProfile:
+    """h264_vaapi on the VAAPI render node `device` (Intel and AMD GPUs).
+
+    ffmpeg decodes in software (any source, rotation applied), converts to nv12 and
+    uploads once; the split, the scaling and the encoding happen on the GPU. Every
+    forced key frame is an IDR frame (h264_vaapi's `idr_interval` 0).
+    """
+    return EncoderProfile(
+        name="vaapi",
+        video_encoder="h264_vaapi",
+        input_args=("-vaapi_device", device),
+        pre_filter="format=nv12,hwupload",
+        scale_template="scale_vaapi=w={width}:h={height}",
+        stream_options=(("rc_mode", "VBR"),),
     )

@@ -45,7 +45,9 @@ class Video(Model):
     checksum = fields.CharField(max_length=64, null=True)
 
     progress = fields.IntField(default=0)
-    encoder = fields.CharField(max_length=64, null=True)
+    # What made the renditions, and why not the configured or first choice when it
+    # was not: "libx264 (cpu) after h264_vaapi (vaapi) failed: <reason>".
+    encoder = fields.TextField(null=True)
     attempts = fields.IntField(default=0)
     error = fields.TextField(null=True)
     # The last moderation decision, shown to the uploader (the audit log keeps all).

@@ -8,19 +8,20 @@ heartbeat, attempts, error); the queue only says "do this video".
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import mimetypes
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from clipsync.backends import Backends
+from clipsync.backends import Backends, Transcoder
 from clipsync.media.errors import MediaError
 from clipsync.media.ladder import Rung
 from clipsync.media.pipeline import TranscodeResult, transcode
@@ -43,6 +44,8 @@ CONTENT_TYPES = {
 PROGRESS_INTERVAL = 1.0
 # How long past the stall timeout a silent job is given before it is called dead.
 GRACE = timedelta(minutes=2)
+# The transcoder a failed encode is retried with when `[transcoder] fallback` is empty.
+CPU_TRANSCODER = "cpu"
 
 
 @dataclass
@@ -137,6 +140,50 @@ async def run_transcode(ctx: JobContext, video_id: str, *, final_attempt: bool) 
     await ctx.plugins.notify("video_ready", video=video)
 
 
+def max_concurrent(settings: Settings, backends: Backends) -> int:
+    """Transcoding jobs one consumer runs at once.
+
+    `[transcoder] max_concurrent`, or when it is 0 the active transcoder's own
+    `default_max_concurrent` (1 per GPU, half the cores for the CPU).
+    """
+    if settings.transcoder.max_concurrent > 0:
+        return settings.transcoder.max_concurrent
+    return max(1, int(getattr(backends.transcoder, "default_max_concurrent", 1)))
+
+
+def encoder_label(transcoder: Transcoder) -> str:
+    profile = transcoder.profile()
+    return f"{profile.video_encoder} ({profile.name})"
+
+
+def fallback_transcoder(ctx: JobContext) -> Transcoder | None:
+    """What a failed encode is retried with: `[transcoder] fallback`, else the CPU one.
+
+    The first of them that is not the active transcoder and can work here; None when
+    there is none (the CPU transcoder failing is not retried on itself).
+    """
+    selection = ctx.backends.selections["transcoder"]
+    for name in dict.fromkeys(filter(None, [ctx.settings.transcoder.fallback, CPU_TRANSCODER])):
+        transcoder = selection.alternative(name)
+        if transcoder is not None:
+            return transcoder
+    return None
+
+
+def _not_configured_note(ctx: JobContext) -> str:
+    """Why the configured transcoder is not the one at work (start-up fallback), or ""."""
+    selection = ctx.backends.selections["transcoder"]
+    if selection.wanted in ("auto", selection.chosen.name):
+        return ""
+    availability = selection.probes.get(selection.wanted)
+    reason = availability.reason if availability else "unavailable"
+    return f"; {selection.wanted} unavailable: {reason}"
+
+
+def _failure(exc: MediaError) -> str:
+    return exc.message.removeprefix("The video could not be converted: ").rstrip(".")
+
+
 async def _transcode(ctx: JobContext, video: Video, scratch: Path) -> TranscodeResult:
     settings = ctx.settings.transcoder
     transcoder = ctx.backends.transcoder
@@ -153,19 +200,40 @@ async def _transcode(ctx: JobContext, video: Video, scratch: Path) -> TranscodeR
     assert video.source_key is not None
     async with ctx.backends.storage.open_local(video.source_key) as source:
         info = await probe(source, ctx.settings.uploads.ffprobe)
-        return await transcode(
-            source,
-            info,
-            scratch / "hls",
-            ffmpeg=transcoder.ffmpeg,
-            profile=transcoder.profile(),
-            rungs=[Rung(height=r.height, bitrate=r.bitrate) for r in settings.ladder],
-            segment_seconds=settings.segment_seconds,
-            audio_bitrate=settings.audio_bitrate * 1000,
-            stall_timeout=settings.stall_timeout_seconds,
-            sprite_interval=settings.sprite_interval_seconds,
-            on_progress=on_progress,
-        )
+
+        async def run(with_transcoder: Transcoder) -> TranscodeResult:
+            return await transcode(
+                source,
+                info,
+                scratch / "hls",
+                ffmpeg=with_transcoder.ffmpeg,
+                profile=with_transcoder.profile(),
+                rungs=[Rung(height=r.height, bitrate=r.bitrate) for r in settings.ladder],
+                segment_seconds=settings.segment_seconds,
+                audio_bitrate=settings.audio_bitrate * 1000,
+                stall_timeout=settings.stall_timeout_seconds,
+                sprite_interval=settings.sprite_interval_seconds,
+                on_progress=on_progress,
+            )
+
+        try:
+            result = await run(transcoder)
+        except MediaError as exc:
+            # A GPU can fail where the CPU does not (a driver error, video memory, a
+            # size the encoder refuses): the same attempt is made again on the CPU.
+            # Its first use may run its probe (a short test encode): not on the loop.
+            fallback = await asyncio.to_thread(fallback_transcoder, ctx)
+            if fallback is None:
+                raise
+            failed = encoder_label(transcoder)
+            log.warning(
+                "transcode %s: %s failed (%s %s); trying again with %s",
+                video.id, failed, exc.message, exc.detail, encoder_label(fallback),
+            )  # fmt: skip
+            result = await run(fallback)
+            encoder = f"{result.encoder} after {failed} failed: {_failure(exc)}"
+            return replace(result, encoder=encoder)
+        return replace(result, encoder=result.encoder + _not_configured_note(ctx))
 
 
 async def _store(ctx: JobContext, video: Video, result: TranscodeResult, tree: Path) -> None:

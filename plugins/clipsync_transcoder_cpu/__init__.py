@@ -7,6 +7,7 @@ hardware transcoder is available, and it is the usual `fallback`.
 from __future__ import annotations
 
 import functools
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -51,6 +52,9 @@ class CpuTranscoder:
 
     name: ClassVar[str] = "cpu"
     priority: ClassVar[int] = 0
+    # Half the cores: libx264 uses several threads per job, and the web server and
+    # the database need some CPU left while videos encode.
+    default_max_concurrent: ClassVar[int] = max(1, (os.cpu_count() or 2) // 2)
 
     def __init__(self, ffmpeg: str, preset: str) -> None:
         self.ffmpeg = ffmpeg
