@@ -16,6 +16,7 @@ from sanic.response import HTTPResponse, redirect
 
 from clipsync import db
 from clipsync.api import admin as api_admin
+from clipsync.api import analytics as api_analytics
 from clipsync.api import auth as api_auth
 from clipsync.api import health, hls
 from clipsync.api import videos as api_videos
@@ -25,12 +26,13 @@ from clipsync.error_handler import ClipSyncErrorHandler
 from clipsync.jobs.queue import create_queue
 from clipsync.plugins import create_plugin_host
 from clipsync.services.accounts import AccountService
+from clipsync.services.analytics import AnalyticsService
 from clipsync.services.moderation import ModerationService
 from clipsync.services.uploads import UploadService
 from clipsync.services.user_admin import UserAdminService
 from clipsync.sessions import attach_actor, is_api, remember_csrf
 from clipsync.settings import Settings, load_settings
-from clipsync.web import admin_pages, pages, plugin_pages, static, video_pages
+from clipsync.web import admin_pages, analytics_pages, pages, plugin_pages, static, video_pages
 from clipsync.web.templates import Templates
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ def create_app(settings: Settings, *, load_entry_points: bool = True) -> ClipSyn
         uploads=UploadService(settings, backends.storage, plugins, jobs.enqueue_transcode),
         moderation=ModerationService(settings, backends.storage, plugins, jobs.enqueue_transcode),
         user_admin=UserAdminService(settings, plugins),
+        analytics=AnalyticsService(settings, backends.analytics, plugins),
         templates=Templates(settings),
         jobs=jobs,
     )
@@ -80,10 +83,12 @@ def setup_resources(app: ClipSyncApp) -> None:
     @app.before_server_start
     async def open_resources(app: ClipSyncApp) -> None:
         await db.open_database(app.ctx.settings)
+        await app.ctx.backends.analytics.start()
         await app.ctx.plugins.notify("startup", app=app)
 
     @app.after_server_stop
     async def close_resources(app: ClipSyncApp) -> None:
+        await app.ctx.backends.analytics.close()
         await db.close_database()
 
 
@@ -112,10 +117,12 @@ def setup_routes(app: ClipSyncApp) -> None:
         api_auth.bp,
         api_videos.bp,
         api_admin.bp,
+        api_analytics.bp,
         hls.bp,
         health.bp,
         pages.bp,
         video_pages.bp,
+        analytics_pages.bp,
         admin_pages.bp,
         static.bp,
         plugin_pages.bp,

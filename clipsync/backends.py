@@ -136,10 +136,36 @@ class Transcoder(Protocol):
     def profile(self) -> Any: ...
 
 
+@runtime_checkable
+class AnalyticsBackend(Protocol):
+    """Records watch events in batches and computes the figures of `clipsync.analytics.figures`."""
+
+    name: ClassVar[str]
+
+    async def start(self) -> None:
+        """Open connections, create or upgrade the schema, start the flusher, deliver the spool."""
+
+    async def record(self, events: Sequence[Any]) -> None:
+        """Buffer events; returns at once; never raises because the store is unreachable."""
+
+    async def flush(self) -> None:
+        """Write what is buffered now (and deliver the spool)."""
+
+    async def overview(self, period: Any, scope: Any) -> Any: ...
+
+    async def video_stats(self, video_id: str, period: Any) -> Any: ...
+
+    async def category_stats(self, period: Any, scope: Any) -> list[Any]: ...
+
+    async def close(self) -> None:
+        """Flush (spooling what the store does not take) and stop."""
+
+
 KINDS: dict[str, str] = {
     "storage": "register_storage_backends",
     "transcoder": "register_transcoders",
     "auth": "register_auth_backends",
+    "analytics": "register_analytics_backends",
 }
 
 
@@ -283,6 +309,7 @@ def select_all(host: PluginHost, settings: Settings) -> dict[str, Selection]:
         "storage": (settings.storage.backend, ""),
         "transcoder": (settings.transcoder.backend, settings.transcoder.fallback),
         "auth": (settings.auth.backend, ""),
+        "analytics": (settings.analytics.backend, ""),
     }
     return {kind: choose(kind, registries[kind], host, settings, *wanted[kind]) for kind in KINDS}
 
@@ -306,8 +333,7 @@ class Backends:
         return self.selections["auth"].instance
 
     @property
-    def analytics(self) -> Any:
-        """See `clipsync.analytics` for the contract."""
+    def analytics(self) -> AnalyticsBackend:
         return self.selections["analytics"].instance
 
     def describe(self) -> Sequence[dict[str, Any]]:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from clipsync.jobs.tasks import Tasks
     from clipsync.plugins import PluginHost
     from clipsync.services.accounts import AccountService
+    from clipsync.services.analytics import AnalyticsService
     from clipsync.services.moderation import ModerationService
     from clipsync.services.uploads import UploadService
     from clipsync.services.user_admin import UserAdminService
@@ -34,6 +35,7 @@ class AppContext:
     uploads: UploadService
     moderation: ModerationService
     user_admin: UserAdminService
+    analytics: AnalyticsService
     templates: Templates
     jobs: Tasks
     # Set once an administrator exists, so the set-up check stops querying.

@@ -66,6 +66,18 @@ def register_auth_backends() -> list[type]:
     """
 
 
+@hookspec
+def register_analytics_backends() -> list[type]:
+    """Return analytics backend classes (see `clipsync.backends.AnalyticsBackend`).
+
+    `[analytics] backend` picks one of them by its `name`. The figures every backend
+    must compute are defined in `clipsync.analytics.figures`;
+    `clipsync.analytics.backend.BufferedBackend` does the buffering, batching and
+    spooling for a backend that only opens its store, inserts a batch and answers a
+    few sums.
+    """
+
+
 # --- web ------------------------------------------------------------------------------
 
 
@@ -120,6 +132,16 @@ def video_status_changed(video: Any, old: str, new: str) -> None:
 @hookspec
 def video_ready(video: Any) -> None:
     """Called when a video's HLS renditions, poster and sprite are all stored."""
+
+
+@hookspec
+def track_event(event: Any) -> None:
+    """Called for every watch event the server accepted from a player.
+
+    `event` is a `clipsync.analytics.events.WatchEvent` (type, video, user, session,
+    position, played seconds…), after the analytics backend has it. Keep this
+    quick: players send an event every few seconds.
+    """
 
 
 # --- decisions ------------------------------------------------------------------------

@@ -36,6 +36,8 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "clipsync_transcoder_cpu",
     "clipsync_transcoder_nvenc",
     "clipsync_transcoder_vaapi",
+    "clipsync_analytics_sqlite",
+    "clipsync_analytics_clickhouse",
 )
 ENTRY_POINT_GROUP = "clipsync"
 
@@ -96,7 +98,7 @@ class PluginHost:
         """The validated `[plugins.<name>]` settings of a plugin (None if it has none)."""
         return self.configs.get(name)
 
-    def collect(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    def collect(self, hook_name: str, /, **kwargs: Any) -> list[tuple[str, Any]]:
         """Call a hook on each plugin in turn; return `(plugin name, result)` pairs.
 
         Used for `register_*` hooks, where the core needs to know which plugin
@@ -116,16 +118,16 @@ class PluginHost:
                 results.append((impl.plugin_name, result))
         return results
 
-    async def notify(self, event: str, **kwargs: Any) -> None:
+    async def notify(self, hook_name: str, /, **kwargs: Any) -> None:
         """Run every implementation of an event hook; log, never raise, their errors."""
-        for impl in getattr(self.pm.hook, event).get_hookimpls():
+        for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             args = {k: v for k, v in kwargs.items() if k in impl.argnames}
             try:
                 await await_me_maybe(impl.function(**args))
             except Exception:
-                log.exception("plugin %r failed while handling %s", impl.plugin_name, event)
+                log.exception("plugin %r failed while handling %s", impl.plugin_name, hook_name)
 
-    async def decide(self, hook_name: str, **kwargs: Any) -> Any:
+    async def decide(self, hook_name: str, /, **kwargs: Any) -> Any:
         """Call a decide hook: the first non-None (resolved) result wins."""
         for impl in getattr(self.pm.hook, hook_name).get_hookimpls():
             args = {k: v for k, v in kwargs.items() if k in impl.argnames}

@@ -9,6 +9,8 @@ CSRF: forms carry a `csrf_token` field and scripts in the page an `X-CSRF-Token`
 header, both equal to the `clipsync_csrf` cookie (double submit). It is checked on
 every unsafe request that a browser could send with cookies: every page form, and
 every API call authenticated by the session cookie. Bearer requests need none.
+`navigator.sendBeacon` cannot set headers, so API calls may instead carry the token
+as a `csrf` query parameter.
 """
 
 from __future__ import annotations
@@ -69,6 +71,8 @@ def check_csrf(request: Request) -> None:
         return
     expected = request.cookies.get(CSRF_COOKIE, "")
     given = request.headers.get(CSRF_HEADER, "")
+    if not given and is_api(request):
+        given = request.args.get("csrf", "")
     if not given and not is_api(request):
         form = request.form or {}
         given = form.get(CSRF_FIELD, "") or ""

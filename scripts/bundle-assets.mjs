@@ -11,6 +11,8 @@ const vendor = join(root, "clipsync", "static", "vendor");
 const assets = [
   { from: "hls.js/dist/hls.min.js", to: "hls.min.js" },
   { from: "hls.js/LICENSE", to: "hls.js.LICENSE.txt" },
+  { from: "chart.js/dist/chart.umd.min.js", to: "chart.umd.min.js" },
+  { from: "chart.js/LICENSE.md", to: "chart.js.LICENSE.md" },
 ];
 
 mkdirSync(vendor, { recursive: true });

@@ -78,7 +78,7 @@ def test_plugins_lists_plugins_versions_and_active_backends(tmp_path: Path) -> N
     assert "auth_local 0.1.0 (built-in)" in done.stdout
     assert "transcoder: cpu from transcoder_cpu (configured: auto; auto:" in done.stdout
     report = json.loads(run("--config", cfg, "plugins", "--json").stdout)
-    assert {b["kind"] for b in report["backends"]} == {"storage", "transcoder", "auth"}
+    assert {b["kind"] for b in report["backends"]} == {"storage", "transcoder", "auth", "analytics"}
 
 
 def test_serve_refuses_an_unmigrated_database(tmp_path: Path) -> None:

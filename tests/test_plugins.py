@@ -112,6 +112,8 @@ def test_builtins_are_registered_as_plugins() -> None:
         "transcoder_cpu",
         "transcoder_nvenc",
         "transcoder_vaapi",
+        "analytics_sqlite",
+        "analytics_clickhouse",
     }
     assert names["auth_local"]["source"] == "built-in"
     assert "register_auth_backends" in names["auth_local"]["hooks"]
@@ -370,6 +372,7 @@ async def test_plugins_page_is_for_admins(app, client: httpx.AsyncClient) -> Non
         "storage": "local",
         "transcoder": "cpu",
         "auth": "local",
+        "analytics": "sqlite",
     }
     page = await client.get("/-/plugins", headers=bearer(admin_token))
     assert page.status_code == 200

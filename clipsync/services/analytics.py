@@ -1,0 +1,184 @@
+"""Watch analytics: checking the player's events, and reading figures within scope.
+
+The player reports what happens (play, pause, progress every 5 s, seek, complete,
+quality change, buffering, errors, focus). Each event is checked on its own: the
+server sets its time, user and video category, refuses what cannot be true, and
+hands the rest to the analytics backend, which buffers and writes in batches.
+
+Figures are scoped to what the caller may moderate: everything for admins, their
+category for editors, and their own uploads for everyone else.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from clipsync.analytics.events import EVENT_TYPES, Period, Scope, WatchEvent
+from clipsync.errors import NotFound, PayloadTooLarge, ValidationFailed
+from clipsync.models import Role, User, Video
+from clipsync.plugins import PluginHost
+from clipsync.services.videos import can_moderate, visible_to
+from clipsync.settings import Settings
+
+# Seconds of playback one event may report: the player reports every 5 s.
+MAX_PLAYED = 30.0
+MAX_STALLED = 600.0
+MAX_PERIOD_DAYS = 366
+
+
+class Refused(Exception):
+    """One event of a batch cannot be accepted; the others still can."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Ingested:
+    accepted: int
+    rejected: list[dict[str, Any]]
+
+
+def _number(event: dict[str, Any], key: str, default: float | None = None) -> float | None:
+    value = event.get(key, default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise Refused("invalid", f"{key} must be a number.")
+    return float(value)
+
+
+def _text(event: dict[str, Any], key: str, limit: int, required: bool = False) -> str:
+    value = event.get(key, "")
+    if not isinstance(value, str) or len(value) > limit or (required and not value):
+        raise Refused("invalid", f"{key} must be text of at most {limit} characters.")
+    return value
+
+
+class AnalyticsService:
+    def __init__(self, settings: Settings, backend: Any, plugins: PluginHost) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.plugins = plugins
+
+    async def ingest(self, user: User, payload: Any) -> Ingested:
+        """Check a batch (or one event) and record what is valid."""
+        events = payload if isinstance(payload, list) else [payload]
+        limit = self.settings.analytics.max_batch
+        if len(events) > limit:
+            raise PayloadTooLarge(f"Send at most {limit} events at a time (got {len(events)}).")
+        videos: dict[str, Video | None] = {}
+        accepted: list[WatchEvent] = []
+        rejected: list[dict[str, Any]] = []
+        now = datetime.now(UTC)
+        for index, raw in enumerate(events):
+            try:
+                accepted.append(await self._check(user, raw, videos, now))
+            except Refused as refusal:
+                rejected.append({"index": index, "code": refusal.code, "message": refusal.message})
+        if accepted:
+            await self.backend.record(accepted)
+            for event in accepted:
+                await self.plugins.notify("track_event", event=event)
+        return Ingested(accepted=len(accepted), rejected=rejected)
+
+    async def _check(
+        self, user: User, raw: Any, videos: dict[str, Video | None], now: datetime
+    ) -> WatchEvent:
+        if not isinstance(raw, dict):
+            raise Refused("invalid", "Each event must be a JSON object.")
+        kind = raw.get("type")
+        if kind not in EVENT_TYPES:
+            raise Refused("unknown_type", f"Unknown event type {kind!r}.")
+        video_id = _text(raw, "videoId", 64, required=True)
+        if video_id not in videos:
+            try:
+                key = uuid.UUID(video_id)
+            except ValueError:
+                key = None
+            videos[video_id] = await visible_to(user).get_or_none(id=key) if key else None
+        video = videos[video_id]
+        if video is None:
+            raise Refused("not_found", "There is no such video.")
+        duration = video.duration or 0.0
+        position = _number(raw, "position")
+        if position is None or position < 0 or position > duration + 1:
+            raise Refused("out_of_range", f"position must be between 0 and {duration:.1f} seconds.")
+        played = _number(raw, "played", 0.0) or 0.0
+        stalled = _number(raw, "stalled", 0.0) or 0.0
+        if played < 0 or stalled < 0:
+            raise Refused("out_of_range", "played and stalled cannot be negative.")
+        seek_from = _number(raw, "seekFrom")
+        seek_to = _number(raw, "seekTo")
+        if kind == "SEEK":
+            for value in (seek_from, seek_to):
+                if value is None or value < 0 or value > duration + 1:
+                    raise Refused(
+                        "out_of_range", "A SEEK needs seekFrom and seekTo within the video."
+                    )
+        return WatchEvent(
+            event_id=uuid.uuid4().hex,
+            ts=now,
+            type=kind,
+            video_id=str(video.id),
+            user_id=user.id,
+            category=video.category,
+            session_id=_text(raw, "sessionId", 64, required=True),
+            position=min(position, duration),
+            duration=duration,
+            played=min(played, MAX_PLAYED, duration),
+            stalled=min(stalled, MAX_STALLED),
+            rendition=_text(raw, "rendition", 16),
+            seek_from=seek_from,
+            seek_to=seek_to,
+            detail=_text(raw, "detail", 500),
+        )
+
+    # --- figures --------------------------------------------------------------------
+
+    @staticmethod
+    def period(start: str | None, end: str | None) -> Period:
+        """The period from `from`/`to` query values (default: the last 30 days)."""
+        today = datetime.now(UTC).date()
+        try:
+            last = date.fromisoformat(end) if end else today
+            first = date.fromisoformat(start) if start else last - timedelta(days=29)
+        except ValueError:
+            raise ValidationFailed("Dates are written YYYY-MM-DD.", field="from") from None
+        if first > last:
+            raise ValidationFailed("The period starts after it ends.", field="from")
+        if (last - first).days >= MAX_PERIOD_DAYS:
+            raise ValidationFailed(f"A period is at most {MAX_PERIOD_DAYS} days.", field="from")
+        return Period(first, last)
+
+    @staticmethod
+    async def scope(user: User) -> Scope:
+        if user.role == Role.ADMIN:
+            return Scope()
+        if user.role == Role.EDITOR:
+            return Scope(categories=frozenset({user.category}))
+        own = await Video.filter(owner_id=user.id).values_list("id", flat=True)
+        return Scope(owner_video_ids=frozenset(str(v) for v in own))
+
+    async def overview(self, user: User, period: Period) -> Any:
+        return await self.backend.overview(period, await self.scope(user))
+
+    async def categories(self, user: User, period: Period) -> Any:
+        return await self.backend.category_stats(period, await self.scope(user))
+
+    async def video(self, user: User, video_id: Any, period: Period) -> tuple[Video, Any]:
+        """A video's figures, for its uploader and those who moderate it."""
+        try:
+            key = uuid.UUID(str(video_id))
+        except ValueError:
+            raise NotFound("There is no such video.") from None
+        video = await visible_to(user).get_or_none(id=key)
+        if video is None or not (video.owner_id == user.id or can_moderate(user, video)):
+            raise NotFound("There is no such video.")
+        return video, await self.backend.video_stats(str(video.id), period)

@@ -1,0 +1,141 @@
+"""The sums of `clipsync.analytics.figures.FigureSource`, read from the aggregates.
+
+Event figures sum `daily_videos` and count distinct users in `daily_users` (with
+`sum()`/`uniqExact()`: rows of a SummingMergeTree may not be merged yet). View
+figures merge `sessions` per session (`-Merge`), keep the sessions whose first day
+is in the period and that played long enough, and count those.
+
+A scope's video ids travel as an external table (`scope_videos`), so an uploader
+with many videos never makes a query too long to send.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from datetime import date
+from typing import Any
+
+from clickhouse_driver import Client
+
+from clipsync.analytics.events import Period, Scope
+from clipsync.analytics.figures import RETENTION_POINTS, EventSums, GroupBy, ViewSums
+
+EVENT_KEYS = {None: "0", "day": "day", "video": "video_id", "category": "category"}
+VIEW_KEYS = {None: "0", "day": "first_day", "video": "video_id", "category": "category"}
+
+# One row per view whose session's first day is in the period: only the sessions
+# with a row in the period can have started in it, and the `IN` keeps the merge to
+# those (the primary key starts with video_id and session_id).
+VIEWS = """
+SELECT video_id, user_id,
+       anyMerge(category) AS category,
+       minMerge(first_day) AS first_day,
+       sumMerge(played_ms) AS session_played_ms,
+       maxMerge(max_position_ms) AS furthest_ms,
+       maxMerge(duration_ms) AS session_duration_ms,
+       maxMerge(completed) AS has_complete
+FROM {db}.sessions
+WHERE (video_id, session_id, user_id) IN (
+    SELECT video_id, session_id, user_id FROM {db}.sessions
+    WHERE day BETWEEN %(start)s AND %(end)s {videos}
+) {videos}
+GROUP BY video_id, session_id, user_id
+HAVING first_day BETWEEN %(start)s AND %(end)s AND session_played_ms >= %(min_view_ms)s
+    {categories}
+"""
+
+
+class ClickHouseFigures:
+    """`FigureSource` over one ClickHouse database."""
+
+    def __init__(self, client: Client, db: str, min_view_ms: int) -> None:
+        self.client = client
+        self.db = db
+        self.min_view_ms = min_view_ms
+
+    def _run(self, sql: str, period: Period, scope: Scope) -> list[tuple[Any, ...]]:
+        params: dict[str, Any] = {
+            "start": period.start,
+            "end": period.end,
+            "min_view_ms": self.min_view_ms,
+        }
+        external = []
+        videos = categories = ""
+        if scope.owner_video_ids is not None:
+            videos = "AND video_id IN scope_videos"
+            external.append(
+                {
+                    "name": "scope_videos",
+                    "structure": [("video_id", "String")],
+                    "data": [{"video_id": v} for v in sorted(scope.owner_video_ids)],
+                }
+            )
+        if scope.categories is not None:
+            categories = "AND category IN %(categories)s"
+            params["categories"] = tuple(sorted(scope.categories))
+        query = sql.format(db=self.db, videos=videos, categories=categories)
+        return self.client.execute(query, params, external_tables=external or None)
+
+    def event_sums(
+        self, period: Period, scope: Scope, by: GroupBy = None, users: bool = True
+    ) -> dict[Hashable, EventSums]:
+        key = EVENT_KEYS[by]
+        where = "day BETWEEN %(start)s AND %(end)s {videos} {categories}"
+        sums = self._run(
+            f"SELECT {key} AS k, sum(events), sum(played_ms), sum(stalled_ms) "
+            f"FROM {{db}}.daily_videos WHERE {where} GROUP BY k",
+            period,
+            scope,
+        )
+        active: dict[Any, int] = {}
+        if users:
+            rows = self._run(
+                f"SELECT {key} AS k, uniqExact(user_id) FROM {{db}}.daily_users "
+                f"WHERE {where} GROUP BY k",
+                period,
+                scope,
+            )
+            active = {k: int(n) for k, n in rows}
+        return {
+            _key(by, k): EventSums(int(events), int(played), int(stalled), active.get(k, 0))
+            for k, events, played, stalled in sums
+            if events
+        }
+
+    def view_sums(
+        self, period: Period, scope: Scope, by: GroupBy = None
+    ) -> dict[Hashable, ViewSums]:
+        rows = self._run(
+            f"""SELECT {VIEW_KEYS[by]} AS k, count(), uniqExact(user_id),
+                       sum(session_played_ms),
+                       sum(has_complete OR furthest_ms * 100 >= session_duration_ms * 95)
+                FROM ({VIEWS}) GROUP BY k""",
+            period,
+            scope,
+        )
+        return {_key(by, k): ViewSums(*(int(n) for n in sums)) for k, *sums in rows if sums[0]}
+
+    def retention_buckets(self, video_id: str, period: Period) -> list[int]:
+        last = RETENTION_POINTS - 1
+        # Both branches of if() are evaluated: greatest() keeps intDiv from dividing by 0.
+        rows = self._run(
+            f"""SELECT if(session_duration_ms <= 0, {last},
+                          least({last}, intDiv(furthest_ms * {last},
+                                               greatest(session_duration_ms, 1)))) AS bucket,
+                       count()
+                FROM ({VIEWS}) GROUP BY bucket""",
+            period,
+            Scope(owner_video_ids=frozenset({video_id})),
+        )
+        buckets = [0] * RETENTION_POINTS
+        for bucket, count in rows:
+            buckets[int(bucket)] = int(count)
+        return buckets
+
+
+def _key(by: GroupBy, value: Any) -> Hashable:
+    if by is None:
+        return None
+    if by == "day":
+        return value if isinstance(value, date) else date.fromisoformat(str(value))
+    return value

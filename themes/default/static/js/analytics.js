@@ -1,0 +1,142 @@
+// Watch analytics for the watch page: reports what the viewer does with the player.
+//
+// Events (PLAY, PAUSE, PROGRESS every 5 s of playback, SEEK, COMPLETE,
+// QUALITY_CHANGE, BUFFER_START/END, ERROR, FOCUS_START/END) carry the position,
+// the rendition and `played`: the seconds really played since the previous event,
+// seeks and pauses excluded. They are queued and sent in batches every 10 s, and
+// with navigator.sendBeacon when the page is hidden or closed.
+(function () {
+  "use strict";
+
+  const player = window.clipsyncPlayer;
+  const video = player && player.video;
+  if (!video || !video.dataset.videoId) return;
+
+  const ENDPOINT = "/api/analytics/event";
+  const FLUSH_MS = 10000;
+  const PROGRESS_EVERY = 5;
+  const MAX_BATCH = 50;
+  const videoId = video.dataset.videoId;
+  const sessionId = window.crypto && crypto.randomUUID ? crypto.randomUUID() : String(Date.now()) + Math.random();
+
+  let queue = [];
+  let played = 0; // seconds played since the last event
+  let sinceProgress = 0; // seconds played since the last PROGRESS
+  let lastTime = video.currentTime || 0;
+  let seekFrom = null;
+  let bufferingSince = null;
+
+  function rendition() {
+    const hls = player.hls;
+    if (hls && hls.levels && hls.currentLevel >= 0 && hls.levels[hls.currentLevel]) {
+      return `${hls.levels[hls.currentLevel].height}p`;
+    }
+    return video.videoHeight ? `${video.videoHeight}p` : "";
+  }
+
+  function track(type, extra = {}) {
+    queue.push({
+      type,
+      videoId,
+      sessionId,
+      position: Math.max(0, video.currentTime || 0),
+      rendition: rendition(),
+      played: Math.round(played * 1000) / 1000,
+      ...extra,
+    });
+    played = 0;
+    if (queue.length >= MAX_BATCH) flush();
+  }
+
+  function batchUrl() {
+    return `${ENDPOINT}?csrf=${encodeURIComponent(window.ClipSync.csrfToken())}`;
+  }
+
+  function flush(leaving = false) {
+    if (!queue.length) return;
+    const batch = queue.splice(0, MAX_BATCH);
+    const body = JSON.stringify(batch);
+    if (leaving && navigator.sendBeacon) {
+      navigator.sendBeacon(batchUrl(), new Blob([body], { type: "application/json" }));
+    } else {
+      fetch(ENDPOINT, {
+        method: "POST",
+        headers: window.ClipSync.csrfHeaders({ "Content-Type": "application/json" }),
+        body,
+        keepalive: leaving,
+      }).catch(() => {
+        // Offline for a moment: keep the events for the next try.
+        queue = batch.concat(queue).slice(-500);
+      });
+    }
+    if (queue.length) flush(leaving);
+  }
+
+  // Playback time: count forward steps of normal playback only, so seeks never count.
+  video.addEventListener("timeupdate", () => {
+    const now = video.currentTime;
+    const step = now - lastTime;
+    lastTime = now;
+    if (video.paused || video.seeking || step <= 0 || step > 2) return;
+    played += step;
+    sinceProgress += step;
+    if (sinceProgress >= PROGRESS_EVERY) {
+      sinceProgress = 0;
+      track("PROGRESS");
+    }
+  });
+  video.addEventListener("play", () => track("PLAY"));
+  video.addEventListener("pause", () => {
+    if (!video.ended) track("PAUSE");
+  });
+  video.addEventListener("ended", () => track("COMPLETE"));
+  video.addEventListener("seeking", () => {
+    if (seekFrom === null) seekFrom = lastTime;
+  });
+  video.addEventListener("seeked", () => {
+    const to = video.currentTime;
+    if (seekFrom !== null && Math.abs(to - seekFrom) > 0.5) {
+      track("SEEK", { seekFrom, seekTo: to });
+    }
+    seekFrom = null;
+    lastTime = to;
+  });
+  video.addEventListener("waiting", () => {
+    if (video.seeking || bufferingSince !== null) return;
+    bufferingSince = performance.now();
+    track("BUFFER_START");
+  });
+  video.addEventListener("playing", () => {
+    if (bufferingSince === null) return;
+    const stalled = (performance.now() - bufferingSince) / 1000;
+    bufferingSince = null;
+    track("BUFFER_END", { stalled: Math.round(stalled * 1000) / 1000 });
+  });
+  video.addEventListener("error", () => {
+    const error = video.error;
+    track("ERROR", { detail: error ? `media error ${error.code}` : "media error" });
+  });
+
+  function watchQuality() {
+    const hls = player.hls;
+    if (!hls || !window.Hls) return;
+    hls.on(window.Hls.Events.LEVEL_SWITCHED, () => track("QUALITY_CHANGE"));
+    hls.on(window.Hls.Events.ERROR, (_event, data) => {
+      if (data && data.fatal) track("ERROR", { detail: String(data.details || data.type).slice(0, 200) });
+    });
+  }
+  watchQuality();
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") {
+      track("FOCUS_END");
+      flush(true);
+    } else {
+      track("FOCUS_START");
+    }
+  });
+  window.addEventListener("pagehide", () => flush(true));
+  setInterval(flush, FLUSH_MS);
+
+  window.clipsyncAnalytics = { flush, queue: () => queue.slice(), sessionId };
+})();
