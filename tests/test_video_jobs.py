@@ -168,3 +168,26 @@ async def test_the_reaper_deletes_abandoned_uploads(small_app, tmp_path: Path) -
     await Video.filter(id=video.id).update(created_at=datetime.now(UTC) - timedelta(days=2))
     assert await reaper.delete_abandoned_uploads(job_context(app)) == 1
     assert not source.exists() and not await Video.exists(id=video.id)
+
+
+async def test_a_video_rejected_while_it_transcodes_stays_rejected(small_app, monkeypatch) -> None:
+    """A moderator's decision made during the job is never overwritten by the job."""
+    from clipsync.services import transcoding
+
+    app, client = small_app
+    video_id, _ = await registered(client)
+    admin = await app.ctx.accounts.create_user(
+        "admin@example.org", "correct horse battery", role="admin"
+    )
+    store = transcoding._store
+
+    async def reject_first(ctx, video, result, tree):
+        # The moderator acts at the moment the job is storing its renditions.
+        await app.ctx.moderation.reject(admin, video.id, "Not for us", True)
+        return await store(ctx, video, result, tree)
+
+    monkeypatch.setattr(transcoding, "_store", reject_first)
+    await run_transcode(job_context(app), video_id, final_attempt=True)
+    video = await Video.get(id=video_id)
+    assert video.status == VideoStatus.REJECTED and video.moderation_reason == "Not for us"
+    assert await app.ctx.backends.storage.list(f"videos/{video_id}") == []

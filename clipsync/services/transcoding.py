@@ -70,15 +70,27 @@ def content_type(path: Path | str) -> str:
     )
 
 
-async def set_status(ctx: JobContext, video: Video, new: VideoStatus, **fields: object) -> None:
-    """Change a video's status (and other fields) and tell the plugins."""
-    old = video.status
-    video.status = new
-    for name, value in fields.items():
-        setattr(video, name, value)
-    await video.save()
-    if old != new:
-        await ctx.plugins.notify("video_status_changed", video=video, old=str(old), new=str(new))
+async def finish(ctx: JobContext, video: Video, new: VideoStatus, **fields: object) -> bool:
+    """End this job's work on the video and tell the plugins, unless the video changed.
+
+    Only a video still PROCESSING under this job's lease is updated: when a
+    moderator rejected it meanwhile, or another job took over, nothing they did is
+    overwritten, and False is returned.
+    """
+    changed = await Video.filter(
+        id=video.id, status=VideoStatus.PROCESSING, worker_lease=video.worker_lease
+    ).update(status=new, worker_lease=None, **fields)
+    if not changed:
+        log.info(
+            "transcode %s: the video changed while it was transcoded; result dropped", video.id
+        )
+        return False
+    await video.refresh_from_db()
+    if new != VideoStatus.PROCESSING:
+        await ctx.plugins.notify(
+            "video_status_changed", video=video, old=str(VideoStatus.PROCESSING), new=str(new)
+        )
+    return True
 
 
 def stale_before(settings: Settings) -> datetime:
@@ -110,7 +122,7 @@ async def run_transcode(ctx: JobContext, video_id: str, *, final_attempt: bool) 
     scratch.mkdir(parents=True)
     try:
         result = await _transcode(ctx, video, scratch)
-        await _store(ctx, video, result, scratch / "hls")
+        stored = await _store(ctx, video, result, scratch / "hls")
     except Exception as exc:
         if isinstance(exc, MediaError):
             reason = exc.message
@@ -119,25 +131,22 @@ async def run_transcode(ctx: JobContext, video_id: str, *, final_attempt: bool) 
             reason = "an unexpected error (see the server log)"
             log.exception("transcode %s failed", video.id)
         if final_attempt:
-            await set_status(
-                ctx,
-                video,
-                VideoStatus.FAILED,
-                error=f"Transcoding failed: {reason}",
-                worker_lease=None,
-            )
+            await finish(ctx, video, VideoStatus.FAILED, error=f"Transcoding failed: {reason}")
             return
-        video.error = f"Attempt {video.attempts} failed ({reason}); trying again."
-        video.worker_lease = None
-        await video.save(update_fields=["error", "worker_lease"])
-        raise TranscodeAttemptFailed(reason) from exc
+        retrying = f"Attempt {video.attempts} failed ({reason}); trying again."
+        if await finish(ctx, video, VideoStatus.PROCESSING, error=retrying):
+            raise TranscodeAttemptFailed(reason) from exc
+        return
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     # A video approved before it was transcoded again stays approved.
     approved = video.moderated_at is not None and not video.moderation_reason
     done = VideoStatus.APPROVED if approved else VideoStatus.READY
-    await set_status(ctx, video, done, progress=100, error=None, worker_lease=None)
-    await ctx.plugins.notify("video_ready", video=video)
+    if await finish(ctx, video, done, progress=100, error=None, **stored):
+        await ctx.plugins.notify("video_ready", video=video)
+    elif await Video.filter(id=video.id, source_key__isnull=True).exists():
+        # Its files were deleted (rejected with "delete files") while this job ran.
+        await ctx.backends.storage.delete_prefix(keys.video_prefix(video.id))
 
 
 def max_concurrent(settings: Settings, backends: Backends) -> int:
@@ -236,8 +245,10 @@ async def _transcode(ctx: JobContext, video: Video, scratch: Path) -> TranscodeR
         return replace(result, encoder=result.encoder + _not_configured_note(ctx))
 
 
-async def _store(ctx: JobContext, video: Video, result: TranscodeResult, tree: Path) -> None:
-    """Replace the video's stored HLS tree and renditions with this attempt's."""
+async def _store(
+    ctx: JobContext, video: Video, result: TranscodeResult, tree: Path
+) -> dict[str, str]:
+    """Replace the video's stored HLS tree and renditions; return the row's new keys."""
     storage = ctx.backends.storage
     await storage.delete_prefix(keys.hls_prefix(video.id))
     for path in sorted(result.files):
@@ -257,8 +268,10 @@ async def _store(ctx: JobContext, video: Video, result: TranscodeResult, tree: P
                 codecs=output.codecs,
                 playlist_key=keys.hls_key(video.id, output.playlist),
             )
-    video.hls_key = keys.hls_key(video.id, "master.m3u8")
-    video.poster_key = keys.hls_key(video.id, "poster.jpg")
-    video.sprite_key = keys.hls_key(video.id, "sprite.jpg")
-    video.thumbnails_key = keys.hls_key(video.id, "thumbnails.vtt")
-    video.encoder = result.encoder
+    return {
+        "hls_key": keys.hls_key(video.id, "master.m3u8"),
+        "poster_key": keys.hls_key(video.id, "poster.jpg"),
+        "sprite_key": keys.hls_key(video.id, "sprite.jpg"),
+        "thumbnails_key": keys.hls_key(video.id, "thumbnails.vtt"),
+        "encoder": result.encoder,
+    }
