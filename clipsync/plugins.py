@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "clipsync_auth_local",
     "clipsync_storage_local",
+    "clipsync_storage_s3",
     "clipsync_transcoder_cpu",
     "clipsync_transcoder_nvenc",
     "clipsync_transcoder_vaapi",

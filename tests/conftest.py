@@ -179,3 +179,13 @@ def app(app_client: tuple[ClipSyncApp, httpx.AsyncClient]) -> ClipSyncApp:
 @pytest.fixture
 def client(app_client: tuple[ClipSyncApp, httpx.AsyncClient]) -> httpx.AsyncClient:
     return app_client[1]
+
+
+from services import S3Server  # noqa: E402  (appended with the S3 storage plugin)
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server, enforcing signatures; see `services.S3Server`."""
+    with S3Server() as server:
+        yield server

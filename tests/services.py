@@ -535,3 +535,146 @@ class ClickHouseServer(Server):
             return False
         finally:
             conn.close()
+
+
+import json  # noqa: E402  (appended with S3Server)
+import sys  # noqa: E402
+
+# An IAM policy that allows everything, for the S3 server's test user.
+_ALLOW_ALL_POLICY = json.dumps(
+    {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+)
+
+
+class S3Server(Server):
+    """moto's standalone server: a real S3 HTTP endpoint that enforces signatures.
+
+    (Unless ``enforce_auth=False``: see ``__init__``.)
+
+    moto accepts any request until ``INITIAL_NO_AUTH_ACTION_COUNT`` unauthenticated
+    actions have been made; ``start()`` spends exactly those on IAM (boto3 against the
+    same endpoint) to create two users, so from then on every request must be signed:
+
+    - ``access_key`` / ``secret_key``: a user with an allow-all policy;
+    - ``denied_access_key`` / ``denied_secret_key``: a user with no policy at all,
+      whose every S3 call is refused with AccessDenied.
+
+    Readiness is checked on ``/moto-api/``, which does not count as an action.
+    """
+
+    name = "moto-server"
+    #: create_user, create_policy, attach_user_policy, create_access_key (allowed user)
+    #: + create_user, create_access_key (denied user).
+    setup_actions: ClassVar[int] = 6
+    region: ClassVar[str] = "us-east-1"
+
+    def __init__(
+        self,
+        *,
+        enforce_auth: bool = True,
+        startup_timeout: float = 30.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        """:param enforce_auth: False runs moto as it runs by default, taking any keys.
+
+        moto 5.2 checks neither the signature nor the expiry of a presigned URL, and
+        with signatures enforced it answers every presigned request with HTTP 500 (it
+        looks for an Authorization header): presigned URLs can only be fetched from
+        a server started with ``enforce_auth=False``.
+        """
+        super().__init__(startup_timeout=startup_timeout, stop_timeout=stop_timeout)
+        self.enforce_auth = enforce_auth
+        self._binary = self._find_moto_server()
+        self._env = find_binary("env", "coreutils")
+        self.port = free_port()
+        self.access_key = ""
+        self.secret_key = ""
+        self.denied_access_key = ""
+        self.denied_secret_key = ""
+
+    @staticmethod
+    def _find_moto_server() -> Path:
+        beside = Path(sys.executable).parent / "moto_server"
+        if beside.is_file():
+            return beside
+        found = shutil.which("moto_server")
+        if found is None:
+            raise ServiceUnavailable(
+                f"moto_server not found next to {sys.executable} or on PATH: "
+                'pip install "moto[server]" into this virtualenv '
+                '(or pip install -e ".[test]")'
+            )
+        return Path(found)
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port``, as the minio SDK and ``[plugins.storage_s3] endpoint`` take it."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    def plugin_table(self, **overrides: object) -> dict[str, object]:
+        """A ``[plugins.storage_s3]`` table pointing at this server."""
+        table: dict[str, object] = {
+            "endpoint": self.endpoint,
+            "secure": False,
+            "access_key": self.access_key,
+            "secret_key": self.secret_key,
+            "region": self.region,
+        }
+        table.update(overrides)
+        return table
+
+    def start(self) -> Self:
+        super().start()
+        try:
+            self._create_users()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _create_users(self) -> None:
+        import boto3
+
+        iam = boto3.client(
+            "iam",
+            endpoint_url=self.url,
+            region_name=self.region,
+            aws_access_key_id="setup",
+            aws_secret_access_key="setup",
+        )
+        iam.create_user(UserName="clipsync")
+        policy = iam.create_policy(PolicyName="allow-all", PolicyDocument=_ALLOW_ALL_POLICY)
+        iam.attach_user_policy(UserName="clipsync", PolicyArn=policy["Policy"]["Arn"])
+        key = iam.create_access_key(UserName="clipsync")["AccessKey"]
+        self.access_key, self.secret_key = key["AccessKeyId"], key["SecretAccessKey"]
+        iam.create_user(UserName="nobody")
+        key = iam.create_access_key(UserName="nobody")["AccessKey"]
+        self.denied_access_key, self.denied_secret_key = key["AccessKeyId"], key["SecretAccessKey"]
+
+    def _prepare(self) -> None:
+        """Nothing to lay out: moto keeps everything in memory."""
+
+    def _command(self) -> list[str]:
+        # `env` exec()s moto_server, so the server keeps the pid the harness watches.
+        count = self.setup_actions if self.enforce_auth else "inf"
+        return [
+            str(self._env),
+            f"INITIAL_NO_AUTH_ACTION_COUNT={count}",
+            str(self._binary),
+            *("-H", self.host),
+            *("-p", str(self.port)),
+        ]
+
+    def _is_ready(self) -> bool:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=1)
+        try:
+            conn.request("GET", "/moto-api/")
+            return conn.getresponse().status == 200
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()

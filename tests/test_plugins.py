@@ -109,6 +109,7 @@ def test_builtins_are_registered_as_plugins() -> None:
     assert set(names) == {
         "auth_local",
         "storage_local",
+        "storage_s3",
         "transcoder_cpu",
         "transcoder_nvenc",
         "transcoder_vaapi",
@@ -326,9 +327,9 @@ def test_a_named_unavailable_backend_falls_back_when_configured() -> None:
 
 
 def test_an_unknown_backend_name_lists_the_known_ones() -> None:
-    host = builtin_host(storage={"backend": "s3"})
+    host = builtin_host(storage={"backend": "s4"})
     with pytest.raises(
-        ConfigError, match=r"\[storage\] backend = 's3': no plugin provides it \(available: local\)"
+        ConfigError, match=r"\[storage\] backend = 's4': no plugin provides it \(available: local, s3\)"
     ):
         select_all(host, host.settings)
 
