@@ -18,6 +18,11 @@ set -euo pipefail
 # The sbin directories: clickhouse-server lives in /usr/sbin, off a non-root PATH.
 PATH="$PATH:/usr/sbin:/sbin"
 
+have_lavapipe() {
+    # Mesa's software Vulkan driver: the GPU filter graphs are tested on it.
+    compgen -G '/usr/share/vulkan/icd.d/lvp_icd.*.json' >/dev/null
+}
+
 have_initdb() {
     # Debian keeps PostgreSQL's server programs in /usr/lib/postgresql/<version>/bin.
     compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
@@ -37,6 +42,7 @@ test)
         "initdb postgresql"
         "clickhouse-server clickhouse-server"
         "chromium chromium"
+        "lavapipe mesa-vulkan-drivers"
     )
     ;;
 *)
@@ -51,6 +57,8 @@ for check in "${checks[@]}"; do
     read -r cmd pkg <<<"$check"
     if [[ $cmd == initdb ]]; then
         have_initdb && present=1 || present=0
+    elif [[ $cmd == lavapipe ]]; then
+        have_lavapipe && present=1 || present=0
     else
         command -v "$cmd" >/dev/null && present=1 || present=0
     fi

@@ -13,9 +13,13 @@ from typing import Any
 
 import pytest
 from clips import FFMPEG, FFPROBE, GOOD, Clips, clips_fixture  # noqa: F401  (`clips` fixture)
+from clips import run as run_command
 
+from clipsync.media import pipeline
+from clipsync.media.commands import Previews, hls_command, sprite_layout
 from clipsync.media.encoders import cpu_profile
-from clipsync.media.ladder import DEFAULT_LADDER, Rung
+from clipsync.media.errors import TranscodeFailed
+from clipsync.media.ladder import DEFAULT_LADDER, Rung, plan_ladder
 from clipsync.media.pipeline import TranscodeResult, transcode
 from clipsync.media.playlists import parse_attributes, parse_media_playlist
 from clipsync.media.probe import SourceInfo, probe
@@ -289,3 +293,158 @@ def test_a_rerun_replaces_the_previous_output(clips: Clips, tmp_path: Path) -> N
     done = run_transcode(clips("no_audio"), out, RUNGS[:2])
     assert not (out / "360p").exists()
     assert {p for p in out.rglob("*") if p.is_file()} == set(done.result.files)
+
+
+def counting_runs(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """Record every command `transcode` runs (and still run it)."""
+    commands: list[list[str]] = []
+    real = pipeline.run_ffmpeg
+
+    async def recorded(command: list[str], **kwargs: Any) -> None:
+        commands.append(command)
+        await real(command, **kwargs)
+
+    monkeypatch.setattr(pipeline, "run_ffmpeg", recorded)
+    return commands
+
+
+def gray_means(image: Path, tiles: int) -> list[float]:
+    """Mean brightness (0-255) of each of `tiles` equal columns of `image`."""
+    data = ffprobe_json("-show_streams", str(image))["streams"][0]
+    width, height = data["width"], data["height"]
+    command = [FFMPEG, "-v", "error", "-i", str(image), "-f", "rawvideo", "-pix_fmt", "gray", "-"]
+    raw = subprocess.run(command, capture_output=True, check=True).stdout
+    tile = width // tiles
+    sums = [0] * tiles
+    for y in range(height):
+        row = raw[y * width : (y + 1) * width]
+        for i in range(tiles):
+            sums[i] += sum(row[i * tile : (i + 1) * tile])
+    return [total / (tile * height) for total in sums]
+
+
+@pytest.fixture(scope="module")
+def seconds_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """10 s of video whose brightness says the second (16 + 20 per second, as video
+    levels), starting 0.5 s after its 10.5 s of sound (so after the file's start)."""
+    clip = tmp_path_factory.mktemp("seconds") / "seconds.mkv"
+    run_command([
+        FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-itsoffset", "0.5", "-f", "lavfi",
+        "-i", "color=black:size=320x180:rate=10:duration=10,format=yuv420p,"
+              "geq=lum='16+20*floor(T)':cb=128:cr=128",
+        "-f", "lavfi", "-i", "sine=duration=10.5",
+        "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(clip),
+    ])  # fmt: skip
+    return clip
+
+
+def test_poster_and_sprite_come_from_the_ladders_run_at_the_right_times(
+    seconds_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One ffmpeg run makes everything, and the images show the frames they should.
+
+    The sprite takes a thumbnail every 2 s from the video's first frame (its shift to 0
+    is what keeps a late-starting stream's first thumbnail); the poster is the first
+    frame at or after 10% of the duration counted from the file's start, as `-ss` did
+    when it was a run of its own: 1.05 s into the file is 0.55 s into the video. Both
+    replace the placeholder written first.
+    """
+    commands = counting_runs(monkeypatch)
+
+    async def main() -> TranscodeResult:
+        info = await probe(seconds_clip, FFPROBE)
+        assert info.duration == pytest.approx(10.5, abs=0.05)
+        return await transcode(
+            seconds_clip, info, tmp_path / "hls", ffmpeg=FFMPEG,
+            profile=cpu_profile("ultrafast"), rungs=[Rung(144, 100)], segment_seconds=2,
+            sprite_interval=2, stall_timeout=60,
+        )  # fmt: skip
+
+    result = asyncio.run(main())
+    assert len(commands) == 1, "the renditions, the poster and the sprite: one ffmpeg run"
+    # A second of video is 20 levels apart: 23.3 in the JPEGs' full range.
+    step = 20 * 255 / 219
+    layout = result.sprite_layout
+    assert (layout.count, layout.columns, layout.rows) == (5, 5, 1)
+    seconds = [round(mean / step) for mean in gray_means(result.sprite, layout.columns)]
+    assert seconds == [0, 2, 4, 6, 8]
+    assert [round(mean / step) for mean in gray_means(result.poster, 1)] == [0]
+
+
+def test_progress_starts_at_once_and_never_runs_ahead_of_the_renditions(
+    seconds_clip: Path, tmp_path: Path
+) -> None:
+    """ffmpeg 5.1 says nothing on -progress until every output has written its header,
+    and reports the furthest output's end as out_time. A sheet with empty places (three
+    thumbnails on 2x2) is only complete at the end: without the placeholders, the first
+    progress came with the last frame; with the sheet's own timestamps, out_time went
+    past the duration.
+
+    The source is read at 10 times its speed and progress asked for every 0.1 s, so the
+    run lasts about a second whatever the machine.
+    """
+    info = asyncio.run(probe(seconds_clip, FFPROBE))
+    layout = sprite_layout(info.duration, 3, 2, 160, info.width / info.height)
+    assert (layout.count, layout.columns, layout.rows) == (3, 2, 2)
+    out = tmp_path / "hls"
+    previews = Previews(out / "poster.jpg", out / "sprite.jpg", layout)
+    variants = plan_ladder([Rung(144, 100)], info)
+    command = hls_command(
+        FFMPEG, seconds_clip, info, variants, out, cpu_profile("ultrafast"), previews=previews
+    )
+    at = command.index("-i")
+    command[at:at] = ["-stats_period", "0.1", "-readrate", "10"]
+    for variant in variants:
+        (out / variant.name).mkdir(parents=True)
+    (out / "audio").mkdir()
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    out_times = [
+        int(line.split("=", 1)[1]) / 1e6
+        for line in done.stdout.splitlines()
+        if line.startswith("out_time_us=")
+    ]
+    assert len(out_times) >= 4, out_times
+    assert out_times[0] < info.duration / 2, out_times
+    assert max(out_times) <= info.duration + 0.1, out_times
+    assert gray_means(out / "sprite.jpg", 2)[1] > 0, "the sheet, not the placeholder"
+
+
+def test_a_video_that_ends_before_the_poster_time_keeps_its_first_frame_as_poster(
+    tmp_path: Path,
+) -> None:
+    """The video lasts 0.2 s and the sound 10 s: no frame comes at the poster time (1 s),
+    so the placeholder (the first frame) stays the poster; the sprite has its one
+    thumbnail and black where the second would be."""
+    clip = tmp_path / "short-video.mp4"
+    run_command([
+        FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", "color=white:size=320x180:rate=25:duration=0.2",
+        "-f", "lavfi", "-i", "sine=duration=10",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+        str(clip),
+    ])  # fmt: skip
+
+    async def main() -> TranscodeResult:
+        info = await probe(clip, FFPROBE)
+        return await transcode(
+            clip, info, tmp_path / "hls", ffmpeg=FFMPEG, profile=cpu_profile("ultrafast"),
+            rungs=[Rung(144, 100)], stall_timeout=60,
+        )  # fmt: skip
+
+    result = asyncio.run(main())
+    assert gray_means(result.poster, 1)[0] > 230
+    assert (result.sprite_layout.count, result.sprite_layout.columns) == (2, 2)
+    first, second = gray_means(result.sprite, 2)
+    assert first > 230 and second < 5
+
+
+def test_an_image_ffmpeg_did_not_write_fails_the_transcode(tmp_path: Path) -> None:
+    """ffmpeg can exit 0 without writing an output (no frame reached it)."""
+    (tmp_path / "poster.jpg").write_bytes(b"\xff\xd8\xff")
+    (tmp_path / "sprite.jpg").write_bytes(b"")
+    with pytest.raises(TranscodeFailed) as failed:
+        pipeline._require([tmp_path / "poster.jpg", tmp_path / "sprite.jpg"])
+    assert "the preview images could not be made" in failed.value.message
+    assert failed.value.detail == "ffmpeg exited 0 but did not write sprite.jpg"
+    pipeline._require([tmp_path / "poster.jpg"])

@@ -31,8 +31,8 @@ from clipsync.errors import ConfigError
 from clipsync.jobs.queue import create_huey
 from clipsync.jobs.tasks import register_tasks
 from clipsync.media import detection
-from clipsync.media.commands import hls_command
-from clipsync.media.encoders import nvenc_profile, vaapi_profile
+from clipsync.media.commands import Previews, hls_command, sprite_layout
+from clipsync.media.encoders import EncoderProfile, nvenc_profile, vaapi_profile
 from clipsync.media.ladder import Rung, plan_ladder
 from clipsync.media.pipeline import transcode
 from clipsync.media.playlists import parse_media_playlist
@@ -67,13 +67,48 @@ TAIL = [
     "-var_stream_map",
 ]  # fmt: skip
 WITH_AUDIO = "v:0,agroup:aud,name:240p v:1,agroup:aud,name:360p a:0,agroup:aud,name:audio"
+IMAGES = [
+    "-map", "[poster]", "-fps_mode", "passthrough", "-enc_time_base", "1:1000",
+    "-q:v", "3", "-map_metadata", "-1", "-f", "image2", "-update", "1", "/out/poster.jpg",
+    "-map", "[sprite]", "-fps_mode", "passthrough", "-enc_time_base", "1:1000",
+    "-q:v", "5", "-map_metadata", "-1", "-f", "image2", "-update", "1", "/out/sprite.jpg",
+]  # fmt: skip
+
+
+def device_images(poster: str, tile: str, sheet: str) -> str:
+    """The poster and sprite branches when frames after the split live on the device.
+
+    Frame 30 is the poster (1 s into the 10 s sources) and a thumbnail is taken every
+    5 s (two, side by side). Only the frames picked are downloaded (as nv12: what the
+    profiles upload, and what NVDEC hands over for the 8-bit 4:2:0 sources it takes);
+    they are scaled, tiled and encoded on the CPU, as on the CPU profile.
+    """
+    return (
+        ";[vp]select=eq(n\\,0)+gte(pts\\,30)*lt(start_pts\\,30)*eq(selected_n\\,1),"
+        f"hwdownload,format=nv12,scale={poster}:flags=bicubic,setsar=1,"
+        "settb=1/1000,setpts=N[poster]"
+        ";[vs]setpts=PTS-STARTPTS,fps=1/5:round=up,trim=end_frame=2,hwdownload,format=nv12,"
+        f"scale={tile}:flags=bicubic,setsar=1,split[vs_first][vs_all]"
+        f";[vs_first]trim=end_frame=1,pad={sheet}[vs_placeholder]"
+        ";[vs_all]tile=2x1[vs_sheet]"
+        ";[vs_placeholder][vs_sheet]concat=n=2:v=1:a=0,settb=1/1000,setpts=N[sprite]"
+    )
+
+
+LANDSCAPE_IMAGES = device_images("1280:720", "160:90", "320:90")
+PORTRAIT_IMAGES = device_images("720:1280", "160:284", "320:284")
+ODD_IMAGES = device_images("1278:718", "160:90", "320:90")
 CUDA = ["-init_hw_device", "cuda=cu:0", "-filter_hw_device", "cu"]
 NVDEC = ["-hwaccel", "cuda", "-hwaccel_device", "cu", "-hwaccel_output_format", "cuda"]
 
 
 def command(profile, info) -> list[str]:
     variants = plan_ladder(RUNGS, info)
-    return hls_command("ffmpeg", Path("/src/in.mp4"), info, variants, Path("/out"), profile)
+    layout = sprite_layout(info.duration, 5, 10, 160, info.width / info.height)
+    previews = Previews(Path("/out/poster.jpg"), Path("/out/sprite.jpg"), layout)
+    return hls_command(
+        "ffmpeg", Path("/src/in.mp4"), info, variants, Path("/out"), profile, previews=previews
+    )
 
 
 def nvenc_video(index: int, bitrate: int) -> list[str]:
@@ -106,12 +141,12 @@ def test_nvenc_landscape_decodes_scales_and_encodes_on_the_gpu() -> None:
     assert command(nvenc_profile("p4", 0), LANDSCAPE) == [
         *HEAD, *CUDA, *NVDEC, *INPUT,
         "-filter_complex",
-        "[0:0]fps=30,split=2[s0][s1];"
+        "[0:0]fps=30,split=4[s0][s1][vp][vs];"
         "[s0]scale_cuda=w=426:h=240:interp_algo=bicubic,setsar=1[v0];"
-        "[s1]scale_cuda=w=640:h=360:interp_algo=bicubic,setsar=1[v1]",
+        "[s1]scale_cuda=w=640:h=360:interp_algo=bicubic,setsar=1[v1]" + LANDSCAPE_IMAGES,
         "-map", "[v0]", "-map", "[v1]", "-map", "0:1",
         *nvenc_video(0, 400_000), *nvenc_video(1, 800_000), *AUDIO,
-        *TAIL, WITH_AUDIO, "/out/%v/index.m3u8",
+        *TAIL, WITH_AUDIO, "/out/%v/index.m3u8", *IMAGES,
     ]  # fmt: skip
 
 
@@ -119,12 +154,12 @@ def test_nvenc_portrait_hevc10_is_decoded_in_software_and_uploaded() -> None:
     assert command(nvenc_profile("p4", 0), HEVC10) == [
         *HEAD, *CUDA, *INPUT,
         "-filter_complex",
-        "[0:0]fps=30,format=nv12,hwupload_cuda,split=2[s0][s1];"
+        "[0:0]fps=30,format=nv12,hwupload_cuda,split=4[s0][s1][vp][vs];"
         "[s0]scale_cuda=w=240:h=426:interp_algo=bicubic,setsar=1[v0];"
-        "[s1]scale_cuda=w=360:h=640:interp_algo=bicubic,setsar=1[v1]",
+        "[s1]scale_cuda=w=360:h=640:interp_algo=bicubic,setsar=1[v1]" + PORTRAIT_IMAGES,
         "-map", "[v0]", "-map", "[v1]", "-map", "0:1",
         *nvenc_video(0, 400_000), *nvenc_video(1, 800_000), *AUDIO,
-        *TAIL, WITH_AUDIO, "/out/%v/index.m3u8",
+        *TAIL, WITH_AUDIO, "/out/%v/index.m3u8", *IMAGES,
     ]  # fmt: skip
 
 
@@ -132,13 +167,13 @@ def test_nvenc_odd_size_444_source_gets_even_renditions_via_upload() -> None:
     assert command(nvenc_profile("p7", 1), ODD) == [
         *HEAD, "-init_hw_device", "cuda=cu:1", "-filter_hw_device", "cu", *INPUT,
         "-filter_complex",
-        "[0:0]fps=30,format=nv12,hwupload_cuda,split=2[s0][s1];"
+        "[0:0]fps=30,format=nv12,hwupload_cuda,split=4[s0][s1][vp][vs];"
         "[s0]scale_cuda=w=426:h=240:interp_algo=bicubic,setsar=1[v0];"
-        "[s1]scale_cuda=w=640:h=360:interp_algo=bicubic,setsar=1[v1]",
+        "[s1]scale_cuda=w=640:h=360:interp_algo=bicubic,setsar=1[v1]" + ODD_IMAGES,
         "-map", "[v0]", "-map", "[v1]", "-map", "0:1",
         *[a.replace("p4", "p7") for a in nvenc_video(0, 400_000)],
         *[a.replace("p4", "p7") for a in nvenc_video(1, 800_000)],
-        *AUDIO, *TAIL, WITH_AUDIO, "/out/%v/index.m3u8",
+        *AUDIO, *TAIL, WITH_AUDIO, "/out/%v/index.m3u8", *IMAGES,
     ]  # fmt: skip
 
 
@@ -146,12 +181,12 @@ def test_nvenc_without_audio_maps_video_only() -> None:
     assert command(nvenc_profile(), SILENT) == [
         *HEAD, *CUDA, *NVDEC, *INPUT,
         "-filter_complex",
-        "[0:0]fps=30,split=2[s0][s1];"
+        "[0:0]fps=30,split=4[s0][s1][vp][vs];"
         "[s0]scale_cuda=w=426:h=240:interp_algo=bicubic,setsar=1[v0];"
-        "[s1]scale_cuda=w=640:h=360:interp_algo=bicubic,setsar=1[v1]",
+        "[s1]scale_cuda=w=640:h=360:interp_algo=bicubic,setsar=1[v1]" + LANDSCAPE_IMAGES,
         "-map", "[v0]", "-map", "[v1]",
         *nvenc_video(0, 400_000), *nvenc_video(1, 800_000),
-        *TAIL, "v:0,name:240p v:1,name:360p", "/out/%v/index.m3u8",
+        *TAIL, "v:0,name:240p v:1,name:360p", "/out/%v/index.m3u8", *IMAGES,
     ]  # fmt: skip
 
 
@@ -159,19 +194,19 @@ def test_nvenc_decodes_rotated_sources_in_software_so_they_come_out_upright() ->
     rotated = command(nvenc_profile(), ROTATED)
     assert "-hwaccel" not in rotated
     graph = rotated[rotated.index("-filter_complex") + 1]
-    assert graph.startswith("[0:0]fps=30,format=nv12,hwupload_cuda,split=2")
+    assert graph.startswith("[0:0]fps=30,format=nv12,hwupload_cuda,split=4")
 
 
 def test_vaapi_landscape_uploads_once_then_scales_and_encodes_on_the_gpu() -> None:
     assert command(vaapi_profile("/dev/dri/renderD128"), LANDSCAPE) == [
         *HEAD, "-vaapi_device", "/dev/dri/renderD128", *INPUT,
         "-filter_complex",
-        "[0:0]fps=30,format=nv12,hwupload,split=2[s0][s1];"
+        "[0:0]fps=30,format=nv12,hwupload,split=4[s0][s1][vp][vs];"
         "[s0]scale_vaapi=w=426:h=240,setsar=1[v0];"
-        "[s1]scale_vaapi=w=640:h=360,setsar=1[v1]",
+        "[s1]scale_vaapi=w=640:h=360,setsar=1[v1]" + LANDSCAPE_IMAGES,
         "-map", "[v0]", "-map", "[v1]", "-map", "0:1",
         *vaapi_video(0, 400_000), *vaapi_video(1, 800_000), *AUDIO,
-        *TAIL, WITH_AUDIO, "/out/%v/index.m3u8",
+        *TAIL, WITH_AUDIO, "/out/%v/index.m3u8", *IMAGES,
     ]  # fmt: skip
 
 
@@ -179,12 +214,12 @@ def test_vaapi_portrait() -> None:
     assert command(vaapi_profile("/dev/dri/renderD129"), PORTRAIT) == [
         *HEAD, "-vaapi_device", "/dev/dri/renderD129", *INPUT,
         "-filter_complex",
-        "[0:0]fps=30,format=nv12,hwupload,split=2[s0][s1];"
+        "[0:0]fps=30,format=nv12,hwupload,split=4[s0][s1][vp][vs];"
         "[s0]scale_vaapi=w=240:h=426,setsar=1[v0];"
-        "[s1]scale_vaapi=w=360:h=640,setsar=1[v1]",
+        "[s1]scale_vaapi=w=360:h=640,setsar=1[v1]" + PORTRAIT_IMAGES,
         "-map", "[v0]", "-map", "[v1]", "-map", "0:1",
         *vaapi_video(0, 400_000), *vaapi_video(1, 800_000), *AUDIO,
-        *TAIL, WITH_AUDIO, "/out/%v/index.m3u8",
+        *TAIL, WITH_AUDIO, "/out/%v/index.m3u8", *IMAGES,
     ]  # fmt: skip
 
 
@@ -192,12 +227,12 @@ def test_vaapi_odd_size() -> None:
     assert command(vaapi_profile(), ODD) == [
         *HEAD, "-vaapi_device", "/dev/dri/renderD128", *INPUT,
         "-filter_complex",
-        "[0:0]fps=30,format=nv12,hwupload,split=2[s0][s1];"
+        "[0:0]fps=30,format=nv12,hwupload,split=4[s0][s1][vp][vs];"
         "[s0]scale_vaapi=w=426:h=240,setsar=1[v0];"
-        "[s1]scale_vaapi=w=640:h=360,setsar=1[v1]",
+        "[s1]scale_vaapi=w=640:h=360,setsar=1[v1]" + ODD_IMAGES,
         "-map", "[v0]", "-map", "[v1]", "-map", "0:1",
         *vaapi_video(0, 400_000), *vaapi_video(1, 800_000), *AUDIO,
-        *TAIL, WITH_AUDIO, "/out/%v/index.m3u8",
+        *TAIL, WITH_AUDIO, "/out/%v/index.m3u8", *IMAGES,
     ]  # fmt: skip
 
 
@@ -205,12 +240,12 @@ def test_vaapi_without_audio_maps_video_only() -> None:
     assert command(vaapi_profile(), SILENT) == [
         *HEAD, "-vaapi_device", "/dev/dri/renderD128", *INPUT,
         "-filter_complex",
-        "[0:0]fps=30,format=nv12,hwupload,split=2[s0][s1];"
+        "[0:0]fps=30,format=nv12,hwupload,split=4[s0][s1][vp][vs];"
         "[s0]scale_vaapi=w=426:h=240,setsar=1[v0];"
-        "[s1]scale_vaapi=w=640:h=360,setsar=1[v1]",
+        "[s1]scale_vaapi=w=640:h=360,setsar=1[v1]" + LANDSCAPE_IMAGES,
         "-map", "[v0]", "-map", "[v1]",
         *vaapi_video(0, 400_000), *vaapi_video(1, 800_000),
-        *TAIL, "v:0,name:240p v:1,name:360p", "/out/%v/index.m3u8",
+        *TAIL, "v:0,name:240p v:1,name:360p", "/out/%v/index.m3u8", *IMAGES,
     ]  # fmt: skip
 
 
@@ -226,7 +261,56 @@ def test_every_encoder_option_exists_in_this_ffmpeg() -> None:
             if not value.isdigit():
                 assert f"     {value} " in help_text, f"{encoder} -{option} has no {value}"
     filters = detection.ffmpeg_lists(FFMPEG, "filters")
-    assert {"scale_cuda", "hwupload_cuda", "scale_vaapi", "hwupload"} <= filters
+    assert {"scale_cuda", "hwupload_cuda", "scale_vaapi", "hwupload", "hwdownload"} <= filters
+    for profile in (nvenc_profile(), vaapi_profile()):
+        assert profile.download_filter == "hwdownload,format=nv12"
+
+
+def software_vulkan_works() -> bool:
+    done = subprocess.run(
+        [FFMPEG, "-v", "error", "-init_hw_device", "vulkan=vk", "-filter_hw_device", "vk",
+         "-f", "lavfi", "-i", "testsrc=size=64x36:rate=1:duration=1",
+         "-vf", "format=nv12,hwupload,hwdownload,format=nv12", "-f", "null", "-"],
+        capture_output=True, check=False,
+    )  # fmt: skip
+    return done.returncode == 0
+
+
+async def test_previews_from_frames_on_a_device_without_a_gpu(tmp_path: Path) -> None:
+    """The NVENC and VAAPI graphs' shape, run for real on a device that needs no GPU.
+
+    Mesa's software Vulkan (lavapipe) stands in: frames are uploaded before the split,
+    scaled on the device, and the poster and the sprite branches pick their frames and
+    download only those, as `nvenc_profile` and `vaapi_profile` do.
+    """
+    if not software_vulkan_works():
+        pytest.fail(
+            "no Vulkan device for ffmpeg: apt-get install mesa-vulkan-drivers "
+            "(Mesa's software lavapipe), or run `make test`, which installs it"
+        )
+    vulkan = EncoderProfile(
+        name="vulkan",
+        video_encoder="libx264",
+        input_args=("-init_hw_device", "vulkan=vk", "-filter_hw_device", "vk"),
+        pre_filter="format=nv12,hwupload",
+        scale_template="scale_vulkan=w={width}:h={height},hwdownload,format=nv12",
+        download_filter="hwdownload,format=nv12",
+        stream_options=(("preset", "ultrafast"),),
+    )
+    clip = make_clip("rotated")
+    info = await probe(clip, FFPROBE)
+    out = tmp_path / "hls"
+    result = await transcode(
+        clip, info, out, ffmpeg=FFMPEG, profile=vulkan, rungs=[Rung(144, 200)],
+        segment_seconds=1, stall_timeout=60,
+    )  # fmt: skip
+    for image, size in ((result.poster, "360x640"), (result.sprite, "160x284")):
+        shown = subprocess.run(
+            [FFPROBE, "-v", "error", "-show_entries", "stream=width,height", "-of", "csv=s=x:p=0",
+             str(image)],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        assert shown == size, image.name
 
 
 # --- detection, on a machine without the devices ----------------------------------------

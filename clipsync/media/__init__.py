@@ -9,7 +9,8 @@ builders and parsers) that tests can check without running anything:
 - `encoders`: what differs between encoders (CPU, NVENC, VAAPI), kept as data.
 - `detection`: whether a GPU encoder can work here (ffmpeg's build, the device node,
   a test encode), for the hardware transcoders' probes.
-- `commands`: the ffmpeg argument lists (HLS ladder, poster, seek-preview sprite).
+- `commands`: the ffmpeg argument list: the HLS ladder, the poster and the seek-preview
+  sprite, all from one decode in one process.
 - `runner`: the one place that starts ffmpeg, follows `-progress`, and kills it on a
   stall or cancellation.
 - `playlists`: media playlist parser, our own master playlist, the thumbnails VTT.

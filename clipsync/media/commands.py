@@ -1,4 +1,7 @@
-"""The ffmpeg argument lists, built as pure functions so tests can pin them exactly.
+"""The ffmpeg argument list, built as pure functions so tests can pin it exactly.
+
+One ffmpeg process decodes the source once and makes everything from that decode: every
+HLS rendition, the poster and the seek-preview sprite (more branches of the same `split`).
 
 Every command reads the source with `file:` (a name is never taken for a protocol)
 and only through the demuxers we accept (`-format_whitelist`), so a source that is
@@ -23,6 +26,10 @@ MAX_FRAME_RATE = 60
 FALLBACK_FRAME_RATE = 30
 # The seek-preview sprite never holds more thumbnails than this.
 MAX_THUMBNAILS = 100
+
+# JPEG quality (-q:v, 2 best to 31 worst) of the poster and of the sprite's thumbnails.
+POSTER_QUALITY = 3
+SPRITE_QUALITY = 5
 
 _COMMON = ["-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats"]
 _PROGRESS = ["-progress", "pipe:1"]
@@ -66,15 +73,18 @@ def hls_command(
     out_dir: Path,
     profile: EncoderProfile,
     *,
+    previews: Previews,
     segment_seconds: int = 4,
     audio_bitrate: int = 128_000,
 ) -> list[str]:
-    """One ffmpeg process that decodes once and writes every rendition as fMP4 HLS.
+    """One ffmpeg process that decodes once and writes every rendition as fMP4 HLS, the
+    poster and the sprite.
 
     Output: `out_dir/<variant.name>/index.m3u8`, `init_<n>.mp4` (ffmpeg numbers init
     files per stream; the pipeline renames them `init.mp4`), `seg_00000.m4s`…, and the
     audio rendition in `out_dir/audio/`. No master playlist: `playlists.master_playlist`
-    writes ours from the measured files.
+    writes ours from the measured files. Then two JPEG outputs: `previews.poster` and
+    `previews.sprite` (see `Previews` and `_image_output`).
     """
     if not variants:
         raise ValueError("no renditions to make")
@@ -85,14 +95,17 @@ def hls_command(
     gop = gop_frames(rate, segment_seconds)
     count = len(variants)
     # fps makes the output constant-rate (VFR sources included) before the split, so
-    # every rendition gets the very same frames and the same key frame instants.
+    # every rendition gets the very same frames and the same key frame instants. The
+    # poster and the sprite take two more branches of the split: the source is decoded
+    # once for everything.
     chain = ",".join(filter(None, [f"fps={_rate_text(rate)}", profile.source_filter(info)]))
-    graph = f"[0:{info.video_stream}]{chain},split={count}" + "".join(
-        f"[s{i}]" for i in range(count)
-    )
+    labels = [f"[s{i}]" for i in range(count)] + ["[vp]", "[vs]"]
+    graph = f"[0:{info.video_stream}]{chain},split={count + 2}" + "".join(labels)
     for i, variant in enumerate(variants):
         scale = profile.scale_filter(variant.width, variant.height)
         graph += f";[s{i}]{scale},setsar=1[v{i}]"
+    graph += f";[vp]{_poster_filter(info, rate, previews.poster_width, profile)}[poster]"
+    graph += f";[vs]{_sprite_filter(previews.layout, profile)}[sprite]"
 
     command = [ffmpeg, *_COMMON, *_PROGRESS, *profile.source_args(info), *_input(source)]
     command += ["-filter_complex", graph]
@@ -123,7 +136,32 @@ def hls_command(
         "-var_stream_map", " ".join(names),
         str(out_dir / "%v" / "index.m3u8"),
     ]  # fmt: skip
+    command += _image_output("[poster]", POSTER_QUALITY, previews.poster)
+    command += _image_output("[sprite]", SPRITE_QUALITY, previews.sprite)
     return command
+
+
+# ffmpeg 5.1 writes no -progress line until every output file has written its header,
+# which an image output does on its first frame; and it reports as `out_time` the end of
+# whichever output stream is furthest, a frame's end being its timestamp plus one tick of
+# its stream's time base. So each image branch sends a first frame at once (a placeholder
+# that the final image overwrites: `-update 1`), and its frames are numbered a
+# millisecond apart and written as they come, never ahead of the renditions.
+_IMAGE_TIMING = "settb=1/1000,setpts=N"
+
+
+def _image_output(label: str, quality: int, out: Path) -> list[str]:
+    """A JPEG output from the graph's `label`: each frame replaces the file (`-update 1`),
+    so the last one is what stays; `_IMAGE_TIMING` says why there are two."""
+    return [
+        "-map", label,
+        "-fps_mode", "passthrough",
+        "-enc_time_base", "1:1000",
+        "-q:v", str(quality),
+        "-map_metadata", "-1",
+        "-f", "image2", "-update", "1",
+        str(out),
+    ]  # fmt: skip
 
 
 def even_size(width: int, height: int, max_width: int) -> tuple[int, int]:
@@ -139,23 +177,27 @@ def poster_time(duration: float) -> float:
     return round(max(0.0, min(duration * 0.1, 5.0)), 3)
 
 
-def poster_command(
-    ffmpeg: str, source: Path, info: SourceInfo, out: Path, width: int = 1280
-) -> list[str]:
-    """One JPEG frame of the source, at most `width` wide with even sides."""
+def _poster_filter(info: SourceInfo, rate: Fraction, width: int, profile: EncoderProfile) -> str:
+    """The poster's branch: the first frame (the placeholder), then the first frame at or
+    after `poster_time`, at most `width` wide with even sides.
+
+    The time counts from the start of the file, as `-ss` did when the poster was a run of
+    its own. After `fps` the time base is 1/rate, so a frame's pts is a whole number of
+    frames and the comparison is exact (no float rounding of `t`). When the first frame is
+    already at or after that time, it is the poster and comes alone; when the video ends
+    before that time, the first frame stays the poster. Only the frames picked go on, to
+    the download from a device and the scale.
+    """
     out_width, out_height = even_size(info.width, info.height, width)
-    return [
-        ffmpeg, *_COMMON, *_PROGRESS,
-        "-ss", f"{poster_time(info.duration):.3f}",
-        *_input(source),
-        "-map", f"0:{info.video_stream}",
-        "-frames:v", "1",
-        "-vf", f"scale={out_width}:{out_height}:flags=bicubic,setsar=1",
-        "-q:v", "3",
-        "-map_metadata", "-1",
-        "-f", "image2", "-update", "1",
-        str(out),
-    ]  # fmt: skip
+    at = math.ceil(Fraction(f"{poster_time(info.duration):.3f}") * rate)
+    steps = [
+        f"select=eq(n\\,0)+gte(pts\\,{at})*lt(start_pts\\,{at})*eq(selected_n\\,1)",
+        profile.download_filter,
+        f"scale={out_width}:{out_height}:flags=bicubic",
+        "setsar=1",
+        _IMAGE_TIMING,
+    ]
+    return ",".join(filter(None, steps))
 
 
 @dataclass(frozen=True)
@@ -220,34 +262,49 @@ def sprite_layout(
     )
 
 
-def sprite_command(
-    ffmpeg: str,
-    source: Path,
-    info: SourceInfo,
-    out: Path,
-    *,
-    interval: float,
-    columns: int,
-    tile_width: int,
-) -> list[str]:
-    """One JPEG sheet of thumbnails laid out as `sprite_layout` says."""
-    layout = sprite_layout(info.duration, interval, columns, tile_width, info.width / info.height)
+@dataclass(frozen=True)
+class Previews:
+    """The poster and the seek-preview sprite that `hls_command` writes too.
+
+    `poster`: one JPEG frame at `poster_time` of the duration (the first frame when the
+    video ends before that), at most `poster_width` wide with even sides, upright.
+    `sprite`: one JPEG sheet of thumbnails laid out as `layout` says (`sprite_layout`):
+    thumbnail `i` is the frame shown at `i * layout.interval` s from the video's start.
+    Each file is written twice by the same run: a placeholder first, then the image.
+    """
+
+    poster: Path
+    sprite: Path
+    layout: SpriteLayout
+    poster_width: int = 1280
+
+
+def _sprite_filter(layout: SpriteLayout, profile: EncoderProfile) -> str:
+    """The sprite's branch: a thumbnail every `layout.interval` s from 0, on one sheet.
+
+    The first thumbnail, padded to the sheet's size, goes out at once as the placeholder
+    (see `_IMAGE_TIMING`); the sheet follows when its last thumbnail is in, or at the end
+    of the video with black where thumbnails are missing. `trim` stops at `layout.count`
+    thumbnails: `fps` can make one more (it counts started intervals), which would start
+    a second sheet.
+    """
     fps = Fraction(1) / Fraction(layout.interval).limit_denominator(1000)
-    chain = (
-        # Without the shift, a stream starting at 0.007 s (WebM) makes fps=1/5 round its
-        # first frame up to 5 s, and a short clip gets no thumbnail at all.
-        f"setpts=PTS-STARTPTS,fps={_rate_text(fps)}:round=up,"
-        f"scale={layout.tile_width}:{layout.tile_height}:flags=bicubic,setsar=1,"
-        f"tile={layout.columns}x{layout.rows}"
+    thumbnails = [
+        # Without the shift, a stream starting at 0.5 s (or 0.007 s in WebM, without the
+        # fps before the split) makes fps=1/5 round its first frame up to 5 s, and a
+        # short clip gets no thumbnail at all.
+        "setpts=PTS-STARTPTS",
+        f"fps={_rate_text(fps)}:round=up",
+        f"trim=end_frame={layout.count}",
+        # Only the picked frames are brought back from a device and scaled.
+        profile.download_filter,
+        f"scale={layout.tile_width}:{layout.tile_height}:flags=bicubic",
+        "setsar=1",
+        "split[vs_first][vs_all]",
+    ]
+    return (
+        ",".join(filter(None, thumbnails))
+        + f";[vs_first]trim=end_frame=1,pad={layout.width}:{layout.height}[vs_placeholder]"
+        + f";[vs_all]tile={layout.columns}x{layout.rows}[vs_sheet]"
+        + f";[vs_placeholder][vs_sheet]concat=n=2:v=1:a=0,{_IMAGE_TIMING}"
     )
-    return [
-        ffmpeg, *_COMMON, *_PROGRESS,
-        *_input(source),
-        "-map", f"0:{info.video_stream}",
-        "-vf", chain,
-        "-frames:v", "1",
-        "-q:v", "5",
-        "-map_metadata", "-1",
-        "-f", "image2", "-update", "1",
-        str(out),
-    ]  # fmt: skip

@@ -12,6 +12,9 @@ profile fills in the parts that differ:
 - `device_decode`: when the source can be decoded on the device itself (NVDEC), the
   arguments that do it and the pre-filter to use instead (frames arrive there already).
 - `scale_template`: per rendition: `scale=…` (CPU), `scale_cuda=…`, `scale_vaapi=…`.
+- `download_filter`: on the poster's and the sprite's branches of the `split`, once their
+  frames are picked and before they are scaled in software: `hwdownload,format=nv12`
+  when frames after the split live on the device (NVENC, VAAPI), nothing on the CPU.
 - `video_encoder` and `stream_options`: the encoder and its own options, written per
   output stream (`-preset:v:2 veryfast`); NVENC adds `("forced-idr", "1")` so forced
   key frames are IDR frames.
@@ -54,6 +57,8 @@ class EncoderProfile:
     input_args: tuple[str, ...] = ()
     pre_filter: str = ""
     scale_template: str = "scale={width}:{height}"
+    # Brings the frames picked for the poster and the sprite back from the device.
+    download_filter: str = ""
     h264_profile: str = "high"
     # Encoder options set on every rendition, as (option, value) without the stream suffix.
     stream_options: tuple[tuple[str, str], ...] = ()
@@ -130,6 +135,9 @@ def nvenc_profile(preset: str = "p4", gpu: int = 0) -> EncoderProfile:
         input_args=("-init_hw_device", f"cuda=cu:{gpu}", "-filter_hw_device", "cu"),
         pre_filter="format=nv12,hwupload_cuda",
         scale_template="scale_cuda=w={width}:h={height}:interp_algo=bicubic",
+        # Uploaded frames are nv12; NVDEC is only used for 8-bit 4:2:0, which it hands
+        # over as nv12 too.
+        download_filter="hwdownload,format=nv12",
         stream_options=(
             ("preset", preset),
             ("rc", "vbr"),
@@ -157,5 +165,6 @@ def vaapi_profile(device: str = "/dev/dri/renderD128") -> EncoderProfile:
         input_args=("-vaapi_device", device),
         pre_filter="format=nv12,hwupload",
         scale_template="scale_vaapi=w={width}:h={height}",
+        download_filter="hwdownload,format=nv12",
         stream_options=(("rc_mode", "VBR"),),
     )

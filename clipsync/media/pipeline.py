@@ -9,6 +9,9 @@ What the folder holds afterwards (and nothing else we made):
     sprite.jpg           seek-preview thumbnails on one sheet
     thumbnails.vtt       cues pointing into sprite.jpg (relative URL)
 
+One ffmpeg process makes all of it but the playlists and thumbnails.vtt: it decodes the
+source once for the renditions, the poster and the sprite.
+
 A rerun for the same folder starts by removing those (and any other `<n>p` folder, in
 case the ladder changed), so a retried job is idempotent.
 """
@@ -23,11 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clipsync.media.commands import (
+    Previews,
     SpriteLayout,
     hls_command,
     output_frame_rate,
-    poster_command,
-    sprite_command,
     sprite_layout,
 )
 from clipsync.media.encoders import EncoderProfile
@@ -51,9 +53,8 @@ POSTER = "poster.jpg"
 SPRITE = "sprite.jpg"
 THUMBNAILS = "thumbnails.vtt"
 
-# Share of the progress bar for the HLS ladder; poster and sprite take the rest.
-HLS_SHARE = 90
-POSTER_DONE = 92
+# ffmpeg's run takes the progress bar to here; 100 is reported once every file is written.
+FFMPEG_DONE = 99
 
 
 @dataclass(frozen=True)
@@ -107,55 +108,35 @@ async def transcode(
     sprite_columns: int = 10,
     sprite_tile_width: int = 160,
 ) -> TranscodeResult:
-    """Make every rendition in one ffmpeg run, then poster and sprite, then our master.
+    """Make every rendition, the poster and the sprite in one ffmpeg run, then our master.
 
-    Progress: 0 to 90 while the ladder encodes, then 92 (poster), up to 99 (sprite) and
-    100 when everything is written. Raises `TranscodeFailed` or `TranscodeStalled`.
+    Progress: 0 to 99 while ffmpeg runs, 100 when everything is written. Raises
+    `TranscodeFailed` or `TranscodeStalled`.
     """
     progress = _Progress(on_progress)
     variants = plan_ladder(rungs, info)
     await asyncio.to_thread(_clear, out_dir, [v.name for v in variants])
     await progress.report(0)
 
+    layout = sprite_layout(
+        info.duration, sprite_interval, sprite_columns, sprite_tile_width, info.width / info.height
+    )
+    previews = Previews(out_dir / POSTER, out_dir / SPRITE, layout, poster_width=poster_width)
     command = hls_command(
-        ffmpeg, source, info, variants, out_dir, profile,
+        ffmpeg, source, info, variants, out_dir, profile, previews=previews,
         segment_seconds=segment_seconds, audio_bitrate=audio_bitrate,
     )  # fmt: skip
     await run_ffmpeg(
         command,
         duration=info.duration,
-        on_progress=progress.span(0, HLS_SHARE),
+        on_progress=progress.span(0, FFMPEG_DONE),
         stall_timeout=stall_timeout,
     )
+    await asyncio.to_thread(_require, [previews.poster, previews.sprite])
     folders = [out_dir / v.name for v in variants]
     if info.has_audio:
         folders.append(out_dir / AUDIO_FOLDER)
     await asyncio.to_thread(_tidy, out_dir, folders)
-
-    poster = out_dir / POSTER
-    await run_ffmpeg(
-        poster_command(ffmpeg, source, info, poster, width=poster_width),
-        duration=info.duration,
-        on_progress=None,
-        stall_timeout=stall_timeout,
-    )
-    await progress.report(POSTER_DONE)
-
-    sprite = out_dir / SPRITE
-    layout = sprite_layout(
-        info.duration, sprite_interval, sprite_columns, sprite_tile_width, info.width / info.height
-    )
-    await run_ffmpeg(
-        sprite_command(
-            ffmpeg, source, info, sprite,
-            interval=sprite_interval, columns=sprite_columns, tile_width=sprite_tile_width,
-        ),
-        duration=info.duration,
-        on_progress=progress.span(POSTER_DONE, 99),
-        stall_timeout=stall_timeout,
-    )  # fmt: skip
-
-    await asyncio.to_thread(_require, [poster, sprite])
 
     frame_rate = float(output_frame_rate(info))
     result = await asyncio.to_thread(
