@@ -329,7 +329,8 @@ def test_a_named_unavailable_backend_falls_back_when_configured() -> None:
 def test_an_unknown_backend_name_lists_the_known_ones() -> None:
     host = builtin_host(storage={"backend": "s4"})
     with pytest.raises(
-        ConfigError, match=r"\[storage\] backend = 's4': no plugin provides it \(available: local, s3\)"
+        ConfigError,
+        match=r"\[storage\] backend = 's4': no plugin provides it \(available: local, s3\)",
     ):
         select_all(host, host.settings)
 
