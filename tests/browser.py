@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -36,7 +37,15 @@ from types import TracebackType
 from typing import Self
 
 import pytest
-from playwright.sync_api import Browser, Page, Playwright, Response, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    ConsoleMessage,
+    Error,
+    Page,
+    Playwright,
+    Response,
+    sync_playwright,
+)
 from services import LOOPBACK, find_binary, free_port
 
 __all__ = [
@@ -385,3 +394,49 @@ def page(browser: Browser, live_server: LiveServer) -> Iterator[Page]:
             f"the server answered with an error: {summary}{live_server.log_tail()}",
             pytrace=False,
         )
+
+
+# --- shared by the browser tests ---------------------------------------------------
+
+
+class Watcher:
+    """Collects what the pages log and every 5xx the server answers, for any context."""
+
+    def __init__(self) -> None:
+        self.console: list[str] = []
+        self.server_errors: list[str] = []
+
+    def watch(self, page: Page) -> Page:
+        def note(message: ConsoleMessage) -> None:
+            self.console.append(f"[{message.type}] {message.text} ({page.url})")
+
+        def note_response(response: Response) -> None:
+            if response.status >= 500:
+                self.server_errors.append(
+                    f"{response.status} {response.request.method} {response.url}"
+                )
+
+        page.on("console", note)
+        page.on("pageerror", lambda error: self.console.append(f"[pageerror] {error}"))
+        page.context.on("response", note_response)
+        return page
+
+
+@contextlib.contextmanager
+def reported(live_server: LiveServer, watcher: Watcher) -> Iterator[None]:
+    """Adds the browsers' consoles and the server's log to a failure."""
+    try:
+        yield
+    except (AssertionError, Error) as error:
+        logged = "\n".join(watcher.console[-40:]) or "(nothing)"
+        raise AssertionError(
+            f"{error}\n--- browser console ---\n{logged}{live_server.log_tail()}"
+        ) from error
+    assert not watcher.server_errors, (
+        f"the server answered with an error: {watcher.server_errors}{live_server.log_tail()}"
+    )
+
+
+def url_is(live_server: LiveServer, path: str) -> re.Pattern[str]:
+    """Matches the page's URL at exactly `path`, with or without a query string."""
+    return re.compile(re.escape(live_server.url(path)) + r"(\?.*)?$")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser import LiveServer
+from browser import LiveServer, url_is
 from playwright.sync_api import Locator, Page, expect
 
 pytestmark = pytest.mark.browser
@@ -18,11 +18,6 @@ ADMIN_EMAIL = "admin@example.org"
 ADMIN_PASSWORD = "correct horse battery"
 USER_EMAIL = "viewer@example.org"
 USER_PASSWORD = "staple-7-staple"
-
-
-def url_is(live_server: LiveServer, path: str) -> re.Pattern[str]:
-    """Matches the page's URL at exactly `path`, with or without a query string."""
-    return re.compile(re.escape(live_server.url(path)) + r"(\?.*)?$")
 
 
 def account_detail(page: Page, term: str) -> Locator:

@@ -8,17 +8,15 @@ script would); the moderation console and the pages are driven with headless Chr
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
-from browser import DEFAULT_TIMEOUT_MS, LiveServer
+from browser import DEFAULT_TIMEOUT_MS, LiveServer, Watcher, reported, url_is
 from clips import make_clip
-from playwright.sync_api import Browser, ConsoleMessage, Error, Page, Response, expect
+from playwright.sync_api import Browser, Page, expect
 
 pytestmark = pytest.mark.browser
 
@@ -50,49 +48,6 @@ PLAYBACK_TIMEOUT_MS = 15_000
 @pytest.fixture
 def live_server_toml() -> str:
     return CONFIG
-
-
-class Watcher:
-    """Collects what the pages log and every 5xx the server answers, for any context."""
-
-    def __init__(self) -> None:
-        self.console: list[str] = []
-        self.server_errors: list[str] = []
-
-    def watch(self, page: Page) -> Page:
-        def note(message: ConsoleMessage) -> None:
-            self.console.append(f"[{message.type}] {message.text} ({page.url})")
-
-        def note_response(response: Response) -> None:
-            if response.status >= 500:
-                self.server_errors.append(
-                    f"{response.status} {response.request.method} {response.url}"
-                )
-
-        page.on("console", note)
-        page.on("pageerror", lambda error: self.console.append(f"[pageerror] {error}"))
-        page.context.on("response", note_response)
-        return page
-
-
-@contextlib.contextmanager
-def reported(live_server: LiveServer, watcher: Watcher) -> Iterator[None]:
-    """Adds the browsers' consoles and the server's log to a failure."""
-    try:
-        yield
-    except (AssertionError, Error) as error:
-        logged = "\n".join(watcher.console[-40:]) or "(nothing)"
-        raise AssertionError(
-            f"{error}\n--- browser console ---\n{logged}{live_server.log_tail()}"
-        ) from error
-    assert not watcher.server_errors, (
-        f"the server answered with an error: {watcher.server_errors}{live_server.log_tail()}"
-    )
-
-
-def url_is(live_server: LiveServer, path: str) -> re.Pattern[str]:
-    """Matches the page's URL at exactly `path`, with or without a query string."""
-    return re.compile(re.escape(live_server.url(path)) + r"(\?.*)?$")
 
 
 def new_page(browser: Browser, live_server: LiveServer, watcher: Watcher) -> Page:

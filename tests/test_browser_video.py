@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import LiveServer
+from browser import LiveServer, url_is
 from clips import FFMPEG, run
 from playwright.sync_api import ConsoleMessage, Error, Page, expect
 
@@ -85,11 +85,6 @@ def reported(live_server: LiveServer, console: list[str]) -> Iterator[None]:
         raise AssertionError(
             f"{error}\n--- browser console ---\n{logged}{live_server.log_tail()}"
         ) from error
-
-
-def url_is(live_server: LiveServer, path: str) -> re.Pattern[str]:
-    """Matches the page's URL at exactly `path`, with or without a query string."""
-    return re.compile(re.escape(live_server.url(path)) + r"(\?.*)?$")
 
 
 def set_up_admin(page: Page, live_server: LiveServer) -> None:
