@@ -44,6 +44,7 @@ from playwright.sync_api import (
     Page,
     Playwright,
     Response,
+    expect,
     sync_playwright,
 )
 from services import LOOPBACK, find_binary, free_port
@@ -440,3 +441,24 @@ def reported(live_server: LiveServer, watcher: Watcher) -> Iterator[None]:
 def url_is(live_server: LiveServer, path: str) -> re.Pattern[str]:
     """Matches the page's URL at exactly `path`, with or without a query string."""
     return re.compile(re.escape(live_server.url(path)) + r"(\?.*)?$")
+
+
+def set_up_admin(page: Page, live_server: LiveServer, email: str, password: str) -> None:
+    """Create the first administrator through the set-up page; the page is then signed in."""
+    page.goto("/")
+    expect(page).to_have_url(url_is(live_server, "/setup"))
+    setup = page.locator("form[action='/setup']")
+    setup.locator("[name=email]").fill(email)
+    setup.locator("[name=password]").fill(password)
+    setup.locator("[name=password_confirm]").fill(password)
+    setup.get_by_role("button", name="Create administrator").click()
+    expect(page).to_have_url(url_is(live_server, "/"))
+
+
+def sign_in(page: Page, live_server: LiveServer, email: str, password: str) -> None:
+    page.goto("/login")
+    form = page.locator("form[action='/login']")
+    form.locator("[name=email]").fill(email)
+    form.locator("[name=password]").fill(password)
+    form.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(url_is(live_server, "/"))

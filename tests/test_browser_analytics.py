@@ -18,7 +18,8 @@ from typing import Any
 
 import httpx
 import pytest
-from browser import DEFAULT_TIMEOUT_MS, LiveServer, Watcher, reported, url_is
+from browser import DEFAULT_TIMEOUT_MS, LiveServer, Watcher, reported, set_up_admin, sign_in, url_is
+from clients import bearer
 from clips import FFMPEG, run
 from playwright.sync_api import Browser, Page, Response, expect
 
@@ -63,31 +64,7 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def set_up_admin(page: Page, live_server: LiveServer) -> None:
-    page.goto("/")
-    expect(page).to_have_url(url_is(live_server, "/setup"))
-    setup = page.locator("form[action='/setup']")
-    setup.locator("[name=email]").fill(ADMIN_EMAIL)
-    setup.locator("[name=password]").fill(PASSWORD)
-    setup.locator("[name=password_confirm]").fill(PASSWORD)
-    setup.get_by_role("button", name="Create administrator").click()
-    expect(page).to_have_url(url_is(live_server, "/"))
-
-
-def sign_in(page: Page, live_server: LiveServer, email: str) -> None:
-    page.goto("/login")
-    form = page.locator("form[action='/login']")
-    form.locator("[name=email]").fill(email)
-    form.locator("[name=password]").fill(PASSWORD)
-    form.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(url_is(live_server, "/"))
-
-
 # --- the API side ------------------------------------------------------------------------
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def expect_ok(answer: httpx.Response, status: int = 200) -> dict[str, Any]:
@@ -178,7 +155,7 @@ def test_a_partial_view_shows_on_the_dashboard_with_its_watch_time_and_retention
     watcher = Watcher()
     watcher.watch(page)
     with reported(live_server, watcher):
-        set_up_admin(page, live_server)
+        set_up_admin(page, live_server, ADMIN_EMAIL, PASSWORD)
         with httpx.Client(base_url=live_server.base_url, timeout=30) as http:
             login = {"email": ADMIN_EMAIL, "password": PASSWORD}
             admin_token = expect_ok(http.post("/api/auth/login", json=login))["token"]
@@ -198,7 +175,7 @@ def test_a_partial_view_shows_on_the_dashboard_with_its_watch_time_and_retention
             "response",
             lambda r: batches.append(r) if r.url.startswith(events_url(live_server)) else None,
         )
-        sign_in(watching, live_server, VIEWER_EMAIL)
+        sign_in(watching, live_server, VIEWER_EMAIL, PASSWORD)
         watching.goto(f"/watch/{video_id}")
         expect(watching.get_by_role("heading", level=1)).to_have_text(TITLE)
         watching.wait_for_function(

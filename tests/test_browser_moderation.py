@@ -14,7 +14,8 @@ from typing import Any
 
 import httpx
 import pytest
-from browser import DEFAULT_TIMEOUT_MS, LiveServer, Watcher, reported, url_is
+from browser import DEFAULT_TIMEOUT_MS, LiveServer, Watcher, reported, set_up_admin, sign_in, url_is
+from clients import bearer
 from clips import make_clip
 from playwright.sync_api import Browser, Page, expect
 
@@ -57,31 +58,7 @@ def new_page(browser: Browser, live_server: LiveServer, watcher: Watcher) -> Pag
     return watcher.watch(context.new_page())
 
 
-def set_up_admin(page: Page, live_server: LiveServer) -> None:
-    page.goto("/")
-    expect(page).to_have_url(url_is(live_server, "/setup"))
-    setup = page.locator("form[action='/setup']")
-    setup.locator("[name=email]").fill(ADMIN_EMAIL)
-    setup.locator("[name=password]").fill(PASSWORD)
-    setup.locator("[name=password_confirm]").fill(PASSWORD)
-    setup.get_by_role("button", name="Create administrator").click()
-    expect(page).to_have_url(url_is(live_server, "/"))
-
-
-def sign_in(page: Page, live_server: LiveServer, email: str) -> None:
-    page.goto("/login")
-    form = page.locator("form[action='/login']")
-    form.locator("[name=email]").fill(email)
-    form.locator("[name=password]").fill(PASSWORD)
-    form.get_by_role("button", name="Sign in").click()
-    expect(page).to_have_url(url_is(live_server, "/"))
-
-
 # --- the API side ------------------------------------------------------------------------
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 def register(http: httpx.Client, email: str, category: str) -> dict[str, Any]:
@@ -151,7 +128,7 @@ def test_an_editor_approves_in_the_queue_then_the_category_can_watch_and_others_
     watcher = Watcher()
     watcher.watch(page)
     with reported(live_server, watcher):
-        set_up_admin(page, live_server)
+        set_up_admin(page, live_server, ADMIN_EMAIL, PASSWORD)
 
         # --- accounts and the upload, through the API ----------------------------------
         with httpx.Client(base_url=live_server.base_url, timeout=30) as http:
@@ -182,7 +159,7 @@ def test_an_editor_approves_in_the_queue_then_the_category_can_watch_and_others_
         # --- the editor finds it in the queue, previews it and approves it -------------
         page.get_by_role("banner").get_by_role("button", name="Sign out").click()
         expect(page).to_have_url(url_is(live_server, "/login"))
-        sign_in(page, live_server, "editor@example.org")
+        sign_in(page, live_server, "editor@example.org", PASSWORD)
         page.get_by_role("navigation", name="Main").get_by_role("link", name="Admin").click()
         expect(page).to_have_url(url_is(live_server, "/admin"))
         expect(page.get_by_role("heading", level=1)).to_have_text("Moderation queue")
@@ -226,7 +203,7 @@ def test_an_editor_approves_in_the_queue_then_the_category_can_watch_and_others_
 
         # --- the uploader sees the decision ----------------------------------------------
         owner = new_page(browser, live_server, watcher)
-        sign_in(owner, live_server, "uploader@example.org")
+        sign_in(owner, live_server, "uploader@example.org", PASSWORD)
         owner.goto("/videos")
         row = owner.locator(f'tr[data-video-id="{video_id}"]')
         expect(row.locator("[data-role=status]")).to_have_text("Approved")
@@ -235,7 +212,7 @@ def test_an_editor_approves_in_the_queue_then_the_category_can_watch_and_others_
 
         # --- a colleague in the same category finds it and plays it ------------------------
         viewer = new_page(browser, live_server, watcher)
-        sign_in(viewer, live_server, "viewer@example.org")
+        sign_in(viewer, live_server, "viewer@example.org", PASSWORD)
         expect(viewer.get_by_role("link", name="Admin")).to_have_count(0)
         found = viewer.request.get("/api/videos?q=forecast")
         assert found.ok, found.text()
@@ -266,7 +243,7 @@ def test_an_editor_approves_in_the_queue_then_the_category_can_watch_and_others_
 
         # --- someone of another category does not even learn that it exists --------------
         outsider = new_page(browser, live_server, watcher)
-        sign_in(outsider, live_server, "outsider@example.org")
+        sign_in(outsider, live_server, "outsider@example.org", PASSWORD)
         expect(outsider.locator(f'[data-video-id="{video_id}"]')).to_have_count(0)
         expect(outsider.get_by_text(TITLE)).to_have_count(0)
         found = outsider.request.get("/api/videos?q=forecast")

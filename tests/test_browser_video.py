@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import LiveServer, url_is
+from browser import LiveServer, set_up_admin, url_is
 from clips import FFMPEG, run
 from playwright.sync_api import ConsoleMessage, Error, Page, expect
 
@@ -87,17 +87,6 @@ def reported(live_server: LiveServer, console: list[str]) -> Iterator[None]:
         ) from error
 
 
-def set_up_admin(page: Page, live_server: LiveServer) -> None:
-    page.goto("/")
-    expect(page).to_have_url(url_is(live_server, "/setup"))
-    setup = page.locator("form[action='/setup']")
-    setup.locator("[name=email]").fill(ADMIN_EMAIL)
-    setup.locator("[name=password]").fill(ADMIN_PASSWORD)
-    setup.locator("[name=password_confirm]").fill(ADMIN_PASSWORD)
-    setup.get_by_role("button", name="Create administrator").click()
-    expect(page).to_have_url(url_is(live_server, "/"))
-
-
 def current_time(page: Page) -> float:
     return page.evaluate("document.getElementById('player').currentTime")
 
@@ -124,7 +113,7 @@ def test_uploaded_video_is_followed_live_to_ready_then_plays_switches_quality_an
     page: Page, live_server: LiveServer, console: list[str], long_clip: Path
 ) -> None:
     with reported(live_server, console):
-        set_up_admin(page, live_server)
+        set_up_admin(page, live_server, ADMIN_EMAIL, ADMIN_PASSWORD)
 
         # --- upload: the form sends the file, registers it, and opens "My videos" ----
         page.goto("/upload")
