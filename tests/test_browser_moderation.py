@@ -156,6 +156,21 @@ def test_an_editor_approves_in_the_queue_then_the_category_can_watch_and_others_
             assert unseen.status_code == 200, unseen.text
             assert unseen.json()["items"] == []
 
+        # --- an admin can put it in another category from the queue, and back ----------
+        page.goto("/admin")
+        item = page.locator(f'.queue-item[data-video-id="{video_id}"]')
+        move_to = item.get_by_label(f"Category of “{TITLE}”")
+        expect(move_to).to_have_value("staff")
+        for name, label in (("dealers", "Dealers"), ("staff", "Staff")):
+            move_to.select_option(name)
+            item.get_by_role("button", name="Move").click()
+            expect(item.locator("[data-role=message]")).to_have_text(
+                f"Moved to {label}: everyone in {label} will see it once it is approved."
+            )
+            expect(item.locator("[data-role=category]")).to_contain_text(label)
+            moved = page.request.get(f"/api/videos/{video_id}")
+            assert moved.ok and moved.json()["video"]["category"] == name, moved.text()
+
         # --- the editor finds it in the queue, previews it and approves it -------------
         page.get_by_role("banner").get_by_role("button", name="Sign out").click()
         expect(page).to_have_url(url_is(live_server, "/login"))

@@ -2,10 +2,12 @@
 // and try again, one video or several at once, without reloading the page.
 //
 // Each video is an <li class="queue-item" data-video-id data-status data-title
-// data-category-label data-hls data-poster> whose buttons carry data-action (preview,
-// approve, reject, retranscode, requeue) and whose parts have a data-role: status
-// (the badge), select (the bulk checkbox), note, error, message, preview (the player's
-// box). The buttons a status offers are the same as in admin/queue.html.
+// data-category data-category-label data-hls data-poster> whose buttons carry
+// data-action (preview, approve, reject, retranscode, requeue, move) and whose parts
+// have a data-role: status (the badge), select (the bulk checkbox), note, error,
+// message, preview (the player's box), category, move-to (admins: the category to move
+// it to). The buttons a status offers are the same as in admin/queue.html; moving to
+// another category is offered in every status.
 (() => {
   "use strict";
 
@@ -32,6 +34,7 @@
     reject: "rejected",
     retranscode: "transcoded again",
     requeue: "queued again",
+    move: "moved",
   };
 
   const bulkBar = document.getElementById("bulk-bar");
@@ -225,7 +228,40 @@
       );
       if (ok) act(item, "retranscode");
     } else if (action === "requeue") act(item, "requeue");
+    else if (action === "move") move(item);
   });
+
+  // --- moving a video to another category (admins) -----------------------------------------
+
+  async function move(item) {
+    const select = part(item, "move-to");
+    if (!select) return;
+    const target = select.value;
+    const label = select.options[select.selectedIndex].textContent.trim();
+    const message = part(item, "message");
+    if (target === item.dataset.category) {
+      say(message, `It is already in ${label}. Choose another category first.`, "info");
+      select.focus();
+      return;
+    }
+    busy(item, true);
+    say(message, "Working…", "info");
+    try {
+      const { video } = await api("PATCH", videoUrl(item), { categoryRole: target });
+      item.dataset.category = video.category || target;
+      item.dataset.categoryLabel = label;
+      const shown = part(item, "category");
+      if (shown) shown.lastChild.textContent = label;
+      const who = video.status === "APPROVED" ? "can watch it now" : "will see it once it is approved";
+      say(message, `Moved to ${label}: everyone in ${label} ${who}.`, "ok");
+    } catch (error) {
+      select.value = item.dataset.category;
+      showFailure(item, failureOf(error), "move");
+    } finally {
+      busy(item, false);
+      focusMessage(item);
+    }
+  }
 
   // --- selection and bulk actions ---------------------------------------------------------
 
