@@ -1,4 +1,4 @@
-"""The `clipsync` command: serve, worker, migrate, plugins, doctor, user create."""
+"""The `clipsync` command: serve, worker, migrate, plugins, doctor, user create, storage."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
@@ -21,6 +22,7 @@ from clipsync.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from clipsync.context import ClipSyncApp
+    from clipsync.services.storage_migration import Outcome, Tally
 
 log = logging.getLogger("clipsync")
 
@@ -158,6 +160,98 @@ def cmd_user_create(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# A progress line every this many files, and at least every this many seconds.
+PROGRESS_FILES = 50
+PROGRESS_SECONDS = 15.0
+
+
+def cmd_storage_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from clipsync.config_file import write_setting
+    from clipsync.services import storage_migration as migration
+
+    plan = migration.plan_migration(settings, args.to)
+    source, target = plan.source.name, plan.target.name
+    mode = " (dry run: nothing is copied or changed)" if args.dry_run else ""
+    print(f"Moving media from {source} to {target}{mode}")
+    print(f"  from {source}: {plan.source.where}")
+    print(f"  to   {target}: {plan.target.where}")
+    if migration.server_answers(settings):
+        print(
+            f"Warning: something answers on {settings.server.host}:{settings.server.port}. "
+            "If ClipSync is running, files uploaded or transcoded during the copy may be "
+            "missed: stop `clipsync serve` and `clipsync worker` before the run that switches."
+        )
+    elif not (args.dry_run or args.copy_only):
+        print("ClipSync (serve and worker) should be stopped while this runs.")
+
+    last = time.monotonic()
+
+    def listed(tally: Tally) -> None:
+        where = ", ".join(f"{prefix}/" for prefix in migration.COPIED_PREFIXES)
+        print(
+            f"{tally.files} files ({migration.human_size(tally.bytes)}) under {where} in {source}"
+        )
+
+    def progress(outcome: Outcome, tally: Tally) -> None:
+        nonlocal last
+        if outcome.state == "failed":
+            print(f"  failed {outcome.key}: {outcome.reason}", flush=True)
+        now = time.monotonic()
+        if tally.done % PROGRESS_FILES == 0 or now - last >= PROGRESS_SECONDS:
+            print(tally.line(args.dry_run), flush=True)
+            last = now
+
+    still = f'[storage] backend is still "{source}" in {plan.config}'
+    try:
+        tally = asyncio.run(
+            migration.copy_all(
+                plan,
+                concurrency=args.concurrency,
+                size_only=args.size_only,
+                dry_run=args.dry_run,
+                on_listed=listed,
+                on_outcome=progress,
+            )
+        )
+    except KeyboardInterrupt:
+        print(
+            f"\nInterrupted: nothing was switched; {still}. Run the command again: "
+            "it copies only what is missing or different.",
+            file=sys.stderr,
+        )
+        return 130
+    print(tally.summary(args.dry_run))
+    if args.dry_run:
+        print(f'A real run would then set [storage] backend = "{target}" in {plan.config}.')
+        return 0
+    if not tally.ok:
+        stopped = f" (stopped after {len(tally.failures)} failures)" if tally.stopped_early else ""
+        print(
+            f"{len(tally.failures)} file(s) could not be copied{stopped}: nothing was switched; "
+            f"{still}. Fix the cause and run the command again: it copies only what is "
+            "missing or different.",
+            file=sys.stderr,
+        )
+        return 1
+    if args.copy_only:
+        print(
+            f"Copied without switching: {still}. Stop ClipSync, run the command again "
+            "without --copy-only to copy what changed meanwhile and switch, then start it."
+        )
+        return 0
+    old = write_setting(plan.config, "storage", "backend", target)
+    if load_settings(plan.config).storage.backend != target:
+        raise ConfigError(f"{plan.config}: [storage] backend did not change; set it by hand")
+    print(f'Switched: [storage] backend = "{target}" in {plan.config} (was "{old or source}").')
+    print(f"Restart ClipSync (serve and worker) so that it uses {target}.")
+    print(
+        f"The files in {source} were left in place ({plan.source.where}). Once ClipSync "
+        f"works from {target}, delete videos/ there to free the space; to go back instead, "
+        f"run `clipsync storage migrate --to {source}`."
+    )
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="clipsync", description="ClipSync video platform")
     top.add_argument(
@@ -199,7 +293,60 @@ def parser() -> argparse.ArgumentParser:
         "--password-stdin", action="store_true", help="read the password from stdin"
     )
     create.set_defaults(run=cmd_user_create)
+
+    storage = commands.add_parser(
+        "storage", help="move media to another storage backend (storage migrate --to NAME)"
+    ).add_subparsers(dest="action", required=True)
+    move = storage.add_parser(
+        "migrate",
+        help="copy every media file to another storage backend, verify it, and switch to it",
+        description=(
+            "Copy every stored file (videos/) from the active storage backend to BACKEND, "
+            "verify each copy (size and sha256 read back), and only then set "
+            "[storage] backend in the config file. Stop ClipSync first. An interrupted "
+            "or failed run switches nothing; run it again to copy only what is missing "
+            "or different. The old store's files are left in place."
+        ),
+    )
+    move.add_argument(
+        "--to", required=True, metavar="BACKEND", help='the storage backend to move to, e.g. "s3"'
+    )
+    move.add_argument(
+        "--config", default=argparse.SUPPRESS, help="configuration file (as before the command)"
+    )
+    move.add_argument(
+        "--dry-run", action="store_true", help="say what would be copied; change nothing"
+    )
+    move.add_argument(
+        "--concurrency",
+        type=positive,
+        default=4,
+        metavar="N",
+        help="files copied at once (default: 4)",
+    )
+    move.add_argument(
+        "--size-only",
+        action="store_true",
+        help="take a file already in the target with the same size as copied, without "
+        "hashing both (faster re-runs; new copies are still verified)",
+    )
+    move.add_argument(
+        "--copy-only",
+        action="store_true",
+        help="copy and verify but do not switch (a first pass while ClipSync still runs)",
+    )
+    move.set_defaults(run=cmd_storage_migrate)
     return top
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
