@@ -169,7 +169,7 @@ def cmd_storage_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from clipsync.config_file import write_setting
     from clipsync.services import storage_migration as migration
 
-    plan = migration.plan_migration(settings, args.to)
+    plan = migration.plan_migration(settings, args.to, switch=not args.copy_only)
     source, target = plan.source.name, plan.target.name
     mode = " (dry run: nothing is copied or changed)" if args.dry_run else ""
     print(f"Moving media from {source} to {target}{mode}")
@@ -201,7 +201,7 @@ def cmd_storage_migrate(args: argparse.Namespace, settings: Settings) -> int:
             print(tally.line(args.dry_run), flush=True)
             last = now
 
-    still = f'[storage] backend is still "{source}" in {plan.config}'
+    still = f'[storage] backend is still "{source}" ({settings.describe()})'
     try:
         tally = asyncio.run(
             migration.copy_all(
@@ -239,6 +239,8 @@ def cmd_storage_migrate(args: argparse.Namespace, settings: Settings) -> int:
             "without --copy-only to copy what changed meanwhile and switch, then start it."
         )
         return 0
+    if plan.config is None:  # plan_migration refuses this; never write to no file
+        raise ConfigError("no configuration file to switch: pass --config FILE")
     old = write_setting(plan.config, "storage", "backend", target)
     if load_settings(plan.config).storage.backend != target:
         raise ConfigError(f"{plan.config}: [storage] backend did not change; set it by hand")

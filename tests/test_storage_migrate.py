@@ -356,7 +356,7 @@ def test_a_copy_that_reads_back_differently_fails_verification(tmp_path: Path) -
 # --- refusals and the dry run -------------------------------------------------------------------
 
 
-def test_a_backend_set_by_the_environment_is_refused(
+def test_a_backend_set_by_the_environment_is_refused_unless_only_copying(
     tmp_path: Path,
     s3_server: S3Server,
     monkeypatch: pytest.MonkeyPatch,
@@ -364,10 +364,16 @@ def test_a_backend_set_by_the_environment_is_refused(
 ) -> None:
     config = write_config(tmp_path, s3_server)
     original = config.read_text()
-    seed(tmp_path / "data" / "media")
+    files = seed(tmp_path / "data" / "media")
     monkeypatch.setenv(migration.BACKEND_VARIABLE, "local")
     assert migrate(config, "--to", "s3") == 1
     assert "CLIPSYNC_STORAGE_BACKEND=local chooses the storage backend" in capsys.readouterr().err
+    assert config.read_text() == original
+    assert not minio(s3_server).bucket_exists(bucket_of(config))  # refused before any I/O
+
+    # Copying without switching is allowed: the operator changes the variable.
+    assert migrate(config, "--to", "s3", "--copy-only") == 0
+    assert bucket_contents(s3_server, bucket_of(config)) == files
     assert config.read_text() == original
 
 

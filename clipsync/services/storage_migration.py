@@ -61,30 +61,34 @@ class Plan:
 
     source: Store
     target: Store
-    config: Path
+    # None when ClipSync runs on built-in defaults (then the run cannot switch).
+    config: Path | None
 
 
 def plan_migration(
     settings: Settings,
     target: str,
     *,
+    switch: bool = True,
     environ: Mapping[str, str] | None = None,
     host: PluginHost | None = None,
 ) -> Plan:
     """Check that moving to backend `target` can work, and open both stores.
 
-    Refuses (MigrationRefused, with what to do) when the backend is set by the
-    environment or there is no config file to switch, when `target` is unknown or
-    already active, and when its probe says it cannot work here (with the reason).
+    Refuses (MigrationRefused, with what to do) when `target` is unknown or already
+    active, and when its probe says it cannot work here (with the reason); when the
+    run is to `switch`, also when the backend is set by the environment or there is
+    no config file to switch.
     """
     environ = os.environ if environ is None else environ
-    if BACKEND_VARIABLE in environ:
+    if switch and BACKEND_VARIABLE in environ:
         raise MigrationRefused(
             f"{BACKEND_VARIABLE}={environ[BACKEND_VARIABLE]} chooses the storage backend, "
             "so switching [storage] backend in the config file would change nothing. "
-            f"Unset it, run this again, then leave it unset (or set it to {target!r} yourself)."
+            f"Unset it and run this again, or copy with --copy-only and then set it to "
+            f"{target!r} yourself."
         )
-    if settings.source is None:
+    if switch and settings.source is None:
         raise MigrationRefused(
             "ClipSync runs on built-in defaults here: there is no config file to switch. "
             "Pass --config FILE (or set CLIPSYNC_CONFIG)."
