@@ -660,8 +660,9 @@ class QueryResult:
 
 @contextlib.contextmanager
 def timing(source_class: type, breakdown: dict[str, list[float]]) -> Iterator[None]:
-    """Times every `event_sums` / `view_sums` call of `source_class` (timing only)."""
-    originals = {name: getattr(source_class, name) for name in ("event_sums", "view_sums")}
+    """Times every `event_sums` / `view_sums(_by)` call of `source_class` (timing only)."""
+    names = ("event_sums", "view_sums", "view_sums_by")
+    originals = {name: getattr(source_class, name) for name in names}
 
     def wrap(name: str, method: Callable[..., Any]) -> Callable[..., Any]:
         def timed(self: Any, period: Period, scope: Scope, by: Any = None, **kw: Any) -> Any:
@@ -669,6 +670,8 @@ def timing(source_class: type, breakdown: dict[str, list[float]]) -> Iterator[No
             try:
                 return method(self, period, scope, by, **kw)
             finally:
+                if isinstance(by, list):  # view_sums_by's groupings
+                    by = "+".join(str(group) for group, _ in by)
                 breakdown.setdefault(f"{name}(by={by})", []).append(time.perf_counter() - started)
 
         return timed

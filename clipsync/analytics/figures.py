@@ -43,7 +43,7 @@ by is 0.0.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, Protocol
@@ -96,6 +96,16 @@ class FigureSource(Protocol):
     def view_sums(
         self, period: Period, scope: Scope, by: GroupBy = None
     ) -> Mapping[Hashable, ViewSums]: ...
+
+    def view_sums_by(
+        self, period: Period, scope: Scope, groupings: Sequence[tuple[GroupBy, bool]]
+    ) -> list[Mapping[Hashable, ViewSums]]:
+        """`view_sums` for each `(by, users)` of `groupings`, in order.
+
+        Views are per session, so they cost the most to count: a backend should find
+        the views once and group them every way asked. `users=False` may leave
+        `unique_viewers` at 0 (it costs a distinct count per group).
+        """
 
     def retention_buckets(self, video_id: str, period: Period) -> list[int]:
         """For the video's views in the period, how many reached exactly point `k`.
@@ -238,9 +248,11 @@ class CategoryStats:
 # --- from sums to figures ---------------------------------------------------------------------
 
 
-def _timeseries(source: FigureSource, period: Period, scope: Scope) -> tuple[DayFigures, ...]:
+def _timeseries(
+    source: FigureSource, period: Period, scope: Scope, views: Mapping[Hashable, ViewSums]
+) -> tuple[DayFigures, ...]:
+    """Each day of the period; `views` are the view sums by day."""
     events = source.event_sums(period, scope, by="day")
-    views = source.view_sums(period, scope, by="day")
     return tuple(
         DayFigures(
             day=day,
@@ -261,9 +273,12 @@ def overview(source: FigureSource, period: Period, scope: Scope) -> Overview:
     if scope.empty:
         return Overview(period, 0, 0, 0, 0, 0.0, 0.0, 0.0, _zero_days(period), ())
     events = source.event_sums(period, scope).get(None, EventSums())
-    views = source.view_sums(period, scope).get(None, ViewSums())
     video_events = source.event_sums(period, scope, by="video", users=False)
-    video_views = source.view_sums(period, scope, by="video")
+    # Only the totals need distinct viewers; the groups only count views.
+    all_views, video_views, day_views = source.view_sums_by(
+        period, scope, [(None, True), ("video", False), ("day", False)]
+    )
+    views = all_views.get(None, ViewSums())
     ranked = sorted(
         set(video_events) | set(video_views),
         key=lambda v: (
@@ -289,7 +304,7 @@ def overview(source: FigureSource, period: Period, scope: Scope) -> Overview:
         watch_time=seconds(events.played_ms),
         average_view_duration=average_view_duration(views),
         completion_rate=ratio(views.completed, views.views),
-        timeseries=_timeseries(source, period, scope),
+        timeseries=_timeseries(source, period, scope, day_views),
         top_videos=top,
     )
 
@@ -298,7 +313,8 @@ def video_stats(source: FigureSource, video_id: str, period: Period) -> VideoSta
     """The `VideoStats` of one video over `period`, from a backend's sums."""
     scope = Scope(owner_video_ids=frozenset({video_id}))
     events = source.event_sums(period, scope).get(None, EventSums())
-    views = source.view_sums(period, scope).get(None, ViewSums())
+    all_views, day_views = source.view_sums_by(period, scope, [(None, True), ("day", False)])
+    views = all_views.get(None, ViewSums())
     buckets = source.retention_buckets(video_id, period)
     reached = [sum(buckets[k:]) for k in range(RETENTION_POINTS)]
     return VideoStats(
@@ -313,7 +329,7 @@ def video_stats(source: FigureSource, video_id: str, period: Period) -> VideoSta
         completion_rate=ratio(views.completed, views.views),
         rebuffering_ratio=ratio(events.stalled_ms, events.played_ms + events.stalled_ms),
         retention=tuple(ratio(count, views.views) for count in reached),
-        timeseries=_timeseries(source, period, scope),
+        timeseries=_timeseries(source, period, scope, day_views),
     )
 
 

@@ -3,7 +3,16 @@
 Event figures sum `daily_videos` and count distinct users in `daily_users` (with
 `sum()`/`uniqExact()`: rows of a SummingMergeTree may not be merged yet). View
 figures merge `sessions` per session (`-Merge`), keep the sessions whose first day
-is in the period and that played long enough, and count those.
+is in the period and that played long enough, and count those; `view_sums_by`
+merges them once and groups the views every way asked (`ARRAY JOIN`: one copy of
+each view per grouping), since merging the sessions is most of a view query's work.
+
+The merge reads every `sessions` row of the scope, not only the period's: a session
+that began before the period must be seen whole to be left out, and one that began
+in it counts its events after the period too. Filtering on the period instead (by
+`day`, or with `(video_id, session_id, user_id) IN` the sessions of the period) gave
+wrong first days or cost more than the merge. The rows are per session and day, a
+fiftieth of the events or less.
 
 A scope's video ids travel as an external table (`scope_videos`), so an uploader
 with many videos never makes a query too long to send.
@@ -11,7 +20,7 @@ with many videos never makes a query too long to send.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Sequence
 from datetime import date
 from typing import Any
 
@@ -21,28 +30,25 @@ from clipsync.analytics.events import Period, Scope
 from clipsync.analytics.figures import RETENTION_POINTS, EventSums, GroupBy, ViewSums
 
 EVENT_KEYS = {None: "0", "day": "day", "video": "video_id", "category": "category"}
-VIEW_KEYS = {None: "0", "day": "first_day", "video": "video_id", "category": "category"}
+# View groupings as text, so that several fit in one ARRAY JOIN.
+VIEW_KEYS = {None: "''", "day": "toString(first_day)", "video": "video_id", "category": "category"}
 
-# One row per view whose session's first day is in the period: only the sessions
-# with a row in the period can have started in it, and the `IN` keeps the merge to
-# those (the primary key starts with video_id and session_id).
+# One row per view whose session's first day is in the period. `{category}` is the
+# session's category when a grouping or the scope needs it (anyMerge costs).
 VIEWS = """
-SELECT video_id, user_id,
-       anyMerge(category) AS category,
+SELECT video_id, user_id, {category}
        minMerge(first_day) AS first_day,
        sumMerge(played_ms) AS session_played_ms,
        maxMerge(max_position_ms) AS furthest_ms,
        maxMerge(duration_ms) AS session_duration_ms,
        maxMerge(completed) AS has_complete
 FROM {db}.sessions
-WHERE (video_id, session_id, user_id) IN (
-    SELECT video_id, session_id, user_id FROM {db}.sessions
-    WHERE day BETWEEN %(start)s AND %(end)s {videos}
-) {videos}
+WHERE 1 {videos}
 GROUP BY video_id, session_id, user_id
 HAVING first_day BETWEEN %(start)s AND %(end)s AND session_played_ms >= %(min_view_ms)s
     {categories}
 """
+CATEGORY = "anyMerge(category) AS category,"
 
 
 class ClickHouseFigures:
@@ -53,7 +59,9 @@ class ClickHouseFigures:
         self.db = db
         self.min_view_ms = min_view_ms
 
-    def _run(self, sql: str, period: Period, scope: Scope) -> list[tuple[Any, ...]]:
+    def _run(
+        self, sql: str, period: Period, scope: Scope, category: bool = False
+    ) -> list[tuple[Any, ...]]:
         params: dict[str, Any] = {
             "start": period.start,
             "end": period.end,
@@ -73,7 +81,12 @@ class ClickHouseFigures:
         if scope.categories is not None:
             categories = "AND category IN %(categories)s"
             params["categories"] = tuple(sorted(scope.categories))
-        query = sql.format(db=self.db, videos=videos, categories=categories)
+        query = sql.format(
+            db=self.db,
+            videos=videos,
+            categories=categories,
+            category=CATEGORY if category or categories else "",
+        )
         return self.client.execute(query, params, external_tables=external or None)
 
     def event_sums(
@@ -105,15 +118,30 @@ class ClickHouseFigures:
     def view_sums(
         self, period: Period, scope: Scope, by: GroupBy = None
     ) -> dict[Hashable, ViewSums]:
+        return self.view_sums_by(period, scope, [(by, True)])[0]
+
+    def view_sums_by(
+        self, period: Period, scope: Scope, groupings: Sequence[tuple[GroupBy, bool]]
+    ) -> list[dict[Hashable, ViewSums]]:
+        numbers = ", ".join(str(n) for n in range(len(groupings)))
+        keys = ", ".join(VIEW_KEYS[by] for by, _ in groupings)
+        with_users = ", ".join(str(n) for n, (_, users) in enumerate(groupings) if users)
+        distinct = f"uniqExactIf(user_id, g IN ({with_users}))" if with_users else "0"
         rows = self._run(
-            f"""SELECT {VIEW_KEYS[by]} AS k, count(), uniqExact(user_id),
-                       sum(session_played_ms),
+            f"""SELECT g, k, count(), {distinct}, sum(session_played_ms),
                        sum(has_complete OR furthest_ms * 100 >= session_duration_ms * 95)
-                FROM ({VIEWS}) GROUP BY k""",
+                FROM ({VIEWS}) ARRAY JOIN [{numbers}] AS g, [{keys}] AS k
+                GROUP BY g, k""",
             period,
             scope,
+            category=any(by == "category" for by, _ in groupings),
         )
-        return {_key(by, k): ViewSums(*(int(n) for n in sums)) for k, *sums in rows if sums[0]}
+        answers: list[dict[Hashable, ViewSums]] = [{} for _ in groupings]
+        for g, k, *sums in rows:
+            if sums[0]:
+                by = groupings[g][0]
+                answers[g][_key(by, k)] = ViewSums(*(int(n) for n in sums))
+        return answers
 
     def retention_buckets(self, video_id: str, period: Period) -> list[int]:
         last = RETENTION_POINTS - 1

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Sequence
 from datetime import date
 from pathlib import Path
 
@@ -279,6 +279,12 @@ class SqliteFigures:
             params,
         ).fetchall()
         return {_key(by, k): ViewSums(*sums) for k, *sums in rows if sums[0]}
+
+    def view_sums_by(
+        self, period: Period, scope: Scope, groupings: Sequence[tuple[GroupBy, bool]]
+    ) -> list[dict[Hashable, ViewSums]]:
+        # Each session is one row here, so a query per grouping costs little.
+        return [self.view_sums(period, scope, by) for by, _users in groupings]
 
     def retention_buckets(self, video_id: str, period: Period) -> list[int]:
         where, params = self._views(period, Scope(owner_video_ids=frozenset({video_id})))
