@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from tortoise.exceptions import IntegrityError
-from tortoise.expressions import F
+from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
 from clipsync.backends import AuthBackend, TokenClaims
@@ -239,14 +239,19 @@ class AccountService:
     async def user_for_token(self, token: str) -> User:
         """The user a token belongs to, if the token is still honoured."""
         claims = self.auth.read_token(token)
-        user = await User.get_or_none(id=claims.id)
+        # One query for the user and the revocation: it runs on every request.
+        users = User.filter(id=claims.id)
+        if claims.token_id:
+            revoked = RevokedToken.filter(token_id=claims.token_id).values("token_id")
+            users = users.annotate(revoked_token=Subquery(revoked))
+        user = await users.first()
         if user is None or not user.is_active:
             raise Unauthorized("Your account is no longer active.")
         if claims.token_version != user.token_version:
             raise Unauthorized(
                 "Your session has ended because your account changed. Please sign in again."
             )
-        if claims.token_id and await RevokedToken.exists(token_id=claims.token_id):
+        if claims.token_id and getattr(user, "revoked_token", None) is not None:
             raise Unauthorized("You have signed out. Please sign in again.")
         return user
 
