@@ -25,6 +25,14 @@
   let lastTime = video.currentTime || 0;
   let seekFrom = null;
   let bufferingSince = null;
+  // Rebuffering is a stall of playback that was under way. The wait before the first
+  // frame is start-up delay, not rebuffering, and neither is the wait for a position
+  // the viewer seeked to: they asked for the jump, and the same stall after a seek
+  // happens however good the connection is. Both would also inflate the rebuffering
+  // ratio of short views most. So stalls count only once playback has started, and
+  // not from a seek until playback moves on again.
+  let started = false;
+  let seekWait = false;
 
   function rendition() {
     const hls = player.hls;
@@ -78,6 +86,7 @@
     const step = now - lastTime;
     lastTime = now;
     if (video.paused || video.seeking || step <= 0 || step > 2) return;
+    seekWait = false; // playing on from where the seek landed
     played += step;
     sinceProgress += step;
     if (sinceProgress >= PROGRESS_EVERY) {
@@ -92,6 +101,7 @@
   video.addEventListener("ended", () => track("COMPLETE"));
   video.addEventListener("seeking", () => {
     if (seekFrom === null) seekFrom = lastTime;
+    seekWait = true;
   });
   video.addEventListener("seeked", () => {
     const to = video.currentTime;
@@ -102,11 +112,13 @@
     lastTime = to;
   });
   video.addEventListener("waiting", () => {
-    if (video.seeking || bufferingSince !== null) return;
+    if (!started || seekWait || video.seeking || bufferingSince !== null) return;
     bufferingSince = performance.now();
     track("BUFFER_START");
   });
   video.addEventListener("playing", () => {
+    started = true;
+    seekWait = false;
     if (bufferingSince === null) return;
     const stalled = (performance.now() - bufferingSince) / 1000;
     bufferingSince = null;
