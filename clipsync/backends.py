@@ -119,6 +119,34 @@ class StorageBackend(Protocol):
 
 
 @runtime_checkable
+class PresigningStorage(Protocol):
+    """A storage backend that can hand a client a URL to the bytes themselves.
+
+    Optional: a backend that has both methods (the `s3` one does) gets direct
+    uploads (`POST /api/upload/presigned-url`) and, with `[storage] playback =
+    "presigned"`, playback straight from the store. Signing must be pure computation
+    (no network I/O): a media playlist signs every one of its segments.
+    """
+
+    def presigned_get(self, key: str, expires: int | float | None = None) -> str:
+        """A URL that lets whoever holds it GET `key` for `expires` seconds."""
+
+    def presigned_put(
+        self, key: str, expires: int | float | None = None, content_type: str | None = None
+    ) -> str:
+        """A URL that lets whoever holds it PUT `key` for `expires` seconds.
+
+        With `content_type`, the signature covers the Content-Type header, so the
+        upload must send exactly that type.
+        """
+
+
+def can_presign(storage: object) -> bool:
+    """Whether `storage` implements `PresigningStorage`."""
+    return isinstance(storage, PresigningStorage)
+
+
+@runtime_checkable
 class Transcoder(Protocol):
     """Turns a source video into an HLS rendition ladder with one ffmpeg process.
 

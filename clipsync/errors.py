@@ -111,3 +111,21 @@ class ServiceUnavailable(ClipSyncError):
     status = 503
     code = "unavailable"
     default_message = "The service is not available right now. Please try again shortly."
+
+
+class DirectUploadUnavailable(ClipSyncError):
+    status = 501
+    code = "direct_upload_unavailable"
+    default_message = (
+        "Direct uploads need object storage (S3 or MinIO), and this server keeps media "
+        "on local disk. Use the resumable upload at /api/uploads/ instead."
+    )
+
+
+class UploadNotArrived(ClipSyncError):
+    status = 409
+    code = "upload_not_arrived"
+    default_message = (
+        "The file has not arrived in storage yet: upload it to the uploadUrl first, "
+        "then register it."
+    )

@@ -67,6 +67,16 @@ def _at_least(minimum: int) -> typing.Callable[[int], str | None]:
     return check
 
 
+# The longest a SigV4 presigned URL can be valid (S3, MinIO): 7 days.
+MAX_PRESIGN_SECONDS = 7 * 24 * 3600
+
+
+def _presign_seconds(value: int) -> str | None:
+    if 1 <= value <= MAX_PRESIGN_SECONDS:
+        return None
+    return f"must be between 1 and {MAX_PRESIGN_SECONDS} (7 days)"
+
+
 def check(rule: typing.Callable[[Any], str | None], default: Any) -> Any:
     """A dataclass field with a default and a rule that returns an error or None."""
     return field(default=default, metadata={"check": rule})
@@ -108,6 +118,16 @@ class QueueSettings:
 @dataclass(frozen=True)
 class StorageSettings:
     backend: str = "local"
+    # Files of a transcoded video's HLS tree that a job stores at once.
+    upload_concurrency: int = check(_positive, 8)
+    # How players get the bytes of a backend that can presign (s3): "presigned"
+    # (media playlists list presigned URLs, segments come straight from the store) or
+    # "proxy" (every byte passes through ClipSync). Local storage always proxies.
+    playback: Literal["presigned", "proxy"] = "presigned"
+    # A presigned playback URL is valid for the video's duration plus this many seconds.
+    playback_url_seconds: int = check(_presign_seconds, 300)
+    # How long a direct-upload URL (POST /api/upload/presigned-url) is valid.
+    upload_url_seconds: int = check(_presign_seconds, 3600)
 
 
 @dataclass(frozen=True)

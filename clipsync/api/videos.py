@@ -48,9 +48,15 @@ async def upload_local(request: ClipSyncRequest) -> HTTPResponse:
 async def register(request: ClipSyncRequest) -> HTTPResponse:
     user = require_user(request)
     body = json_object(request)
-    video = await request.app.ctx.uploads.register(
-        user, body.get("videoId"), body.get("title"), body.get("description")
-    )
+    uploads = request.app.ctx.uploads
+    if "fileKey" in body:  # a direct upload (see api/direct_upload.py)
+        video = await uploads.register_key(
+            user, body.get("fileKey"), body.get("title"), body.get("description")
+        )
+    else:
+        video = await uploads.register(
+            user, body.get("videoId"), body.get("title"), body.get("description")
+        )
     return json_response({"video": videos.video_json(video, user)}, status=201)
 
 

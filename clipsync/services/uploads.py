@@ -9,19 +9,24 @@ deleted together with its row: nothing half-accepted is left behind.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from clipsync.backends import StorageBackend
+from clipsync.backends import StorageBackend, can_presign
 from clipsync.errors import (
     Conflict,
+    DirectUploadUnavailable,
     NotFound,
     PayloadTooLarge,
     UnsupportedUpload,
+    UploadNotArrived,
     ValidationFailed,
 )
 from clipsync.media.errors import MediaError
@@ -35,6 +40,10 @@ log = logging.getLogger(__name__)
 
 MAX_TITLE = 200
 MAX_DESCRIPTION = 5000
+MAX_FILENAME = 255
+# A video MIME type as it may appear in a Content-Type header (RFC 6838 names).
+VIDEO_TYPE = re.compile(r"^video/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
+HASH_CHUNK = 1024 * 1024
 
 
 def too_large(settings: Settings) -> PayloadTooLarge:
@@ -46,6 +55,23 @@ def too_large(settings: Settings) -> PayloadTooLarge:
 class Received:
     size: int = 0
     checksum: str = ""
+
+
+@dataclass(frozen=True)
+class DirectUpload:
+    """Where a client PUTs its file (`upload_url`), and the key it registers (`file_key`)."""
+
+    video: Video
+    upload_url: str
+    file_key: str
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        while chunk := fh.read(HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 class UploadService:
@@ -98,6 +124,114 @@ class UploadService:
         """Check an uploaded file, keep its metadata and queue its transcoding."""
         title, description = self._details(title, description)
         video = await self._own_upload(owner, video_id)
+        return await self._accept(owner, video, title, description)
+
+    # -- direct uploads: the client PUTs the file straight to the store ------------------
+
+    async def presign(
+        self, owner: User, filename: Any, size: Any, content_type: Any
+    ) -> DirectUpload:
+        """A presigned PUT URL for one upload, and the row that remembers whose it is.
+
+        The row (UPLOADED, `size` as declared, no checksum yet) is what makes the key
+        this user's: `register_key` only accepts keys with a row of theirs, and the
+        reaper deletes rows (and whatever was PUT) never registered within
+        `[uploads] abandoned_after_hours`.
+        """
+        if not can_presign(self.storage):
+            raise DirectUploadUnavailable()
+        filename = self._filename(filename)
+        size = self._declared_size(size)
+        if not isinstance(content_type, str) or not VIDEO_TYPE.match(content_type):
+            raise ValidationFailed(
+                "contentType must be a video type, such as video/mp4.", field="contentType"
+            )
+        video_id = uuid.uuid4()
+        key = keys.source_key(video_id, filename)
+        url = self.storage.presigned_put(  # type: ignore[attr-defined]
+            key, self.settings.storage.upload_url_seconds, content_type
+        )
+        video = await Video.create(
+            id=video_id,
+            owner=owner,
+            category=owner.category,
+            status=VideoStatus.UPLOADED,
+            source_key=key,
+            size=size,
+            original_filename=filename[:MAX_FILENAME],
+        )
+        log.info("direct upload %s of user %s: %d bytes declared", video_id, owner.id, size)
+        return DirectUpload(video, url, key)
+
+    async def register_key(self, owner: User, file_key: Any, title: Any, description: Any) -> Video:
+        """Register a direct upload by the key `presign` gave this user."""
+        title, description = self._details(title, description)
+        video = await self._own_key(owner, file_key)
+        return await self._accept(owner, video, title, description)
+
+    @staticmethod
+    def _filename(filename: Any) -> str:
+        if not isinstance(filename, str) or not filename.strip():
+            raise ValidationFailed("Give the file's name.", field="filename")
+        if len(filename) > MAX_FILENAME:
+            raise ValidationFailed(
+                f"File names can be at most {MAX_FILENAME} characters.", field="filename"
+            )
+        if not filename.lower().endswith(keys.SOURCE_EXTENSIONS):
+            accepted = ", ".join(keys.SOURCE_EXTENSIONS)
+            raise UnsupportedUpload(f"Only video files can be uploaded ({accepted}).")
+        return filename.strip()
+
+    def _declared_size(self, size: Any) -> int:
+        if isinstance(size, bool) or not isinstance(size, int) or size <= 0:
+            raise ValidationFailed("size must be the file's size in bytes.", field="size")
+        if size > self.settings.uploads.max_size:
+            raise too_large(self.settings)
+        return size
+
+    @staticmethod
+    async def _own_key(owner: User, file_key: Any) -> Video:
+        try:
+            key = keys.check_key(file_key) if isinstance(file_key, str) else None
+        except ValueError:
+            key = None
+        # Someone else's key answers like a missing one: keys are not to be probed.
+        video = await Video.get_or_none(source_key=key, owner_id=owner.id) if key else None
+        if video is None:
+            raise NotFound("There is no such upload.")
+        if video.status != VideoStatus.UPLOADED:
+            raise Conflict(f"This upload is already registered (status {video.status}).")
+        return video
+
+    async def _arrived(self, video: Video) -> None:
+        """The stored file is there, within the limit and as large as declared.
+
+        A presigned PUT's signature does not cover the body's length, so what was
+        declared is checked against what really arrived before anything reads it.
+        """
+        assert video.source_key is not None
+        size = await self.storage.size(video.source_key)
+        if size is None:
+            raise UploadNotArrived()
+        problem = ""
+        if size == 0:
+            problem = "The file is empty."
+        elif size > self.settings.uploads.max_size:
+            problem = too_large(self.settings).message
+        elif video.size is not None and size != video.size:
+            problem = (
+                f"The stored file has {size} bytes, not the {video.size} declared: "
+                "the upload was cut short or replaced. Please upload it again."
+            )
+        if problem:
+            await self.discard(video)
+            raise UnsupportedUpload(problem)
+        video.size = size
+
+    # -- every way in ends here -------------------------------------------------------
+
+    async def _accept(self, owner: User, video: Video, title: str, description: str) -> Video:
+        await self._arrived(video)
         info = await self._check(video)
         video.title = title
         video.description = description
@@ -155,6 +289,10 @@ class UploadService:
         try:
             async with self.storage.open_local(video.source_key) as path:
                 info = await probe(path, self.settings.uploads.ffprobe)
+                if not video.checksum:
+                    # A direct upload never passed through ClipSync: hash the local
+                    # copy ffprobe needed anyway (object storage downloads it whole).
+                    video.checksum = await asyncio.to_thread(_sha256, path)
         except MediaError as exc:
             await self.discard(video)
             raise UnsupportedUpload(exc.message) from None
