@@ -9,6 +9,7 @@ heartbeat, attempts, error); the queue only says "do this video".
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import mimetypes
 import shutil
@@ -21,7 +22,7 @@ from pathlib import Path
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
-from clipsync.backends import Backends, Transcoder
+from clipsync.backends import Backends, StorageBackend, Transcoder
 from clipsync.media.errors import MediaError
 from clipsync.media.ladder import Rung
 from clipsync.media.pipeline import TranscodeResult, transcode
@@ -245,15 +246,48 @@ async def _transcode(ctx: JobContext, video: Video, scratch: Path) -> TranscodeR
         return replace(result, encoder=result.encoder + _not_configured_note(ctx))
 
 
+async def put_files(
+    storage: StorageBackend, files: list[tuple[str, Path]], concurrency: int
+) -> None:
+    """Store each (key, path), `concurrency` at a time; raise the first failure.
+
+    An object store takes many files far faster side by side than one by one (each
+    PUT is mostly a round trip). After a failure no new file is started, and the
+    uploads already running are waited for, never abandoned: the caller removes the
+    scratch folder they read from as soon as this returns.
+    """
+    pending = iter(files)
+    failures: list[BaseException] = []
+
+    async def uploader() -> None:
+        for key, path in pending:  # one iterator shared by every uploader
+            if failures:
+                return
+            try:
+                await storage.put_file(key, path, content_type(path))
+            except Exception as exc:
+                failures.append(exc)
+                return
+
+    await asyncio.gather(*(uploader() for _ in range(max(1, min(concurrency, len(files))))))
+    if failures:
+        raise failures[0]
+
+
 async def _store(
     ctx: JobContext, video: Video, result: TranscodeResult, tree: Path
 ) -> dict[str, str]:
     """Replace the video's stored HLS tree and renditions; return the row's new keys."""
     storage = ctx.backends.storage
     await storage.delete_prefix(keys.hls_prefix(video.id))
-    for path in sorted(result.files):
-        relative = path.relative_to(tree).as_posix()
-        await storage.put_file(keys.hls_key(video.id, relative), path, content_type(path))
+    files = [(keys.hls_key(video.id, p.relative_to(tree).as_posix()), p) for p in result.files]
+    try:
+        await put_files(storage, sorted(files), ctx.settings.storage.upload_concurrency)
+    except Exception:
+        # Half a tree plays for nobody; the next attempt starts from nothing anyway.
+        with contextlib.suppress(Exception):
+            await storage.delete_prefix(keys.hls_prefix(video.id))
+        raise
     async with in_transaction():
         await Rendition.filter(video_id=video.id).delete()
         for output in result.variants:
