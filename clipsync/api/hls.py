@@ -2,28 +2,47 @@
 
 Nothing stored is public by path: each request is checked against the visibility
 rule for that user and that video, and the path must name a file of that video's
-HLS tree. Byte ranges are honoured; responses are private to the browser.
+HLS tree. Responses are private to the browser.
+
+Two ways to deliver the bytes once a request is allowed:
+
+- proxy (local storage always; object storage with `[storage] playback = "proxy"`):
+  every file is streamed through the app, byte ranges honoured;
+- presigned (object storage that can presign, `[storage] playback = "presigned"`):
+  the master playlist is served as stored (its URIs stay app-relative, so every
+  media playlist request comes back here to be authorised); each media playlist is
+  served with its segment and init URIs rewritten to presigned GET URLs, so the
+  player fetches the media straight from the store; any other file (poster, sprite,
+  thumbnails) answers a redirect to a presigned URL.
 """
 
 from __future__ import annotations
 
+import asyncio
+import math
 import re
 import uuid
 
 from sanic import Blueprint
-from sanic.response import HTTPResponse
+from sanic.response import HTTPResponse, redirect
+from sanic.response import text as text_response
 
+from clipsync.backends import can_presign
 from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, NotFound
-from clipsync.models import VideoStatus
+from clipsync.media import playlists
+from clipsync.models import Video, VideoStatus
 from clipsync.services.transcoding import content_type
 from clipsync.services.videos import get_visible
 from clipsync.sessions import require_user
+from clipsync.settings import MAX_PRESIGN_SECONDS, Settings
 from clipsync.storage import keys
 
 bp = Blueprint("hls")
 RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 PLAYABLE = (VideoStatus.READY, VideoStatus.APPROVED)
+# Signed URLs must not outlive the answer that carries them in any cache.
+SIGNED_CACHE_CONTROL = "private, no-store"
 
 
 class RangeNotSatisfiable(ClipSyncError):
@@ -49,6 +68,25 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
+def presigned_playback(settings: Settings, storage: object) -> bool:
+    """Whether players fetch media straight from the store (see the module docstring)."""
+    return settings.storage.playback == "presigned" and can_presign(storage)
+
+
+def playback_expiry(settings: Settings, video: Video) -> int:
+    """Seconds a presigned segment URL in a media playlist stays valid.
+
+    Short-lived, but not shorter than the video: hls.js (like other players) fetches
+    a VOD media playlist once, then its segments as playback reaches them, so a URL
+    must still work when the last segment is reached, `duration` seconds later at
+    normal speed. The configured margin covers start-up, buffering and short pauses;
+    a player held up for longer gets a 403 from the store and reloads the playlist,
+    which signs the URLs afresh (themes/default/static/js/player.js).
+    """
+    seconds = settings.storage.playback_url_seconds + math.ceil(video.duration or 0)
+    return min(seconds, MAX_PRESIGN_SECONDS)
+
+
 @bp.route("/hls/<video_id:uuid>/<path:path>", methods=["GET", "HEAD"])
 async def hls_file(request: ClipSyncRequest, video_id: uuid.UUID, path: str) -> HTTPResponse | None:
     user = require_user(request)
@@ -63,7 +101,40 @@ async def hls_file(request: ClipSyncRequest, video_id: uuid.UUID, path: str) -> 
     size = await storage.size(key)
     if size is None:
         raise NotFound("There is no such file.")
+    settings = request.app.ctx.settings
+    if presigned_playback(settings, storage):
+        return await _presigned(request, video, path, key)
+    return await _proxied(request, key, path, size)
 
+
+async def _presigned(request: ClipSyncRequest, video: Video, path: str, key: str) -> HTTPResponse:
+    storage = request.app.ctx.backends.storage
+    settings = request.app.ctx.settings
+    if not path.endswith(".m3u8"):
+        url = storage.presigned_get(key, settings.storage.playback_url_seconds)  # type: ignore[attr-defined]
+        return redirect(url, status=302, headers={"Cache-Control": SIGNED_CACHE_CONTROL})
+    text = b"".join([chunk async for chunk in storage.read(key)]).decode()
+    if not playlists.is_master_playlist(text):
+        expires = playback_expiry(settings, video)
+
+        def sign(uri: str) -> str:
+            target = playlists.resolve_uri(path, uri)
+            if target is None:
+                return uri
+            return storage.presigned_get(keys.hls_key(video.id, target), expires)  # type: ignore[attr-defined]
+
+        # About 0.2 ms a URI: a two-hour rendition is some 2000 of them, so not on
+        # the event loop.
+        text = await asyncio.to_thread(playlists.sign_media_playlist, text, sign)
+    headers = {"Cache-Control": SIGNED_CACHE_CONTROL}
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(text.encode()))
+        return HTTPResponse(status=200, headers=headers, content_type=content_type(path))
+    return text_response(text, headers=headers, content_type=content_type(path))
+
+
+async def _proxied(request: ClipSyncRequest, key: str, path: str, size: int) -> None:
+    storage = request.app.ctx.backends.storage
     requested = byte_range(request.headers.get("range"), size)
     start, end = requested or (0, size - 1)
     playlist = path.endswith(".m3u8")
@@ -83,4 +154,3 @@ async def hls_file(request: ClipSyncRequest, video_id: uuid.UUID, path: str) -> 
         async for chunk in storage.read(key, start, end):
             await response.send(chunk)
     await response.eof()
-    return None

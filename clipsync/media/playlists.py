@@ -3,14 +3,17 @@
 ffmpeg's master playlist lists the audio rendition as a video variant and states
 bandwidths from the target bitrates; ours states what the files really hold: peak
 and average bitrates measured from the segments, RESOLUTION and CODECS read from each
-rendition's `init.mp4`, and the audio as an `EXT-X-MEDIA` rendition only.
+rendition's `init.mp4`, and the audio as an `EXT-X-MEDIA` rendition only. For
+playback from object storage, a media playlist's URIs are rewritten to presigned
+URLs (`sign_media_playlist`).
 """
 
 from __future__ import annotations
 
 import math
+import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,6 +78,56 @@ def parse_media_playlist(text: str) -> MediaPlaylist:
             segments.append(Segment(line, pending))
             pending = None
     return MediaPlaylist(target, segments, init_uri, ended)
+
+
+# --- presigned playback -----------------------------------------------------------
+
+_QUOTED_URI = re.compile(r'(URI=")([^"]*)(")')
+
+
+def is_master_playlist(text: str) -> bool:
+    return "#EXT-X-STREAM-INF" in text
+
+
+def resolve_uri(playlist_path: str, uri: str) -> str | None:
+    """The path in the HLS tree that `uri`, read in the playlist at `playlist_path`, names.
+
+    Both are relative to the tree (`720p/index.m3u8`, `seg_001.m4s` → `720p/seg_001.m4s`).
+    None for an absolute URL or path, or one that leaves the tree: those are not ours
+    to sign.
+    """
+    if not uri or "://" in uri or uri.startswith("/") or "?" in uri or "#" in uri:
+        return None
+    path = posixpath.normpath(posixpath.join(posixpath.dirname(playlist_path), uri))
+    if path.startswith("../") or path in (".", ".."):
+        return None
+    return path
+
+
+def sign_media_playlist(text: str, sign: Callable[[str], str]) -> str:
+    """`text` with every segment URI and the `EXT-X-MAP` init URI replaced by `sign(uri)`.
+
+    Used for private playback from object storage: the app serves each media playlist
+    with its URIs rewritten to presigned URLs, so the player fetches the bytes straight
+    from the store. `sign` gets each URI as written and returns what to write instead
+    (it may return the URI unchanged). Everything else (tags, durations, blank lines)
+    is kept as it is. A master playlist is refused: its URIs name media playlists,
+    which must go on through the app so each one is authorised and signed afresh.
+    """
+    if is_master_playlist(text):
+        raise ValueError("a master playlist's URIs are not signed")
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "#EXTM3U":
+        raise ValueError("not an HLS playlist (no #EXTM3U)")
+    out = []
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("#EXT-X-MAP:"):
+            line = _QUOTED_URI.sub(lambda m: m.group(1) + sign(m.group(2)) + m.group(3), line)
+        elif stripped and not stripped.startswith("#"):
+            line = sign(stripped)
+        out.append(line)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 
 
 # --- reading init.mp4 ---------------------------------------------------------------

@@ -107,6 +107,9 @@
     hls.on(Hls.Events.MANIFEST_PARSED, buildQualityMenu);
     hls.on(Hls.Events.LEVEL_SWITCHED, showCurrentLevel);
     hls.on(Hls.Events.ERROR, onHlsError);
+    hls.on(Hls.Events.FRAG_LOADED, () => {
+      sourceReloads = 0;
+    });
     hls.loadSource(source);
     hls.attachMedia(video);
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
@@ -126,6 +129,20 @@
   }
 
   let mediaRecoveries = 0;
+  // With object storage, media playlists list presigned segment URLs that expire
+  // (clipsync/api/hls.py). hls.js reads a VOD playlist once, so after a long pause
+  // the store answers 403: load the source again (freshly signed playlists) and go
+  // on from the same position. A few times in a row at most, then say so.
+  let sourceReloads = 0;
+  const MAX_SOURCE_RELOADS = 3;
+
+  function reloadSource() {
+    const position = video.currentTime;
+    const playing = !video.paused;
+    hls.config.startPosition = position; // used when the reloaded manifest starts loading
+    if (playing) hls.once(Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
+    hls.loadSource(source);
+  }
 
   function onHlsError(event, data) {
     if (!data.fatal) return;
@@ -135,6 +152,12 @@
       return;
     }
     const status = data.response && data.response.code;
+    const expired = data.type === Hls.ErrorTypes.NETWORK_ERROR && data.frag && status === 403;
+    if (expired && sourceReloads < MAX_SOURCE_RELOADS) {
+      sourceReloads += 1;
+      reloadSource();
+      return;
+    }
     let message;
     if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
       message =
