@@ -147,6 +147,50 @@ def can_presign(storage: object) -> bool:
 
 
 @runtime_checkable
+class MultipartStorage(Protocol):
+    """A storage backend that assembles one object from parts sent one at a time.
+
+    Optional: resumable uploads (`/api/uploads/`) send a part to a backend that has
+    these four methods (the `s3` one does) each time `part_size` bytes have arrived,
+    so an upload's bytes wait on local disk only until their part is stored. Every
+    part but the last must be at least `part_size` bytes (5 MiB or more on S3).
+    """
+
+    part_size: int
+
+    async def create_multipart(self, key: str, content_type: str | None = None) -> str:
+        """Start assembling `key`; return the id of the multipart upload."""
+
+    async def upload_part(self, key: str, upload_id: str, number: int, path: Path) -> str:
+        """Store the file `path` as part `number` (from 1); return its ETag.
+
+        Sending the same number again replaces the part.
+        """
+
+    async def complete_multipart(
+        self, key: str, upload_id: str, parts: Sequence[tuple[int, str]]
+    ) -> None:
+        """Join the parts `(number, etag)`, in order, into the object `key`."""
+
+    async def abort_multipart(self, key: str, upload_id: str) -> None:
+        """Drop the multipart upload and its parts; harmless when it is already gone."""
+
+
+@runtime_checkable
+class AdoptingStorage(Protocol):
+    """A storage backend that can take over a finished local file as an object.
+
+    Optional: a finished resumable upload is handed over with `adopt_file` (the
+    `local` backend renames the file into place when it is on the same file system,
+    instead of copying it); without it, the core calls `put_file` and deletes the
+    staged file afterwards.
+    """
+
+    async def adopt_file(self, key: str, path: Path) -> None:
+        """Make `path` the object `key`; `path` is gone afterwards."""
+
+
+@runtime_checkable
 class Transcoder(Protocol):
     """Turns a source video into an HLS rendition ladder with one ffmpeg process.
 

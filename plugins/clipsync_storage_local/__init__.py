@@ -8,6 +8,7 @@ into place, so a reader never sees half a file and a failed upload leaves nothin
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import shutil
 import uuid
@@ -94,6 +95,21 @@ class LocalStorage:
         finally:
             draft.unlink(missing_ok=True)
         return written
+
+    async def adopt_file(self, key: str, path: Path) -> None:
+        """Make the local file `path` the object `key`, moving it (a finished resumable upload).
+
+        A rename when `path` is on the same file system as the root, a copy otherwise.
+        """
+        target = self.path(key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.replace(path, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            await self.put_file(key, path)
+            os.unlink(path)
 
     async def read(self, key: str, start: int = 0, end: int | None = None) -> AsyncIterator[bytes]:
         path = self.path(key)

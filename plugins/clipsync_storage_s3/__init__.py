@@ -39,6 +39,7 @@ from clipsync.backends import Availability, BackendContext
 from clipsync.settings import Secret, check
 from clipsync.storage.keys import check_key
 
+from . import multipart
 from .errors import DEFAULT_REGION, S3StorageError, explain
 from .presign import resign_with_headers
 
@@ -408,6 +409,17 @@ class S3Storage:
                 + "; ".join(failed[:5])
             )
         return deleted
+
+    # -- multipart uploads, part by part (resumable uploads; see multipart.py) ------------------
+
+    @property
+    def part_size(self) -> int:
+        return self.config.part_size
+
+    create_multipart = multipart.create_multipart
+    upload_part = multipart.upload_part
+    complete_multipart = multipart.complete_multipart
+    abort_multipart = multipart.abort_multipart
 
     # -- presigned URLs -------------------------------------------------------------------------
 
