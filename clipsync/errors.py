@@ -129,3 +129,28 @@ class UploadNotArrived(ClipSyncError):
         "The file has not arrived in storage yet: upload it to the uploadUrl first, "
         "then register it."
     )
+
+
+class Gone(ClipSyncError):
+    status = 410
+    code = "gone"
+    default_message = "This is no longer available."
+
+
+class PreconditionFailed(ClipSyncError):
+    status = 412
+    code = "precondition_failed"
+    default_message = "The request does not meet the server's preconditions."
+
+
+class UnsupportedMediaType(ClipSyncError):
+    status = 415
+    code = "unsupported_content_type"
+    default_message = "The request body has a content type this address does not accept."
+
+
+class ChecksumMismatch(ClipSyncError):
+    # 460 is the tus checksum extension's own status, not a standard HTTP one.
+    status = 460
+    code = "checksum_mismatch"
+    default_message = "The data did not match its checksum and was discarded: send it again."

@@ -178,6 +178,13 @@ class UploadSettings:
     abandoned_after_hours: int = check(_positive, 24)
     # The ffprobe program used to check uploads.
     ffprobe: str = "ffprobe"
+    # A resumable (tus) upload that receives no bytes for this many hours expires and
+    # is deleted with everything it stored.
+    resumable_expiry_hours: int = check(_positive, 24)
+    # Where resumable uploads stage their bytes; relative paths are inside the data
+    # directory. Keep it on the same disk as local storage so a finished upload is
+    # moved into place, not copied.
+    resumable_dir: str = "uploads"
 
 
 @dataclass(frozen=True)

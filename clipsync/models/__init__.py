@@ -6,6 +6,7 @@ Changing a model needs a migration: see "Changing the models" in docs/developmen
 from clipsync.models.audit import AuditEntry
 from clipsync.models.invites import Invite
 from clipsync.models.progress import WatchProgress
+from clipsync.models.resumable import ResumableUpload
 from clipsync.models.tokens import RevokedToken
 from clipsync.models.users import Role, User
 from clipsync.models.videos import Rendition, Video, VideoStatus
@@ -14,6 +15,7 @@ __all__ = [
     "AuditEntry",
     "Invite",
     "Rendition",
+    "ResumableUpload",
     "RevokedToken",
     "Role",
     "User",
