@@ -18,7 +18,7 @@ from clipsync import db
 from clipsync.api import admin as api_admin
 from clipsync.api import analytics as api_analytics
 from clipsync.api import auth as api_auth
-from clipsync.api import direct_upload, health, hls
+from clipsync.api import direct_upload, health, hls, uploads_tus
 from clipsync.api import videos as api_videos
 from clipsync.backends import Backends, select_all
 from clipsync.context import AppContext, ClipSyncApp
@@ -119,6 +119,7 @@ def setup_routes(app: ClipSyncApp) -> None:
         direct_upload.bp,
         api_admin.bp,
         api_analytics.bp,
+        uploads_tus.bp,
         hls.bp,
         health.bp,
         pages.bp,

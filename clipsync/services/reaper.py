@@ -5,6 +5,8 @@
   in the queue; the lease on the row keeps a job that is still running from being
   doubled.
 - An upload that was never registered is deleted after `[uploads] abandoned_after_hours`.
+- A resumable (tus) upload that expired (`[uploads] resumable_expiry_hours` without a
+  byte) is deleted: its staged bytes, the parts it stored, its row.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 from tortoise.expressions import Q
 
 from clipsync.models import Video, VideoStatus
+from clipsync.services.resumable import ResumableService
 from clipsync.services.transcoding import JobContext, stale_before
 from clipsync.storage import keys
 
@@ -53,8 +56,13 @@ async def delete_abandoned_uploads(ctx: JobContext) -> int:
     return len(abandoned)
 
 
+async def delete_expired_resumable_uploads(ctx: JobContext) -> int:
+    return await ResumableService(ctx.settings, ctx.backends.storage).delete_expired()
+
+
 async def reap(
     ctx: JobContext, enqueue: Callable[[uuid.UUID], Any], queued: Callable[[], set[str]]
 ) -> None:
     await requeue_stalled(ctx, enqueue, queued)
     await delete_abandoned_uploads(ctx)
+    await delete_expired_resumable_uploads(ctx)

@@ -51,6 +51,31 @@ def too_large(settings: Settings) -> PayloadTooLarge:
     return PayloadTooLarge(f"Videos can be at most {limit / 1024**3:.1f} GiB ({limit} bytes).")
 
 
+async def record_upload(
+    owner: User,
+    video_id: uuid.UUID,
+    key: str,
+    filename: str,
+    size: int,
+    checksum: str | None,
+) -> Video:
+    """The row of a file that has wholly arrived in storage under `key`.
+
+    Every way of receiving the bytes through ClipSync (the streamed form upload, the
+    resumable upload) ends here: the video is UPLOADED and waits for `register()`.
+    """
+    return await Video.create(
+        id=video_id,
+        owner=owner,
+        category=owner.category,
+        status=VideoStatus.UPLOADED,
+        source_key=key,
+        size=size,
+        checksum=checksum,
+        original_filename=filename[:255],
+    )
+
+
 @dataclass
 class Received:
     size: int = 0
@@ -109,15 +134,8 @@ class UploadService:
         if received.size == 0:
             await self.storage.delete_prefix(keys.video_prefix(video_id))
             raise UnsupportedUpload("The file is empty.")
-        return await Video.create(
-            id=video_id,
-            owner=owner,
-            category=owner.category,
-            status=VideoStatus.UPLOADED,
-            source_key=key,
-            size=received.size,
-            checksum=digest.hexdigest(),
-            original_filename=filename[:255],
+        return await record_upload(
+            owner, video_id, key, filename, received.size, digest.hexdigest()
         )
 
     async def register(self, owner: User, video_id: Any, title: Any, description: Any) -> Video:
