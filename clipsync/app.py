@@ -28,6 +28,7 @@ from clipsync.plugins import create_plugin_host
 from clipsync.services.accounts import AccountService
 from clipsync.services.analytics import AnalyticsService
 from clipsync.services.moderation import ModerationService
+from clipsync.services.resumable import ResumableService
 from clipsync.services.uploads import UploadService
 from clipsync.services.user_admin import UserAdminService
 from clipsync.sessions import attach_actor, is_api, remember_csrf
@@ -51,6 +52,7 @@ def create_app(settings: Settings, *, load_entry_points: bool = True) -> ClipSyn
         backends=backends,
         accounts=AccountService(settings, backends.auth, plugins),
         uploads=UploadService(settings, backends.storage, plugins, jobs.enqueue_transcode),
+        resumable=ResumableService(settings, backends.storage),
         moderation=ModerationService(settings, backends.storage, plugins, jobs.enqueue_transcode),
         user_admin=UserAdminService(settings, plugins),
         analytics=AnalyticsService(settings, backends.analytics, plugins),

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from clipsync.services.accounts import AccountService
     from clipsync.services.analytics import AnalyticsService
     from clipsync.services.moderation import ModerationService
+    from clipsync.services.resumable import ResumableService
     from clipsync.services.uploads import UploadService
     from clipsync.services.user_admin import UserAdminService
     from clipsync.settings import Settings
@@ -33,6 +34,7 @@ class AppContext:
     backends: Backends
     accounts: AccountService
     uploads: UploadService
+    resumable: ResumableService
     moderation: ModerationService
     user_admin: UserAdminService
     analytics: AnalyticsService

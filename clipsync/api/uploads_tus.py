@@ -30,13 +30,7 @@ PATCH_TYPE = "application/offset+octet-stream"
 
 
 def service(request: ClipSyncRequest) -> ResumableService:
-    """The app's resumable-upload service, made on first use in each worker."""
-    ctx = request.app.ctx
-    found = getattr(ctx, "resumable", None)
-    if found is None:
-        found = ResumableService(ctx.settings, ctx.backends.storage)
-        ctx.resumable = found  # type: ignore[attr-defined]
-    return found
+    return request.app.ctx.resumable
 
 
 @bp.on_request
