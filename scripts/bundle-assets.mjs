@@ -13,6 +13,8 @@ const assets = [
   { from: "hls.js/LICENSE", to: "hls.js.LICENSE.txt" },
   { from: "chart.js/dist/chart.umd.min.js", to: "chart.umd.min.js" },
   { from: "chart.js/LICENSE.md", to: "chart.js.LICENSE.md" },
+  { from: "tus-js-client/dist/tus.min.js", to: "tus.min.js" },
+  { from: "tus-js-client/LICENSE", to: "tus-js-client.LICENSE.txt" },
 ];
 
 mkdirSync(vendor, { recursive: true });

@@ -1,8 +1,11 @@
-// The upload page: send the file with progress, register it, then go to "My videos".
+// The upload page: send the file resumably with tus, register it, then go to "My videos".
 //
-// 1. POST /api/videos/upload-local (multipart, field "file") with XMLHttpRequest, whose
-//    upload progress events drive the <progress> bar; "Cancel" aborts it.
-// 2. POST /api/videos/register {videoId, title, description}.
+// 1. The file goes to /api/uploads/ with tus-js-client (the tus 1.0 protocol): the
+//    server keeps every byte it receives, so "Pause" and "Resume", a dropped
+//    connection (retried on its own) or a reload of the page (choose the same file
+//    again) continue from the last byte stored. "Cancel" deletes the partial upload.
+// 2. POST /api/videos/register {videoId, title, description}; the upload's id is the
+//    video's id.
 // 3. location -> /videos.
 // A refused step shows the server's message in #upload-error and leaves the form filled.
 (() => {
@@ -18,7 +21,9 @@
   const titleInput = document.getElementById("title");
   const descriptionInput = document.getElementById("description");
   const submitButton = document.getElementById("upload-submit");
+  const pauseButton = document.getElementById("upload-pause");
   const cancelButton = document.getElementById("upload-cancel");
+  const resumeNotice = document.getElementById("upload-unfinished");
   const errorBox = document.getElementById("upload-error");
   const progressBox = document.getElementById("upload-progress-box");
   const progressBar = document.getElementById("upload-progress");
@@ -26,11 +31,12 @@
   const announcer = document.getElementById("upload-announce");
   const maxSize = Number(form.dataset.maxSize) || 0;
 
-  const UPLOAD_URL = "/api/videos/upload-local";
+  const UPLOAD_ENDPOINT = "/api/uploads/";
   const REGISTER_URL = "/api/videos/register";
   const DONE_URL = "/videos";
 
-  let request = null; // the XMLHttpRequest while the file is being sent
+  // The tus upload while the file is being sent: {upload, reject, paused}.
+  let transfer = null;
   let busy = false;
   let lastAnnounced = -1;
   // A file already uploaded whose registration was refused for its title or
@@ -56,6 +62,7 @@
     const file = chosenFile();
     fileName.textContent = file ? `${file.name} (${formatBytes(file.size)})` : "No file chosen";
     dropzone.classList.toggle("has-file", Boolean(file));
+    if (file) restoreDraft(file);
     if (file && !titleInput.value.trim()) titleInput.value = titleFromName(file.name);
     hideError();
   }
@@ -152,50 +159,163 @@
     dropzone.classList.toggle("is-disabled", on);
     cancelButton.hidden = !cancellable;
     cancelButton.disabled = !cancellable;
+    pauseButton.hidden = !cancellable;
+    pauseButton.disabled = !cancellable;
+    pauseButton.textContent = "Pause";
+    pauseButton.setAttribute("aria-pressed", "false");
     if (on) progressBox.hidden = false;
   }
 
   // --- sending -----------------------------------------------------------------------
 
-  // POST the file; resolves to the new video's id.
+  const ENDPOINT = new URL(UPLOAD_ENDPOINT, window.location.origin).href;
+  // Waits before each automatic retry after a failed request (a dropped connection,
+  // a server restart): about two minutes in all before the page gives up and says so.
+  const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 15000, 20000, 30000, 30000];
+
+  // tus-js-client keeps the URL of an unfinished upload in localStorage, keyed by the
+  // file's name, type, size and modification time: choosing the same file after a
+  // reload finds it, and the upload carries on from the server's offset.
+  function unfinishedUploads() {
+    const storage = window.tus && window.tus.defaultOptions.urlStorage;
+    return storage ? storage.findAllUploads().catch(() => []) : Promise.resolve([]);
+  }
+
+  async function showUnfinished() {
+    const previous = (await unfinishedUploads()).filter((u) => u.metadata && u.metadata.filename);
+    if (!previous.length || busy) return;
+    const names = previous.map((u) => `“${u.metadata.filename}” (${formatBytes(u.size)})`);
+    resumeNotice.textContent =
+      `${previous.length === 1 ? "An upload" : "Uploads"} of ${names.join(", ")} did not finish. ` +
+      "Choose the same file to continue where it stopped.";
+    resumeNotice.hidden = false;
+  }
+
+  // The title and description typed for a file, kept until it is registered, so a
+  // reload in the middle of an upload does not lose them.
+  const DRAFT_KEY = "clipsync.upload-draft";
+
+  function fileSignature(file) {
+    return [file.name, file.size, file.lastModified].join("/");
+  }
+
+  function saveDraft() {
+    const file = chosenFile();
+    if (!file || !busy) return;
+    const draft = {
+      file: fileSignature(file),
+      title: titleInput.value,
+      description: descriptionInput.value,
+    };
+    try {
+      window.localStorage.setItem(DRAFT_KEY, JSON.stringify(draft));
+    } catch {
+      // Private browsing may refuse storage: only the draft is lost, not the upload.
+    }
+  }
+
+  function restoreDraft(file) {
+    const draft = parseJson(window.localStorage.getItem(DRAFT_KEY) || "");
+    if (!draft || draft.file !== fileSignature(file)) return;
+    if (!titleInput.value.trim()) titleInput.value = draft.title || "";
+    if (!descriptionInput.value) descriptionInput.value = draft.description || "";
+  }
+
+  function forgetDraft() {
+    try {
+      window.localStorage.removeItem(DRAFT_KEY);
+    } catch {
+      // nothing kept, nothing to forget
+    }
+  }
+
+  titleInput.addEventListener("input", saveDraft);
+  descriptionInput.addEventListener("input", saveDraft);
+
+  // The person-readable reason of a tus error: the server's own message when it sent one.
+  function uploadError(error) {
+    const response = error && error.originalResponse;
+    if (!response) return new ApiError(0, null);
+    return new ApiError(response.getStatus(), parseJson(response.getBody()));
+  }
+
+  // Whether a failed request is worth trying again: no answer, a server error, an
+  // offset conflict or a locked upload. A refusal (too large, not allowed) is final.
+  function worthRetrying(error) {
+    const status = error.originalResponse ? error.originalResponse.getStatus() : 0;
+    const retry = status === 0 || status >= 500 || status === 409 || status === 423;
+    if (retry) setStatus("The connection was interrupted. Trying again…");
+    return retry;
+  }
+
+  // Send the file; resolves to the new video's id once every byte is stored.
   function sendFile(file) {
     return new Promise((resolve, reject) => {
-      const xhr = new XMLHttpRequest();
-      request = xhr;
-      xhr.open("POST", UPLOAD_URL);
-      xhr.setRequestHeader("X-CSRF-Token", window.ClipSync.csrfToken());
-      xhr.setRequestHeader("Accept", "application/json");
-      xhr.upload.addEventListener("progress", (event) => {
-        // event.total counts the multipart envelope too: show the file's share.
-        const fraction = event.lengthComputable && event.total ? event.loaded / event.total : 0;
-        showProgress(Math.round(fraction * file.size), file.size);
-      });
-      xhr.addEventListener("load", () => {
-        request = null;
-        const body = parseJson(xhr.responseText);
-        if (xhr.status >= 200 && xhr.status < 300 && body && body.videoId) {
+      const upload = new window.tus.Upload(file, {
+        endpoint: ENDPOINT,
+        retryDelays: RETRY_DELAYS,
+        metadata: { filename: file.name, filetype: file.type || "application/octet-stream" },
+        headers: { "X-CSRF-Token": window.ClipSync.csrfToken(), Accept: "application/json" },
+        removeFingerprintOnSuccess: true,
+        onShouldRetry: worthRetrying,
+        onProgress: (sent, total) => showProgress(sent, total),
+        onSuccess: () => {
+          transfer = null;
           showProgress(file.size, file.size);
-          resolve(body.videoId);
-        } else if (xhr.status >= 200 && xhr.status < 300) {
-          reject(new Error("The server accepted the file but did not say which video it is."));
-        } else {
-          reject(new ApiError(xhr.status, body));
-        }
+          resolve(upload.url.replace(/\/+$/, "").split("/").pop());
+        },
+        onError: (error) => {
+          transfer = null;
+          reject(uploadError(error));
+        },
       });
-      xhr.addEventListener("error", () => {
-        request = null;
-        reject(new ApiError(0, null));
-      });
-      xhr.addEventListener("abort", () => {
-        request = null;
-        reject(new Cancelled("Upload cancelled."));
-      });
-      const body = new FormData();
-      body.append("file", file, file.name);
+      transfer = { upload, reject, paused: false };
       lastAnnounced = -1;
       showProgress(0, file.size);
-      xhr.send(body);
+      upload
+        .findPreviousUploads()
+        .then((previous) => {
+          if (previous.length) {
+            // The newest one; older leftovers expire on the server.
+            previous.sort((a, b) => String(b.creationTime).localeCompare(String(a.creationTime)));
+            upload.resumeFromPreviousUpload(previous[0]);
+            setStatus("Continuing an earlier upload of this file…");
+          }
+          upload.start();
+        })
+        .catch(reject);
     });
+  }
+
+  function pause() {
+    if (!transfer || transfer.paused) return;
+    transfer.paused = true;
+    transfer.upload.abort(); // keeps what the server has stored
+    pauseButton.textContent = "Resume";
+    pauseButton.setAttribute("aria-pressed", "true");
+    setStatus(`Paused at ${progressBar.value}%. Choose Resume to continue.`);
+  }
+
+  function resume() {
+    if (!transfer || !transfer.paused) return;
+    transfer.paused = false;
+    pauseButton.textContent = "Pause";
+    pauseButton.setAttribute("aria-pressed", "false");
+    announce("Upload resumed.");
+    transfer.upload.start(); // asks the server for its offset first
+  }
+
+  async function cancel() {
+    if (!transfer) return;
+    const { upload, reject } = transfer;
+    transfer = null;
+    forgetDraft();
+    try {
+      await upload.abort(true); // deletes the partial upload on the server
+    } catch {
+      // Already gone, or the server is unreachable: it expires there on its own.
+    }
+    reject(new Cancelled("Upload cancelled."));
   }
 
   function validate(file) {
@@ -229,6 +349,8 @@
     if (!validate(file)) return;
 
     setBusy(true);
+    resumeNotice.hidden = true;
+    saveDraft();
     let stage = "upload";
     try {
       let videoId = uploaded && uploaded.file === file ? uploaded.videoId : null;
@@ -246,6 +368,7 @@
         description: descriptionInput.value,
       });
       uploaded = null;
+      forgetDraft();
       setStatus("Done. Opening your videos…");
       busy = false;
       window.location.assign(DONE_URL);
@@ -271,12 +394,17 @@
     }
   });
 
-  cancelButton.addEventListener("click", () => {
-    if (request) request.abort();
+  pauseButton.addEventListener("click", () => {
+    if (transfer && transfer.paused) resume();
+    else pause();
   });
+  cancelButton.addEventListener("click", cancel);
+  showUnfinished();
 
+  // Leaving while bytes are on their way asks first; a paused upload can be left
+  // (and continued later by choosing the same file again).
   window.addEventListener("beforeunload", (event) => {
-    if (busy) {
+    if (busy && !(transfer && transfer.paused)) {
       event.preventDefault();
       event.returnValue = "";
     }

@@ -1,0 +1,219 @@
+"""S3 storage in a real browser: a resumable upload through the page, paused, resumed,
+continued after a reload, then watched with every segment fetched from the S3 endpoint.
+
+`clipsync serve` runs with `[storage] backend = "s3"` against moto's standalone S3
+server. moto 5.2 answers presigned requests only when it does not enforce signatures
+(see `services.S3Server`), so this module starts its own server with
+``enforce_auth=False``; the refusal of unsigned and expired URLs is tested in
+tests/test_s3_playback.py. The browser's upload is slowed down (Chromium's network
+emulation) so that pausing, reloading and resuming happen mid-file.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from browser import LiveServer, Watcher, reported, set_up_admin, url_is
+from clips import FFMPEG, run
+from playwright.sync_api import Page, Request, Response, expect
+from services import S3Server
+
+pytestmark = pytest.mark.browser
+
+ADMIN_EMAIL = "admin@example.org"
+ADMIN_PASSWORD = "correct horse battery"
+CLIP_SECONDS = 8
+# Bytes per second the browser may send: the clip takes several seconds to upload.
+UPLOAD_BYTES_PER_SECOND = 400_000
+PROCESSING_TIMEOUT_MS = 90_000
+PLAYBACK_TIMEOUT_MS = 20_000
+
+
+@pytest.fixture(scope="module")
+def open_s3_server() -> Iterator[S3Server]:
+    with S3Server(enforce_auth=False) as server:
+        yield server
+
+
+@pytest.fixture
+def live_server_toml(open_s3_server: S3Server) -> str:
+    return f"""
+[storage]
+backend = "s3"
+
+[plugins.storage_s3]
+endpoint = "{open_s3_server.endpoint}"
+secure = false
+region = "{open_s3_server.region}"
+access_key = "clipsync"
+secret_key = "clipsync-secret"
+bucket = "browser-test"
+
+[transcoder]
+ladder = [{{ height = 144, bitrate = 150 }}, {{ height = 240, bitrate = 300 }}]
+segment_seconds = 1
+max_attempts = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def big_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A short noisy clip at 3 Mbit/s: about 3 MB, several seconds to upload here."""
+    out = tmp_path_factory.mktemp("clips") / "harbour.mp4"
+    run([
+        FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={CLIP_SECONDS}",
+        "-f", "lavfi", "-i", f"sine=frequency=330:duration={CLIP_SECONDS}",
+        "-vf", "noise=alls=10", "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "3M",
+        "-pix_fmt", "yuv420p", "-c:a", "aac", "-shortest", str(out),
+    ])  # fmt: skip
+    assert out.stat().st_size > 3 * UPLOAD_BYTES_PER_SECOND, out.stat().st_size
+    return out
+
+
+def throttle_uploads(page: Page) -> None:
+    session = page.context.new_cdp_session(page)
+    session.send("Network.enable")
+    session.send(
+        "Network.emulateNetworkConditions",
+        {
+            "offline": False,
+            "latency": 0,
+            "downloadThroughput": -1,
+            "uploadThroughput": UPLOAD_BYTES_PER_SECOND,
+        },
+    )
+
+
+def progress(page: Page) -> int:
+    return int(page.evaluate("document.getElementById('upload-progress').value"))
+
+
+def wait_for_progress(page: Page, percent: int) -> None:
+    page.wait_for_function(
+        "(percent) => document.getElementById('upload-progress').value >= percent",
+        arg=percent,
+        timeout=30_000,
+    )
+
+
+def stored_offset(page: Page, upload_url: str) -> int:
+    answer = page.request.fetch(upload_url, method="HEAD", headers={"Tus-Resumable": "1.0.0"})
+    assert answer.status == 200, f"HEAD {upload_url}: {answer.status}"
+    return int(answer.headers["upload-offset"])
+
+
+def settled_offset(page: Page, upload_url: str) -> int:
+    """The server's offset once it has noticed that the paused request was dropped."""
+    deadline = time.monotonic() + 10
+    last = stored_offset(page, upload_url)
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        now = stored_offset(page, upload_url)
+        if now == last:
+            return now
+        last = now
+    raise AssertionError(f"the upload's offset kept moving while paused (now {last})")
+
+
+def test_upload_to_s3_pauses_resumes_survives_a_reload_and_plays_from_the_bucket(
+    page: Page, live_server: LiveServer, open_s3_server: S3Server, big_clip: Path
+) -> None:
+    watcher = Watcher()
+    watcher.watch(page)
+    tus_requests: list[str] = []
+
+    def note(request: Request) -> None:
+        if "/api/uploads/" in request.url:
+            tus_requests.append(f"{request.method} {request.url}")
+
+    page.context.on("request", note)
+    size = big_clip.stat().st_size
+
+    with reported(live_server, watcher):
+        set_up_admin(page, live_server, ADMIN_EMAIL, ADMIN_PASSWORD)
+        throttle_uploads(page)
+
+        # --- start, pause part-way: the server keeps what it received --------------------
+        page.goto("/upload")
+        page.set_input_files("#file", big_clip)
+        page.fill("#title", "Harbour at night")
+        page.click("#upload-submit")
+        pause = page.locator("#upload-pause")
+        expect(pause).to_be_visible()
+        wait_for_progress(page, 15)
+        pause.click()
+        expect(pause).to_have_text("Resume")
+        expect(page.locator("#upload-status")).to_contain_text("Paused")
+        created = [r for r in tus_requests if r.startswith("POST ")]
+        assert len(created) == 1, tus_requests
+        upload_url = next(r.split(" ", 1)[1] for r in tus_requests if r.startswith("PATCH "))
+        paused_at = settled_offset(page, upload_url)
+        assert 0 < paused_at < size, (paused_at, size)
+
+        # --- resume, then leave the page mid-upload ---------------------------------------
+        pause.click()
+        expect(pause).to_have_text("Pause")
+        page.wait_for_function(
+            "(percent) => document.getElementById('upload-progress').value > percent",
+            arg=progress(page) + 10,
+            timeout=30_000,
+        )
+        pause.click()
+        expect(pause).to_have_text("Resume")
+        assert settled_offset(page, upload_url) > paused_at
+
+        # --- after a reload, choosing the same file continues where it stopped --------
+        page.reload()
+        notice = page.locator("#upload-unfinished")
+        expect(notice).to_be_visible()
+        expect(notice).to_contain_text("harbour.mp4")
+        page.set_input_files("#file", big_clip)
+        expect(page.locator("#title")).to_have_value("Harbour at night")
+        tus_requests.clear()
+        page.click("#upload-submit")
+        expect(page).to_have_url(url_is(live_server, "/videos"), timeout=60_000)
+        assert not [r for r in tus_requests if r.startswith("POST ")], tus_requests
+        assert f"HEAD {upload_url}" in tus_requests, tus_requests
+        assert page.evaluate("localStorage.getItem('clipsync.upload-draft')") is None
+
+        # --- it is processed from the bucket and plays with segments from S3 ----------
+        row = page.locator("tr[data-video-id]")
+        expect(row).to_have_count(1)
+        video_id = row.get_attribute("data-video-id")
+        assert video_id and upload_url.rstrip("/").endswith(video_id)
+        expect(row.locator("[data-role=status]")).to_have_text(
+            "Ready", timeout=PROCESSING_TIMEOUT_MS
+        )
+
+        fetched: list[Response] = []
+        page.context.on("response", lambda response: fetched.append(response))
+        page.goto(f"/watch/{video_id}")
+        page.wait_for_function("() => window.clipsyncPlayer && window.clipsyncPlayer.hls")
+        page.evaluate(
+            """async () => {
+                const video = document.getElementById("player");
+                video.muted = true;
+                await video.play();
+            }"""
+        )
+        page.wait_for_function(
+            "() => { const v = document.getElementById('player');"
+            " return !v.paused && v.currentTime > 2; }",
+            timeout=PLAYBACK_TIMEOUT_MS,
+        )
+        expect(page.locator("#player-error")).to_be_hidden()
+
+    from_s3 = [r for r in fetched if r.url.startswith(open_s3_server.url)]
+    segments = [r for r in from_s3 if re.search(r"\.m4s(\?|$)", r.url)]
+    assert segments, [r.url for r in fetched]
+    assert all(r.status == 200 for r in from_s3), [(r.status, r.url) for r in from_s3]
+    assert all("X-Amz-Signature=" in r.url for r in from_s3)
+    # Playlists come from the app (each one authorised); no segment passes through it.
+    through_app = [r.url for r in fetched if r.url.startswith(live_server.base_url)]
+    assert any(u.endswith("/master.m3u8") for u in through_app), through_app
+    assert not [u for u in through_app if ".m4s" in u], through_app
