@@ -29,7 +29,6 @@ from services import S3Server
 from tusclient import client as tus_client
 from tusclient.uploader import Uploader
 
-import clipsync.plugins
 from clipsync.models import ResumableUpload, Video, VideoStatus
 from clipsync.services import reaper
 from clipsync.services.transcoding import JobContext, run_transcode
@@ -85,16 +84,6 @@ class Tus:
             assert int(response.headers["upload-offset"]) == min(offset + chunk, len(data))
 
 
-@pytest.fixture
-def s3_builtin(monkeypatch: pytest.MonkeyPatch) -> None:
-    if "clipsync_storage_s3" not in clipsync.plugins.BUILTIN_PLUGINS:
-        monkeypatch.setattr(
-            clipsync.plugins,
-            "BUILTIN_PLUGINS",
-            (*clipsync.plugins.BUILTIN_PLUGINS, "clipsync_storage_s3"),
-        )
-
-
 @pytest.fixture(params=["local", "s3"])
 async def tus_app(
     request: pytest.FixtureRequest,
@@ -105,7 +94,6 @@ async def tus_app(
     """An app on local disk or on a fresh bucket (5 MiB parts), and a signed-in user."""
     tables: dict[str, Any] = {"transcoder": SMALL_LADDER}
     if request.param == "s3":
-        request.getfixturevalue("s3_builtin")
         server: S3Server = request.getfixturevalue("s3_server")
         bucket = f"tus-{uuid.uuid4().hex[:12]}"
         tables["storage"] = {"backend": "s3"}

@@ -5,21 +5,18 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import importlib
-import importlib.util
 import os
 import shutil
-import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import boto3
+import clipsync_storage_s3 as s3
 import httpx
 import pytest
 from botocore.auth import S3SigV4QueryAuth
@@ -29,7 +26,6 @@ from clients import register, upload, upload_and_register
 from clips import make_clip
 from services import S3Server, free_port
 
-import clipsync.plugins
 from clipsync.backends import Availability, BackendContext
 from clipsync.models import Video, VideoStatus
 from clipsync.settings import Secret, Settings
@@ -37,27 +33,6 @@ from clipsync.settings import Secret, Settings
 MiB = 1024 * 1024
 SettingsFactory = Callable[..., Settings]
 AppFactory = Callable[..., Awaitable[tuple[Any, httpx.AsyncClient]]]
-PLUGIN_DIR = Path(__file__).resolve().parents[1] / "plugins" / "clipsync_storage_s3"
-
-
-def _load_plugin() -> ModuleType:
-    """The plugin module, importable before and after it is packaged as a built-in."""
-    try:
-        return importlib.import_module("clipsync_storage_s3")
-    except ImportError:
-        spec = importlib.util.spec_from_file_location(
-            "clipsync_storage_s3",
-            PLUGIN_DIR / "__init__.py",
-            submodule_search_locations=[str(PLUGIN_DIR)],
-        )
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["clipsync_storage_s3"] = module
-        spec.loader.exec_module(module)
-        return module
-
-
-s3 = _load_plugin()
 
 
 # --- helpers ------------------------------------------------------------------------------
@@ -409,19 +384,7 @@ def s3_server_secret(storage: Any) -> str:
 # --- the real app ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def s3_builtin(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Load the plugin as a built-in, whether or not the core lists it yet."""
-    if "clipsync_storage_s3" not in clipsync.plugins.BUILTIN_PLUGINS:
-        monkeypatch.setattr(
-            clipsync.plugins,
-            "BUILTIN_PLUGINS",
-            (*clipsync.plugins.BUILTIN_PLUGINS, "clipsync_storage_s3"),
-        )
-
-
 async def test_the_app_stores_uploads_in_the_bucket(
-    s3_builtin: None,
     s3_server: S3Server,
     make_settings: SettingsFactory,
     migrated_sqlite: Path,

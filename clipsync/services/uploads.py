@@ -213,13 +213,7 @@ class UploadService:
             key = keys.check_key(file_key) if isinstance(file_key, str) else None
         except ValueError:
             key = None
-        # Someone else's key answers like a missing one: keys are not to be probed.
-        video = await Video.get_or_none(source_key=key, owner_id=owner.id) if key else None
-        if video is None:
-            raise NotFound("There is no such upload.")
-        if video.status != VideoStatus.UPLOADED:
-            raise Conflict(f"This upload is already registered (status {video.status}).")
-        return video
+        return await UploadService._pending(owner, {"source_key": key} if key else None)
 
     async def _arrived(self, video: Video) -> None:
         """The stored file is there, within the limit and as large as declared.
@@ -290,11 +284,18 @@ class UploadService:
     @staticmethod
     async def _own_upload(owner: User, video_id: Any) -> Video:
         try:
-            key = uuid.UUID(str(video_id))
+            where = {"id": uuid.UUID(str(video_id))}
         except ValueError:
-            raise NotFound("There is no such upload.") from None
-        # Someone else's upload answers like a missing one: ids are not to be probed.
-        video = await Video.get_or_none(id=key, owner_id=owner.id)
+            where = None
+        return await UploadService._pending(owner, where)
+
+    @staticmethod
+    async def _pending(owner: User, where: dict[str, Any] | None) -> Video:
+        """The owner's upload matching `where` that is not registered yet.
+
+        Someone else's upload answers like a missing one: ids and keys are not to be probed.
+        """
+        video = await Video.get_or_none(**where, owner_id=owner.id) if where else None
         if video is None:
             raise NotFound("There is no such upload.")
         if video.status != VideoStatus.UPLOADED:
