@@ -128,12 +128,10 @@ class PresigningStorage(Protocol):
     (no network I/O): a media playlist signs every one of its segments.
     """
 
-    def presigned_get(self, key: str, expires: int | float | None = None) -> str:
+    def presigned_get(self, key: str, expires: int | float) -> str:
         """A URL that lets whoever holds it GET `key` for `expires` seconds."""
 
-    def presigned_put(
-        self, key: str, expires: int | float | None = None, content_type: str | None = None
-    ) -> str:
+    def presigned_put(self, key: str, expires: int | float, content_type: str | None = None) -> str:
         """A URL that lets whoever holds it PUT `key` for `expires` seconds.
 
         With `content_type`, the signature covers the Content-Type header, so the

@@ -204,7 +204,7 @@ async def test_keys_outside_the_key_rules_are_refused(storage: Any, key: str) ->
     with pytest.raises(ValueError):
         await storage.delete_prefix(key)
     with pytest.raises(ValueError):
-        storage.presigned_get(key)
+        storage.presigned_get(key, 60)
 
 
 # --- the probe ---------------------------------------------------------------------------
@@ -324,16 +324,16 @@ async def test_presigned_get_works_and_unsigned_reads_are_refused(
     await open_storage.put_stream(key, chunked(b"segment bytes", 5), "video/iso.segment")
     await storage.put_stream(key, chunked(b"segment bytes", 5), "video/iso.segment")
     async with httpx.AsyncClient(trust_env=False) as http:
-        url = open_storage.presigned_get(key)
+        url = open_storage.presigned_get(key, 60)
         response = await http.get(url)
         assert response.status_code == 200 and response.content == b"segment bytes"
         # Nothing stored is public by path: the object, unsigned, is refused.
         for backend in (open_storage, storage):
-            unsigned = backend.presigned_get(key).split("?", 1)[0]
+            unsigned = backend.presigned_get(key, 60).split("?", 1)[0]
             assert unsigned.endswith(f"/{backend.bucket}/clipsync/{key}")
             assert (await http.get(unsigned)).status_code == 403
 
-    url = storage.presigned_get(key)
+    url = storage.presigned_get(key, 3600)
     assert "X-Amz-Expires=3600" in url
     assert verify_presigned(url, s3_server_secret(storage), "GET") == "ok"
     assert verify_presigned(url, "not-the-secret", "GET") == "signature mismatch"

@@ -64,12 +64,6 @@ def _part_size(value: int) -> str | None:
     return f"must be between {MIN_PART_SIZE} (5 MiB) and {MAX_PART_SIZE} (5 GiB)"
 
 
-def _presign_seconds(value: int) -> str | None:
-    if 1 <= value <= MAX_PRESIGN_SECONDS:
-        return None
-    return f"must be between 1 and {MAX_PRESIGN_SECONDS} (7 days)"
-
-
 def _endpoint(value: str) -> str | None:
     if not value or "://" in value or "/" in value:
         return 'must be host:port without a scheme or path, e.g. "127.0.0.1:9000"'
@@ -111,8 +105,6 @@ class S3Settings:
     # Path-style URLs (http://host/bucket/key), as MinIO wants; false for AWS's
     # virtual-host style (http://bucket.host/key).
     path_style: bool = True
-    # Default validity of presigned URLs, in seconds.
-    presign_seconds: int = check(_presign_seconds, 3600)
     # Multipart upload part size in bytes: the memory one streamed upload needs.
     part_size: int = check(_part_size, 16 * 1024 * 1024)
     # Where `open_local` downloads objects for ffprobe and ffmpeg; relative paths are
@@ -423,17 +415,16 @@ class S3Storage:
 
     # -- presigned URLs -------------------------------------------------------------------------
 
-    def _expiry(self, expires: int | float | timedelta | None) -> timedelta:
-        if expires is None:
-            return timedelta(seconds=self.config.presign_seconds)
+    @staticmethod
+    def _expiry(expires: int | float | timedelta) -> timedelta:
         if not isinstance(expires, timedelta):
             expires = timedelta(seconds=expires)
         if not 1 <= expires.total_seconds() <= MAX_PRESIGN_SECONDS:
             raise ValueError("a presigned URL must be valid for 1 second to 7 days")
         return expires
 
-    def presigned_get(self, key: str, expires: int | float | timedelta | None = None) -> str:
-        """A URL that lets anyone holding it GET `key` until it expires.
+    def presigned_get(self, key: str, expires: int | float | timedelta) -> str:
+        """A URL that lets anyone holding it GET `key` for `expires` (seconds).
 
         Pure computation (the region is configured): cheap enough to sign every
         segment of a playlist.
@@ -445,10 +436,10 @@ class S3Storage:
     def presigned_put(
         self,
         key: str,
-        expires: int | float | timedelta | None = None,
+        expires: int | float | timedelta,
         content_type: str | None = None,
     ) -> str:
-        """A URL that lets anyone holding it PUT `key` until it expires.
+        """A URL that lets anyone holding it PUT `key` for `expires` (seconds).
 
         With `content_type`, the signature covers the Content-Type header, so the
         upload must send exactly that type.
