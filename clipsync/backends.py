@@ -139,11 +139,6 @@ class PresigningStorage(Protocol):
         """
 
 
-def can_presign(storage: object) -> bool:
-    """Whether `storage` implements `PresigningStorage`."""
-    return isinstance(storage, PresigningStorage)
-
-
 @runtime_checkable
 class MultipartStorage(Protocol):
     """A storage backend that assembles one object from parts sent one at a time.

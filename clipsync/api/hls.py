@@ -27,7 +27,7 @@ from sanic import Blueprint
 from sanic.response import HTTPResponse, redirect
 from sanic.response import text as text_response
 
-from clipsync.backends import can_presign
+from clipsync.backends import PresigningStorage
 from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, NotFound
 from clipsync.media import playlists
@@ -68,9 +68,11 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end
 
 
-def presigned_playback(settings: Settings, storage: object) -> bool:
-    """Whether players fetch media straight from the store (see the module docstring)."""
-    return settings.storage.playback == "presigned" and can_presign(storage)
+def presigning_store(settings: Settings, storage: object) -> PresigningStorage | None:
+    """The store players fetch media from directly (see the module docstring), or None."""
+    if settings.storage.playback == "presigned" and isinstance(storage, PresigningStorage):
+        return storage
+    return None
 
 
 def playback_expiry(settings: Settings, video: Video) -> int:
@@ -101,17 +103,19 @@ async def hls_file(request: ClipSyncRequest, video_id: uuid.UUID, path: str) -> 
     size = await storage.size(key)
     if size is None:
         raise NotFound("There is no such file.")
-    settings = request.app.ctx.settings
-    if presigned_playback(settings, storage):
-        return await _presigned(request, video, path, key)
+    store = presigning_store(request.app.ctx.settings, storage)
+    if store is not None:
+        return await _presigned(request, store, video, path, key)
     return await _proxied(request, key, path, size)
 
 
-async def _presigned(request: ClipSyncRequest, video: Video, path: str, key: str) -> HTTPResponse:
+async def _presigned(
+    request: ClipSyncRequest, store: PresigningStorage, video: Video, path: str, key: str
+) -> HTTPResponse:
     storage = request.app.ctx.backends.storage
     settings = request.app.ctx.settings
     if not path.endswith(".m3u8"):
-        url = storage.presigned_get(key, settings.storage.playback_url_seconds)  # type: ignore[attr-defined]
+        url = store.presigned_get(key, settings.storage.playback_url_seconds)
         return redirect(url, status=302, headers={"Cache-Control": SIGNED_CACHE_CONTROL})
     text = b"".join([chunk async for chunk in storage.read(key)]).decode()
     if not playlists.is_master_playlist(text):
@@ -121,7 +125,7 @@ async def _presigned(request: ClipSyncRequest, video: Video, path: str, key: str
             target = playlists.resolve_uri(path, uri)
             if target is None:
                 return uri
-            return storage.presigned_get(keys.hls_key(video.id, target), expires)  # type: ignore[attr-defined]
+            return store.presigned_get(keys.hls_key(video.id, target), expires)
 
         # About 0.2 ms a URI: a two-hour rendition is some 2000 of them, so not on
         # the event loop.

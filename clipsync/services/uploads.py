@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from clipsync.backends import StorageBackend, can_presign
+from clipsync.backends import PresigningStorage, StorageBackend
 from clipsync.errors import (
     Conflict,
     DirectUploadUnavailable,
@@ -156,7 +156,7 @@ class UploadService:
         reaper deletes rows (and whatever was PUT) never registered within
         `[uploads] abandoned_after_hours`.
         """
-        if not can_presign(self.storage):
+        if not isinstance(self.storage, PresigningStorage):
             raise DirectUploadUnavailable()
         filename = self._filename(filename)
         size = self._declared_size(size)
@@ -166,7 +166,7 @@ class UploadService:
             )
         video_id = uuid.uuid4()
         key = keys.source_key(video_id, filename)
-        url = self.storage.presigned_put(  # type: ignore[attr-defined]
+        url = self.storage.presigned_put(
             key, self.settings.storage.upload_url_seconds, content_type
         )
         video = await Video.create(
