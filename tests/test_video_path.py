@@ -16,7 +16,7 @@ import httpx
 import pytest
 from browser import LiveServer
 from clients import PASSWORD, bearer, register, upload_and_register
-from clips import make_clip
+from clips import FFMPEG, make_clip, run
 
 from clipsync.models import Video, VideoStatus
 from clipsync.settings import load_settings
@@ -116,6 +116,45 @@ async def test_the_worker_retries_then_marks_failed_with_a_reason(
         worker.stop()
     assert video.attempts == 2
     assert video.error.startswith("Transcoding failed:")
+
+
+async def test_ctrl_c_reaching_the_worker_twice_still_lets_the_running_job_finish(
+    tmp_path: Path, start_app
+) -> None:
+    """A terminal's Ctrl-C and Sanic's manager both send SIGINT: one graceful stop."""
+    config = write_config(tmp_path)
+    settings = load_settings(config, environ={})
+    subprocess.run(
+        [sys.executable, "-m", "clipsync", "--config", str(config), "migrate"], check=True
+    )
+    _, client = await start_app(settings)
+    token = (await register(client, "w@example.org"))["token"]
+    clip = tmp_path / "long.mp4"
+    run([
+        FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
+        "-f", "lavfi", "-i", "testsrc2=size=640x360:rate=25:duration=40",
+        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(clip),
+    ])  # fmt: skip
+    response = await upload_and_register(client, token, clip)
+    video_id = response.json()["video"]["id"]
+    worker = Worker(config)
+    try:
+        deadline = time.monotonic() + 60
+        while not (await Video.get(id=video_id)).progress:
+            assert time.monotonic() < deadline, worker.log.read_text()[-2000:]
+            await asyncio.sleep(0.1)
+        os.killpg(worker.process.pid, signal.SIGINT)
+        await asyncio.sleep(0.05)
+        os.killpg(worker.process.pid, signal.SIGINT)
+        code = await asyncio.to_thread(worker.process.wait, 120)
+    finally:
+        if worker.process.poll() is None:
+            os.killpg(worker.process.pid, signal.SIGKILL)
+    log = worker.log.read_text()
+    assert code == 0, log[-2000:]
+    assert "still finishing the jobs" in log, log[-2000:]
+    video = await Video.get(id=video_id)
+    assert video.status == VideoStatus.READY, (video.status, video.error, log[-2000:])
 
 
 def test_serve_transcodes_and_ffmpeg_plays_the_stream_only_with_credentials(tmp_path: Path) -> None:
