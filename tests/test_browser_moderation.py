@@ -44,6 +44,8 @@ segment_seconds = 1
 
 PROCESSING_TIMEOUT_S = 45
 PLAYBACK_TIMEOUT_MS = 15_000
+# The queue asks for news every 5 s.
+LIVE_TIMEOUT_MS = 15_000
 
 
 @pytest.fixture
@@ -204,6 +206,33 @@ def test_an_editor_approves_in_the_queue_then_the_category_can_watch_and_others_
         expect(item.get_by_role("button", name="Approve")).to_have_count(0)
         expect(item.get_by_role("button", name="Reject")).to_have_count(0)
         assert page.evaluate("window.__marker") == 1, "the page was reloaded"
+
+        # --- the queue keeps itself current: an arrival is announced, a decision taken
+        # --- elsewhere shows up, without a reload ---------------------------------------
+        with httpx.Client(base_url=live_server.base_url, timeout=30) as http:
+            second = upload(http, uploader["token"], "Second Thoughts")
+            news = page.locator("#queue-news")
+            expect(news).to_have_text("1 new video is waiting. Show them", timeout=LIVE_TIMEOUT_MS)
+            news.get_by_role("link", name="Show them").click()
+            arrived = page.locator(f'.queue-item[data-video-id="{second}"]')
+            expect(arrived.locator("[data-role=title]")).to_have_text("Second Thoughts")
+            expect(news).to_be_hidden()
+            page.evaluate("window.__marker = 2")
+            wait_for_status(http, uploader["token"], second, "READY")
+            expect(arrived.locator("[data-role=status]")).to_have_text(
+                "Ready", timeout=LIVE_TIMEOUT_MS
+            )
+            rejected = http.post(
+                f"/api/admin/videos/{second}/reject",
+                json={"reason": "A duplicate."},
+                headers=bearer(admin_token),
+            )
+            assert rejected.status_code == 200, rejected.text
+            expect(arrived.locator("[data-role=status]")).to_have_text(
+                "Rejected", timeout=LIVE_TIMEOUT_MS
+            )
+            expect(page.locator("#queue-total")).to_have_text("0")
+            assert page.evaluate("window.__marker") == 2, "the page was reloaded"
 
         # The decision is on the record, linked to the video.
         page.get_by_role("navigation", name="Moderation console").get_by_role(

@@ -57,12 +57,14 @@
   // The count in the heading: what is still waiting, on every page.
   const queueList = document.getElementById("queue-list");
   const queueTotal = document.getElementById("queue-total");
-  const totalAtLoad = queueTotal ? Number(queueTotal.textContent) || 0 : 0;
+  // What was waiting when the page was made; `refresh` brings it up to date.
+  let totalAtLoad = queueTotal ? Number(queueTotal.textContent) || 0 : 0;
   const PENDING = ["UPLOADED", "PROCESSING", "READY"];
 
   function updateTotal() {
-    if (!queueTotal || !queueList) return;
-    const decided = Array.from(queueList.querySelectorAll(".queue-item")).filter(
+    if (!queueTotal) return;
+    const shown = queueList ? Array.from(queueList.querySelectorAll(".queue-item")) : [];
+    const decided = shown.filter(
       (item) => !PENDING.includes(item.dataset.status) || item.classList.contains("is-gone")
     ).length;
     queueTotal.textContent = String(Math.max(0, totalAtLoad - decided));
@@ -428,5 +430,71 @@
     });
   }
 
-  window.clipsyncQueue = { applyStatus, findItem };
+  // --- keeping the page current ------------------------------------------------------------
+  // Uploads finish processing and other moderators decide while this page is open, so the
+  // same page of the queue is asked for again every REFRESH_MS (not while the tab is
+  // hidden). A video whose status changed shows it; one that left the queue (decided
+  // elsewhere, deleted, moved) is looked up once; videos that arrived are counted in a
+  // notice whose link reloads the page (the server renders queue items).
+  const REFRESH_MS = 5000;
+  const news = document.getElementById("queue-news");
+  const section = document.getElementById("queue-section");
+  const onPage = () => (queueList ? Array.from(queueList.querySelectorAll(".queue-item")) : []);
+
+  function pendingUrl() {
+    const here = new URLSearchParams(window.location.search);
+    const query = new URLSearchParams({
+      page: section.dataset.page || "1",
+      pageSize: section.dataset.pageSize || "50",
+    });
+    for (const name of ["status", "category"]) if (here.get(name)) query.set(name, here.get(name));
+    return `/api/admin/videos/pending?${query}`;
+  }
+
+  async function lookUp(item) {
+    try {
+      const { video } = await api("GET", `/api/videos/${encodeURIComponent(item.dataset.videoId)}`);
+      if (video.status !== item.dataset.status) applyStatus(item, video.status, video);
+      item.classList.add("is-decided");
+    } catch (error) {
+      if (error.status === 404) showFailure(item, { status: 404 }, "");
+    }
+  }
+
+  async function refresh() {
+    if (document.hidden) return;
+    let answer;
+    try {
+      answer = await api("GET", pendingUrl());
+    } catch {
+      return; // offline or signed out: the next action says so
+    }
+    const latest = new Map(answer.items.map((video) => [String(video.id), video]));
+    for (const item of onPage()) {
+      if (item.getAttribute("aria-busy") === "true" || item.classList.contains("is-gone")) continue;
+      const video = latest.get(item.dataset.videoId);
+      if (video && video.status !== item.dataset.status) applyStatus(item, video.status, video);
+      else if (!video && PENDING.includes(item.dataset.status)) await lookUp(item);
+    }
+    const shown = new Set(onPage().map((item) => item.dataset.videoId));
+    const arrived = answer.items.filter((video) => !shown.has(String(video.id))).length;
+    if (news) {
+      news.hidden = arrived === 0;
+      news.querySelector("[data-role=text]").textContent =
+        arrived === 1 ? "1 new video is waiting." : `${arrived} new videos are waiting.`;
+    }
+    // The heading counts what is waiting now, on every page.
+    const decidedHere = onPage().filter(
+      (item) => !PENDING.includes(item.dataset.status) || item.classList.contains("is-gone")
+    ).length;
+    totalAtLoad = answer.total + decidedHere;
+    updateTotal();
+  }
+
+  if (section) {
+    if (news) news.querySelector("a").href = window.location.href;
+    window.setInterval(refresh, REFRESH_MS);
+  }
+
+  window.clipsyncQueue = { applyStatus, findItem, refresh };
 })();
