@@ -8,6 +8,7 @@ import pytest
 from clients import PASSWORD, bearer
 
 from clipsync.models import Role, Video, VideoStatus
+from clipsync.services import analytics as analytics_service
 
 CATEGORIES = [
     {"name": "staff", "label": "Staff", "self_select": True, "default": True},
@@ -110,6 +111,39 @@ async def test_a_batch_answers_what_was_accepted_and_why_each_refusal(site) -> N
         (4, "out_of_range"),
         (5, "invalid"),
     ]
+
+
+async def test_who_may_see_a_video_is_reused_briefly_then_asked_again(
+    site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Batches reuse the visibility answer for SEEN_SECONDS, per user, then query again."""
+    app, _, people, video = site
+    seen = app.ctx.analytics.seen
+    queries: list[int] = []
+    real_query = seen._query
+
+    async def counted(user, ids):
+        queries.append(len(ids))
+        return await real_query(user, ids)
+
+    monkeypatch.setattr(seen, "_query", counted)
+    clock = [1000.0]
+    monkeypatch.setattr(analytics_service.time, "monotonic", lambda: clock[0])
+    batch = [event(video, "PLAY", 0.0)]
+    viewer, other = people["viewer"][0], people["other"][0]
+
+    assert set(await seen.lookup(viewer, batch)) == {str(video.id)}
+    assert set(await seen.lookup(viewer, batch)) == {str(video.id)}
+    assert queries == [1], "the second batch should reuse the answer"
+    assert await seen.lookup(other, batch) == {}  # another category: asked, and refused
+    assert queries == [1, 1]
+
+    # A rejection reaches the check once the answer is older than SEEN_SECONDS.
+    await Video.filter(id=video.id).update(status=VideoStatus.REJECTED)
+    assert set(await seen.lookup(viewer, batch)) == {str(video.id)}
+    clock[0] += analytics_service.SEEN_SECONDS + 1
+    assert await seen.lookup(viewer, batch) == {}
+    assert queries == [1, 1, 1]
 
 
 async def test_oversized_batches_and_all_refused_batches(site) -> None:

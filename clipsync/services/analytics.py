@@ -12,6 +12,7 @@ category for editors, and their own uploads for everyone else.
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -74,27 +75,59 @@ class SeenVideo:
     duration: float
 
 
-async def _visible_videos(user: User, events: list[Any]) -> dict[str, SeenVideo]:
-    """The batch's videos that `user` may see, by the id the player sent; one query."""
-    sent = {raw.get("videoId") for raw in events if type(raw) is dict}
-    keys: dict[uuid.UUID, list[str]] = {}
-    for video_id in sent:
-        if type(video_id) is str and 0 < len(video_id) <= 64:
-            try:
-                keys.setdefault(uuid.UUID(video_id), []).append(video_id)
-            except ValueError:
-                continue
-    if not keys:
-        return {}
-    rows = (
-        await visible_to(user).filter(id__in=list(keys)).values_list("id", "category", "duration")
-    )
-    found = {}
-    for key, category, duration in rows:
-        seen = SeenVideo(str(key), category, duration or 0.0)
-        for video_id in keys[key if isinstance(key, uuid.UUID) else uuid.UUID(str(key))]:
-            found[video_id] = seen
-    return found
+# How long "this user may see this video" is reused for watch events. A player sends
+# a batch every few seconds for the same video, so most batches need no query; a
+# moderation decision or a category change reaches this check at most this late, for
+# the events of someone who was allowed to watch moments before.
+SEEN_SECONDS = 10.0
+SEEN_MAX_ENTRIES = 10_000
+
+
+class SeenVideos:
+    """The videos a user may see, looked up for a batch of events with at most one query."""
+
+    def __init__(self) -> None:
+        self._answers: dict[tuple[int, str, str, uuid.UUID], tuple[float, SeenVideo | None]] = {}
+
+    async def lookup(self, user: User, events: list[Any]) -> dict[str, SeenVideo]:
+        """The batch's videos that `user` may see, by the id the player sent."""
+        sent = {raw.get("videoId") for raw in events if type(raw) is dict}
+        ids: dict[uuid.UUID, list[str]] = {}
+        for video_id in sent:
+            if type(video_id) is str and 0 < len(video_id) <= 64:
+                try:
+                    ids.setdefault(uuid.UUID(video_id), []).append(video_id)
+                except ValueError:
+                    continue
+        now = time.monotonic()
+        viewer = (user.id, str(user.role), user.category)
+        answers: dict[uuid.UUID, SeenVideo | None] = {}
+        for key in ids:
+            cached = self._answers.get((*viewer, key))
+            if cached is not None and cached[0] > now:
+                answers[key] = cached[1]
+        missing = [key for key in ids if key not in answers]
+        if missing:
+            answers.update(await self._query(user, missing))
+            if len(self._answers) > SEEN_MAX_ENTRIES:
+                self._answers.clear()
+            for key in missing:
+                self._answers[(*viewer, key)] = (now + SEEN_SECONDS, answers[key])
+        return {
+            video_id: seen
+            for key, seen in answers.items()
+            if seen is not None
+            for video_id in ids[key]
+        }
+
+    @staticmethod
+    async def _query(user: User, ids: list[uuid.UUID]) -> dict[uuid.UUID, SeenVideo | None]:
+        rows = await visible_to(user).filter(id__in=ids).values_list("id", "category", "duration")
+        found: dict[uuid.UUID, SeenVideo | None] = dict.fromkeys(ids)
+        for key, category, duration in rows:
+            key = key if isinstance(key, uuid.UUID) else uuid.UUID(str(key))
+            found[key] = SeenVideo(str(key), category, duration or 0.0)
+        return found
 
 
 class AnalyticsService:
@@ -102,6 +135,7 @@ class AnalyticsService:
         self.settings = settings
         self.backend = backend
         self.plugins = plugins
+        self.seen = SeenVideos()
 
     async def ingest(self, user: User, payload: Any) -> Ingested:
         """Check a batch (or one event) and record what is valid."""
@@ -109,7 +143,7 @@ class AnalyticsService:
         limit = self.settings.analytics.max_batch
         if len(events) > limit:
             raise PayloadTooLarge(f"Send at most {limit} events at a time (got {len(events)}).")
-        videos = await _visible_videos(user, events)
+        videos = await self.seen.lookup(user, events)
         accepted: list[WatchEvent] = []
         rejected: list[dict[str, Any]] = []
         now = datetime.now(UTC)
