@@ -5,15 +5,15 @@ each analytics backend, SQLite then ClickHouse, it measures from one run:
 
 ingest    events per second accepted by `POST /api/analytics/event` from 50 concurrent
           clients, each sending batches of 50 events (one viewing session's PLAY and
-          PROGRESS events) as fast as the server answers, for 12 s after 2 s of
-          warm-up. The server is a real `clipsync serve` (`LiveServer` from
-          tests/browser.py, without its access log, which production does not turn on
-          either), run once with `[server] workers = 1` and once with `workers = 2`;
-          the better run is the result. Setting up is done as an administrator would:
-          the admin account with `clipsync user create`, a 30 s clip uploaded,
-          transcoded and approved through the API, and 50 viewers registered through
-          the API. Afterwards the admin's overview must count every accepted event
-          (checked, not timed).
+          PROGRESS events) as fast as the server answers, for 12 s after 2 s of warm-up
+          (in which the clients connect, 10 ms apart). The server is a real `clipsync
+          serve` (`LiveServer` from tests/browser.py, without its access log, which
+          production does not turn on either), run once with `[server] workers = 1` and
+          once with `workers = 2`; the better run is the result. Setting up is done as
+          an administrator would: the admin account with `clipsync user create`, a 30 s
+          clip uploaded, transcoded and approved through the API, and 50 viewers
+          registered through the API. Afterwards the admin's overview must count every
+          accepted event (checked, not timed).
 overview  the median time of 5 calls of the backend's `overview()` over the last 30
           days, every video in scope (what an admin's dashboard asks), after 1 million
           events (SQLite) or 10 million (ClickHouse) were written to it. The events
@@ -81,6 +81,7 @@ CLIENTS = 50
 BATCH = 50
 BODIES_PER_CLIENT = 8  # distinct batches each client cycles through
 WARM_UP_SECONDS = 2.0
+CONNECT_SPACING = 0.01  # seconds between two clients' first connections (see `hammer`)
 INGEST_SECONDS = 12.0
 CLIP_SECONDS = 30
 STORED_TIMEOUT = 30.0  # seconds to wait for the accepted events to be counted
@@ -409,6 +410,12 @@ async def hammer(base_url: str, site: Site, run: IngestRun) -> None:
     async def client(number: int) -> None:
         nonlocal counted
         http = connections[number]
+        # Viewers arrive one after another, not in the same millisecond: asyncio
+        # accepts every pending connection (up to the listen backlog) each time a
+        # worker wakes, so 50 connections opened at once all land on one Sanic worker
+        # and the other idles for the whole run. Spread over the warm-up, they are
+        # shared between the workers as real arrivals are.
+        await asyncio.sleep(number * CONNECT_SPACING)
         for request in itertools.cycle(requests[number]):
             sent = time.perf_counter()
             if sent >= ends:
