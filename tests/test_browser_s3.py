@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from browser import LiveServer, Watcher, reported, set_up_admin, url_is
 from clips import FFMPEG, run
-from playwright.sync_api import Page, Request, Response, expect
+from playwright.sync_api import Page, Request, Response, Route, expect
 from services import S3Server
 
 pytestmark = pytest.mark.browser
@@ -208,12 +208,55 @@ def test_upload_to_s3_pauses_resumes_survives_a_reload_and_plays_from_the_bucket
         )
         expect(page.locator("#player-error")).to_be_hidden()
 
-    from_s3 = [r for r in fetched if r.url.startswith(open_s3_server.url)]
+        first_watch = list(fetched)
+
+        # --- presigned URLs that expire mid-playback: the player signs afresh -------
+        # hls.js reads a VOD playlist once; here the store refuses every segment from
+        # the fourth on (as it would once the URLs expired) until the player loads
+        # the stream from the app again, whose media playlists sign them anew. (A
+        # switch to another rendition's playlist does not count: those URLs were
+        # signed as long ago.)
+        expired = {"on": True, "refused": 0, "playlists": 0}
+
+        def store(route: Route) -> None:
+            number = re.search(r"seg_(\d+)\.m4s", route.request.url)
+            if expired["on"] and number and int(number.group(1)) >= 3:
+                expired["refused"] += 1
+                route.fulfill(status=403, body="Request has expired")
+            else:
+                route.continue_()
+
+        def note_playlist(request: Request) -> None:
+            if request.url.endswith("/master.m3u8") and expired["refused"]:
+                expired["playlists"] += 1
+                expired["on"] = False
+
+        page.route(f"{open_s3_server.url}/**", store)
+        page.on("request", note_playlist)
+        page.goto(f"/watch/{video_id}")
+        page.wait_for_function("() => window.clipsyncPlayer && window.clipsyncPlayer.hls")
+        page.evaluate(
+            """async () => {
+                const video = document.getElementById("player");
+                video.muted = true;
+                await video.play();
+            }"""
+        )
+        page.wait_for_function(
+            "() => { const v = document.getElementById('player');"
+            " return !v.paused && v.currentTime > 5; }",
+            timeout=PLAYBACK_TIMEOUT_MS,
+        )
+        expect(page.locator("#player-error")).to_be_hidden()
+        assert expired["refused"] and expired["playlists"], expired
+        page.unroute(f"{open_s3_server.url}/**")
+
+    from_s3 = [r for r in first_watch if r.url.startswith(open_s3_server.url)]
     segments = [r for r in from_s3 if re.search(r"\.m4s(\?|$)", r.url)]
-    assert segments, [r.url for r in fetched]
+    assert segments, [r.url for r in first_watch]
     assert all(r.status == 200 for r in from_s3), [(r.status, r.url) for r in from_s3]
     assert all("X-Amz-Signature=" in r.url for r in from_s3)
     # Playlists come from the app (each one authorised); no segment passes through it.
-    through_app = [r.url for r in fetched if r.url.startswith(live_server.base_url)]
+    through_app = [r.url for r in first_watch if r.url.startswith(live_server.base_url)]
     assert any(u.endswith("/master.m3u8") for u in through_app), through_app
     assert not [u for u in through_app if ".m4s" in u], through_app
