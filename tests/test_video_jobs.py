@@ -170,6 +170,17 @@ async def test_the_reaper_deletes_abandoned_uploads(small_app, tmp_path: Path) -
     assert not source.exists() and not await Video.exists(id=video.id)
 
 
+def test_uploads_are_not_abandoned_while_their_upload_url_is_valid(make_settings) -> None:
+    def waits(**tables) -> float:
+        cutoff = reaper.abandoned_before(make_settings(**tables))
+        return (datetime.now(UTC) - cutoff).total_seconds()
+
+    assert waits(uploads={"abandoned_after_hours": 24}) == pytest.approx(24 * 3600, abs=5)
+    # A direct-upload URL valid for two days keeps its row for two days (and a margin).
+    longer = waits(uploads={"abandoned_after_hours": 24}, storage={"upload_url_seconds": 172800})
+    assert longer == pytest.approx(2 * 86400 + 300, abs=5)
+
+
 async def test_a_video_rejected_while_it_transcodes_stays_rejected(small_app, monkeypatch) -> None:
     """A moderator's decision made during the job is never overwritten by the job."""
     from clipsync.services import transcoding

@@ -4,7 +4,8 @@
   queue lost the message) is queued again, unless a job for it is already waiting
   in the queue; the lease on the row keeps a job that is still running from being
   doubled.
-- An upload that was never registered is deleted after `[uploads] abandoned_after_hours`.
+- An upload that was never registered is deleted after `[uploads] abandoned_after_hours`
+  (or once the direct-upload URL handed out for it has expired, when that is later).
 - A resumable (tus) upload that expired (`[uploads] resumable_expiry_hours` without a
   byte) is deleted: its staged bytes, the parts it stored, its row.
 """
@@ -22,6 +23,7 @@ from tortoise.expressions import Q
 from clipsync.models import Video, VideoStatus
 from clipsync.services.resumable import ResumableService
 from clipsync.services.transcoding import JobContext, stale_before
+from clipsync.settings import Settings
 from clipsync.storage import keys
 
 log = logging.getLogger(__name__)
@@ -46,8 +48,22 @@ async def requeue_stalled(
     return requeued
 
 
+def abandoned_before(settings: Settings) -> datetime:
+    """Unregistered uploads made before this are abandoned.
+
+    Never while a presigned PUT URL handed out for one may still be used
+    (`[storage] upload_url_seconds`): deleting its row then would leave whatever
+    is PUT afterwards in the store with nothing pointing at it.
+    """
+    wait = max(
+        timedelta(hours=settings.uploads.abandoned_after_hours),
+        timedelta(seconds=settings.storage.upload_url_seconds, minutes=5),
+    )
+    return datetime.now(UTC) - wait
+
+
 async def delete_abandoned_uploads(ctx: JobContext) -> int:
-    cutoff = datetime.now(UTC) - timedelta(hours=ctx.settings.uploads.abandoned_after_hours)
+    cutoff = abandoned_before(ctx.settings)
     abandoned = await Video.filter(status=VideoStatus.UPLOADED, created_at__lt=cutoff)
     for video in abandoned:
         await ctx.backends.storage.delete_prefix(keys.video_prefix(video.id))
