@@ -156,6 +156,20 @@ async def test_contract_round_trip(storage: Any, s3_server: S3Server, tmp_path: 
         async with storage.open_local("videos/v1/missing.mp4"):
             pass
     assert list((tmp_path / "scratch").iterdir()) == []
+    # Downloads a killed process left behind go after a day; nothing else is touched.
+    scratch = tmp_path / "scratch"
+    left, recent, other = (
+        scratch / "download-0a1b.mp4",
+        scratch / "download-2c3d.mp4",
+        scratch / "notes.txt",
+    )
+    for path in (left, recent, other):
+        path.write_bytes(b"x")
+    two_days_ago = time.time() - 2 * 86400
+    os.utime(left, (two_days_ago, two_days_ago))
+    os.utime(other, (two_days_ago, two_days_ago))
+    assert storage.sweep_scratch() == 1
+    assert sorted(p.name for p in scratch.iterdir()) == [recent.name, other.name]
 
     # delete_prefix counts what it deleted and leaves siblings alone.
     assert await storage.delete_prefix("videos/v1") == 3

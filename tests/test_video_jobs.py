@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import os
+import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -168,6 +172,41 @@ async def test_the_reaper_deletes_abandoned_uploads(small_app, tmp_path: Path) -
     await Video.filter(id=video.id).update(created_at=datetime.now(UTC) - timedelta(days=2))
     assert await reaper.delete_abandoned_uploads(job_context(app)) == 1
     assert not source.exists() and not await Video.exists(id=video.id)
+
+
+async def test_the_reaper_deletes_folders_left_by_stopped_processes(small_app) -> None:
+    app, client = small_app
+    settings = app.ctx.settings
+    video_id, token = await registered(client)  # PROCESSING: its job may be running
+    created = await client.post(
+        "/api/uploads/",
+        headers={
+            **bearer(token),
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": "10",
+            "Upload-Metadata": "filename " + base64.b64encode(b"a.mp4").decode(),
+        },
+    )
+    assert created.status_code == 201, created.text
+    upload_id = created.headers["location"].rsplit("/", 1)[1]
+
+    scratch = settings.data_dir / "scratch"
+    staging = settings.data_dir / settings.uploads.resumable_dir
+    working = scratch / video_id
+    dead_job = scratch / str(uuid.uuid4())
+    pending = staging / upload_id
+    orphan = staging / str(uuid.uuid4())
+    fresh_orphan = staging / str(uuid.uuid4())
+    for folder in (working, dead_job, pending, orphan, fresh_orphan):
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "bytes").write_bytes(b"x")
+    hours_ago = time.time() - 2 * 3600
+    for folder in (working, dead_job, pending, orphan):
+        os.utime(folder, (hours_ago, hours_ago))
+
+    assert await reaper.delete_leftovers(job_context(app)) == 2
+    assert working.is_dir() and pending.is_dir() and fresh_orphan.is_dir()
+    assert not dead_job.exists() and not orphan.exists()
 
 
 def test_uploads_are_not_abandoned_while_their_upload_url_is_valid(make_settings) -> None:

@@ -6,21 +6,26 @@
   doubled.
 - An upload that was never registered is deleted after `[uploads] abandoned_after_hours`
   (or once the direct-upload URL handed out for it has expired, when that is later).
+- Folders a killed process left behind are deleted: a job's scratch folder whose video
+  is no longer being transcoded, and resumable-upload staging with no upload row.
 - A resumable (tus) upload that expired (`[uploads] resumable_expiry_hours` without a
   byte) is deleted: its staged bytes, the parts it stored, its row.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import shutil
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from tortoise.expressions import Q
 
-from clipsync.models import Video, VideoStatus
+from clipsync.models import ResumableUpload, Video, VideoStatus
 from clipsync.services.resumable import ResumableService
 from clipsync.services.transcoding import JobContext, stale_before
 from clipsync.settings import Settings
@@ -72,6 +77,48 @@ async def delete_abandoned_uploads(ctx: JobContext) -> int:
     return len(abandoned)
 
 
+# Leftover folders are deleted only once nothing has touched them for this long, so a
+# folder being set up right now (its row not yet written) is never taken.
+LEFTOVER_AGE = timedelta(hours=1)
+
+
+def _old_folders(root: Path) -> dict[uuid.UUID, Path]:
+    """Folders directly under `root` named by a UUID and untouched for LEFTOVER_AGE."""
+    found: dict[uuid.UUID, Path] = {}
+    if not root.is_dir():
+        return found
+    cutoff = (datetime.now(UTC) - LEFTOVER_AGE).timestamp()
+    for path in root.iterdir():
+        try:
+            key = uuid.UUID(path.name)
+        except ValueError:
+            continue
+        if path.is_dir() and path.stat().st_mtime < cutoff:
+            found[key] = path
+    return found
+
+
+async def delete_leftovers(ctx: JobContext) -> int:
+    """Delete the folders that killed processes left and nothing uses; return how many."""
+    settings = ctx.settings
+    scratch = await asyncio.to_thread(_old_folders, settings.data_dir / "scratch")
+    staging = await asyncio.to_thread(
+        _old_folders, settings.data_dir / settings.uploads.resumable_dir
+    )
+    working = set(
+        await Video.filter(id__in=list(scratch), status=VideoStatus.PROCESSING).values_list(
+            "id", flat=True
+        )
+    )
+    pending = set(await ResumableUpload.filter(id__in=list(staging)).values_list("id", flat=True))
+    unused = [p for k, p in scratch.items() if k not in working]
+    unused += [p for k, p in staging.items() if k not in pending]
+    for path in unused:
+        await asyncio.to_thread(shutil.rmtree, path, True)
+        log.info("deleted %s: left behind by a stopped process", path)
+    return len(unused)
+
+
 async def delete_expired_resumable_uploads(ctx: JobContext) -> int:
     return await ResumableService(ctx.settings, ctx.backends.storage).delete_expired()
 
@@ -82,3 +129,4 @@ async def reap(
     await requeue_stalled(ctx, enqueue, queued)
     await delete_abandoned_uploads(ctx)
     await delete_expired_resumable_uploads(ctx)
+    await delete_leftovers(ctx)

@@ -15,10 +15,12 @@ logs, errors or probe reasons.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import logging
 import os
 import shutil
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -49,6 +51,9 @@ CHUNK_SIZE = 1024 * 1024
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's smallest part (except the last one)
 MAX_PART_SIZE = 5 * 1024 * 1024 * 1024
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # SigV4's longest validity
+# `open_local` downloads are named so, and swept once this old (see `sweep_scratch`).
+DOWNLOAD_PREFIX = "download-"
+DOWNLOADS_KEPT = timedelta(days=1)
 CONNECT_TIMEOUT = 10.0
 READ_TIMEOUT = 120.0
 PROBE_CONNECT_TIMEOUT = 3.0
@@ -243,7 +248,26 @@ class S3Storage:
 
     @classmethod
     def create(cls, context: BackendContext) -> S3Storage:
-        return cls(context.config, _scratch(context))
+        storage = cls(context.config, _scratch(context))
+        storage.sweep_scratch()
+        return storage
+
+    def sweep_scratch(self, older_than: timedelta = DOWNLOADS_KEPT) -> int:
+        """Delete downloads a killed process left in scratch space; return how many.
+
+        `open_local` removes its download when it is done, unless its process is
+        killed first. Nothing reads one download for a day, whatever the video.
+        """
+        cutoff = time.time() - older_than.total_seconds()
+        deleted = 0
+        for path in self.scratch.glob(f"{DOWNLOAD_PREFIX}*"):
+            with contextlib.suppress(OSError):
+                if path.is_file() and path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    deleted += 1
+        if deleted:
+            log.info("deleted %d downloads left in %s by stopped processes", deleted, self.scratch)
+        return deleted
 
     # -- keys -------------------------------------------------------------------------------
 
@@ -344,7 +368,7 @@ class S3Storage:
         name = self.object_name(key)
         suffix = Path(key).suffix
         self.scratch.mkdir(parents=True, exist_ok=True)
-        path = self.scratch / f"{uuid.uuid4().hex}{suffix}"
+        path = self.scratch / f"{DOWNLOAD_PREFIX}{uuid.uuid4().hex}{suffix}"
 
         def download() -> None:
             response = self._get(name, 0, None)
