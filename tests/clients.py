@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -45,4 +46,15 @@ async def upload_and_register(
         "/api/videos/register",
         json={"videoId": uploaded.json()["videoId"], "title": title, "description": "about it"},
         headers=bearer(token),
+    )
+
+
+def play_with_ffmpeg(url: str, token: str | None = None) -> subprocess.CompletedProcess[str]:
+    """ffmpeg as an HLS client: decode every stream of `url`, with a bearer token or none."""
+    credentials = ["-headers", f"Authorization: Bearer {token}\r\n"] if token else []
+    return subprocess.run(
+        ["ffmpeg", "-v", "error", *credentials, "-i", url, "-map", "0", "-f", "null", "-"],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )

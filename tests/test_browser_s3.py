@@ -120,6 +120,26 @@ def settled_offset(page: Page, upload_url: str) -> int:
     raise AssertionError(f"the upload's offset kept moving while paused (now {last})")
 
 
+def watch_until(page: Page, video_id: str, seconds: float) -> None:
+    """Open the watch page, play muted, and wait until playback is past `seconds`."""
+    page.goto(f"/watch/{video_id}")
+    page.wait_for_function("() => window.clipsyncPlayer && window.clipsyncPlayer.hls")
+    page.evaluate(
+        """async () => {
+            const video = document.getElementById("player");
+            video.muted = true;
+            await video.play();
+        }"""
+    )
+    page.wait_for_function(
+        "(seconds) => { const v = document.getElementById('player');"
+        " return !v.paused && v.currentTime > seconds; }",
+        arg=seconds,
+        timeout=PLAYBACK_TIMEOUT_MS,
+    )
+    expect(page.locator("#player-error")).to_be_hidden()
+
+
 def test_upload_to_s3_pauses_resumes_survives_a_reload_and_plays_from_the_bucket(
     page: Page, live_server: LiveServer, open_s3_server: S3Server, big_clip: Path
 ) -> None:
@@ -192,21 +212,7 @@ def test_upload_to_s3_pauses_resumes_survives_a_reload_and_plays_from_the_bucket
 
         fetched: list[Response] = []
         page.context.on("response", lambda response: fetched.append(response))
-        page.goto(f"/watch/{video_id}")
-        page.wait_for_function("() => window.clipsyncPlayer && window.clipsyncPlayer.hls")
-        page.evaluate(
-            """async () => {
-                const video = document.getElementById("player");
-                video.muted = true;
-                await video.play();
-            }"""
-        )
-        page.wait_for_function(
-            "() => { const v = document.getElementById('player');"
-            " return !v.paused && v.currentTime > 2; }",
-            timeout=PLAYBACK_TIMEOUT_MS,
-        )
-        expect(page.locator("#player-error")).to_be_hidden()
+        watch_until(page, video_id, 2)
 
         first_watch = list(fetched)
 
@@ -233,21 +239,7 @@ def test_upload_to_s3_pauses_resumes_survives_a_reload_and_plays_from_the_bucket
 
         page.route(f"{open_s3_server.url}/**", store)
         page.on("request", note_playlist)
-        page.goto(f"/watch/{video_id}")
-        page.wait_for_function("() => window.clipsyncPlayer && window.clipsyncPlayer.hls")
-        page.evaluate(
-            """async () => {
-                const video = document.getElementById("player");
-                video.muted = true;
-                await video.play();
-            }"""
-        )
-        page.wait_for_function(
-            "() => { const v = document.getElementById('player');"
-            " return !v.paused && v.currentTime > 5; }",
-            timeout=PLAYBACK_TIMEOUT_MS,
-        )
-        expect(page.locator("#player-error")).to_be_hidden()
+        watch_until(page, video_id, 5)
         assert expired["refused"] and expired["playlists"], expired
         page.unroute(f"{open_s3_server.url}/**")
 

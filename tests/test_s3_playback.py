@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from browser import LiveServer
-from clients import PASSWORD, bearer, register
+from clients import PASSWORD, bearer, play_with_ffmpeg, register
 from clips import make_clip
 from services import S3Server
 from test_storage_s3 import verify_presigned
@@ -303,18 +302,7 @@ def test_ffmpeg_plays_the_whole_video_from_presigned_urls(
         assert f"{open_s3.url}/{bucket}/videos/{video_id}/hls/" in media
 
         url = f"{server.base_url}/hls/{video_id}/master.m3u8"
-        credentials = ["-headers", f"Authorization: Bearer {token}\r\n"]
-        played = subprocess.run(
-            ["ffmpeg", "-v", "error", *credentials, "-i", url, "-map", "0", "-f", "null", "-"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        played = play_with_ffmpeg(url, token)
         assert played.returncode == 0, played.stderr
-        refused = subprocess.run(
-            ["ffmpeg", "-v", "error", "-i", url, "-f", "null", "-"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        refused = play_with_ffmpeg(url)
         assert refused.returncode != 0 and "401" in refused.stderr

@@ -11,11 +11,12 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from browser import LiveServer
-from clients import PASSWORD, bearer, register, upload_and_register
+from clients import PASSWORD, bearer, play_with_ffmpeg, register, upload_and_register
 from clips import FFMPEG, make_clip, run
 
 from clipsync.models import Video, VideoStatus
@@ -35,6 +36,16 @@ def write_config(folder: Path, extra: str = "") -> Path:
         f'[paths]\ndata_dir = "data"\n[plugins.auth_local]\nbcrypt_rounds = 4\n{LADDER}{extra}'
     )
     return path
+
+
+async def migrated_app(tmp_path: Path, start_app, extra: str = "") -> tuple[Path, Any, Any]:
+    """A config file, `clipsync migrate` run on it, and the app (with its client) on it."""
+    config = write_config(tmp_path, extra)
+    subprocess.run(
+        [sys.executable, "-m", "clipsync", "--config", str(config), "migrate"], check=True
+    )
+    app, client = await start_app(load_settings(config, environ={}))
+    return config, app, client
 
 
 class Worker:
@@ -76,12 +87,7 @@ async def test_clipsync_worker_transcodes_from_the_queue(
     if queue == "redis":
         redis_url = request.getfixturevalue("redis_server").url
         extra = f'[queue]\nbackend = "redis"\nredis_url = "{redis_url}"\n'
-    config = write_config(tmp_path, extra)
-    settings = load_settings(config, environ={})
-    subprocess.run(
-        [sys.executable, "-m", "clipsync", "--config", str(config), "migrate"], check=True
-    )
-    _, client = await start_app(settings)
+    config, _, client = await migrated_app(tmp_path, start_app, extra)
     worker = Worker(config)
     try:
         token = (await register(client, "w@example.org"))["token"]
@@ -99,12 +105,7 @@ async def test_clipsync_worker_transcodes_from_the_queue(
 async def test_the_worker_retries_then_marks_failed_with_a_reason(
     tmp_path: Path, start_app
 ) -> None:
-    config = write_config(tmp_path)
-    settings = load_settings(config, environ={})
-    subprocess.run(
-        [sys.executable, "-m", "clipsync", "--config", str(config), "migrate"], check=True
-    )
-    app, client = await start_app(settings)
+    config, app, client = await migrated_app(tmp_path, start_app)
     token = (await register(client, "w@example.org"))["token"]
     response = await upload_and_register(client, token, make_clip("landscape"))
     video = await Video.get(id=response.json()["video"]["id"])
@@ -122,12 +123,7 @@ async def test_ctrl_c_reaching_the_worker_twice_still_lets_the_running_job_finis
     tmp_path: Path, start_app
 ) -> None:
     """A terminal's Ctrl-C and Sanic's manager both send SIGINT: one graceful stop."""
-    config = write_config(tmp_path)
-    settings = load_settings(config, environ={})
-    subprocess.run(
-        [sys.executable, "-m", "clipsync", "--config", str(config), "migrate"], check=True
-    )
-    _, client = await start_app(settings)
+    config, _, client = await migrated_app(tmp_path, start_app)
     token = (await register(client, "w@example.org"))["token"]
     clip = tmp_path / "long.mp4"
     run([
@@ -191,18 +187,7 @@ def test_serve_transcodes_and_ffmpeg_plays_the_stream_only_with_credentials(tmp_
         assert statuses[0] == "PROCESSING"
 
         master = f"{server.base_url}/hls/{video_id}/master.m3u8"
-        credentials = ["-headers", f"Authorization: Bearer {token}\r\n"]
-        allowed = subprocess.run(
-            ["ffmpeg", "-v", "error", *credentials, "-i", master, "-map", "0", "-f", "null", "-"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        allowed = play_with_ffmpeg(master, token)
         assert allowed.returncode == 0, allowed.stderr
-        refused = subprocess.run(
-            ["ffmpeg", "-v", "error", "-i", master, "-f", "null", "-"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        refused = play_with_ffmpeg(master)
         assert refused.returncode != 0 and "401" in refused.stderr

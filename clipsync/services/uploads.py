@@ -59,10 +59,11 @@ async def record_upload(
     size: int,
     checksum: str | None,
 ) -> Video:
-    """The row of a file that has wholly arrived in storage under `key`.
+    """The row of an upload stored under `key`: UPLOADED, waiting for `register()`.
 
-    Every way of receiving the bytes through ClipSync (the streamed form upload, the
-    resumable upload) ends here: the video is UPLOADED and waits for `register()`.
+    Every way in makes it: the streamed form upload and the resumable upload once
+    the file has wholly arrived, a direct upload when its URL is handed out (with
+    the declared size and no checksum yet).
     """
     return await Video.create(
         id=video_id,
@@ -72,7 +73,7 @@ async def record_upload(
         source_key=key,
         size=size,
         checksum=checksum,
-        original_filename=filename[:255],
+        original_filename=filename[:MAX_FILENAME],
     )
 
 
@@ -169,15 +170,7 @@ class UploadService:
         url = self.storage.presigned_put(
             key, self.settings.storage.upload_url_seconds, content_type
         )
-        video = await Video.create(
-            id=video_id,
-            owner=owner,
-            category=owner.category,
-            status=VideoStatus.UPLOADED,
-            source_key=key,
-            size=size,
-            original_filename=filename[:MAX_FILENAME],
-        )
+        video = await record_upload(owner, video_id, key, filename, size, checksum=None)
         log.info("direct upload %s of user %s: %d bytes declared", video_id, owner.id, size)
         return DirectUpload(video, url, key)
 
