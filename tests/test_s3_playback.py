@@ -207,6 +207,8 @@ async def test_an_allowed_viewer_gets_segments_straight_from_the_bucket(
         assert (await client.get(f"{base}/{path}")).status_code == 401
     missing = await client.get(f"{base}/360p/seg_09999.m4s", headers=viewer)
     assert missing.status_code == 404
+    no_playlist = await client.get(f"{base}/2160p/index.m3u8", headers=viewer)
+    assert no_playlist.status_code == 404
 
 
 async def test_unsigned_and_expired_urls_are_refused_by_the_store(

@@ -100,12 +100,12 @@ async def hls_file(request: ClipSyncRequest, video_id: uuid.UUID, path: str) -> 
     except ValueError:
         raise NotFound("There is no such file.") from None
     storage = request.app.ctx.backends.storage
-    size = await storage.size(key)
-    if size is None:
-        raise NotFound("There is no such file.")
     store = presigning_store(request.app.ctx.settings, storage)
     if store is not None:
         return await _presigned(request, store, video, path, key)
+    size = await storage.size(key)
+    if size is None:
+        raise NotFound("There is no such file.")
     return await _proxied(request, key, path, size)
 
 
@@ -115,9 +115,14 @@ async def _presigned(
     storage = request.app.ctx.backends.storage
     settings = request.app.ctx.settings
     if not path.endswith(".m3u8"):
+        if await storage.size(key) is None:
+            raise NotFound("There is no such file.")
         url = store.presigned_get(key, settings.storage.playback_url_seconds)
         return redirect(url, status=302, headers={"Cache-Control": SIGNED_CACHE_CONTROL})
-    text = b"".join([chunk async for chunk in storage.read(key)]).decode()
+    try:
+        text = b"".join([chunk async for chunk in storage.read(key)]).decode()
+    except FileNotFoundError:
+        raise NotFound("There is no such file.") from None
     if not playlists.is_master_playlist(text):
         expires = playback_expiry(settings, video)
 

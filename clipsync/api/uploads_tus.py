@@ -19,7 +19,6 @@ from sanic.response import HTTPResponse, empty
 from clipsync.context import ClipSyncRequest
 from clipsync.errors import BadRequest, PreconditionFailed, UnsupportedMediaType
 from clipsync.models import ResumableUpload
-from clipsync.services.resumable import ResumableService
 from clipsync.sessions import require_user
 
 bp = Blueprint("api_uploads", url_prefix="/api/uploads", strict_slashes=False)
@@ -27,10 +26,6 @@ bp = Blueprint("api_uploads", url_prefix="/api/uploads", strict_slashes=False)
 TUS_VERSION = "1.0.0"
 TUS_EXTENSIONS = "creation,termination,checksum,expiration"
 PATCH_TYPE = "application/offset+octet-stream"
-
-
-def service(request: ClipSyncRequest) -> ResumableService:
-    return request.app.ctx.resumable
 
 
 @bp.on_request
@@ -68,7 +63,7 @@ async def create(request: ClipSyncRequest) -> HTTPResponse:
     user = require_user(request)
     if "upload-defer-length" in request.headers:
         raise BadRequest("Upload-Defer-Length is not supported: send Upload-Length.")
-    upload = await service(request).create(
+    upload = await request.app.ctx.resumable.create(
         user, request.headers.get("upload-length"), request.headers.get("upload-metadata")
     )
     return empty(
@@ -80,7 +75,7 @@ async def create(request: ClipSyncRequest) -> HTTPResponse:
 @bp.route("/<upload_id:str>", methods=["HEAD"])
 async def head(request: ClipSyncRequest, upload_id: str) -> HTTPResponse:
     user = require_user(request)
-    upload = await service(request).status(user, upload_id)
+    upload = await request.app.ctx.resumable.status(user, upload_id)
     headers = {
         "Upload-Offset": str(upload.offset),
         "Upload-Length": str(upload.length),
@@ -104,7 +99,7 @@ async def patch(request: ClipSyncRequest, upload_id: str) -> HTTPResponse:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind != PATCH_TYPE:
         raise UnsupportedMediaType(f"Send the bytes as {PATCH_TYPE}.")
-    upload = await service(request).patch(
+    upload = await request.app.ctx.resumable.patch(
         user,
         upload_id,
         request.headers.get("upload-offset"),
@@ -118,5 +113,5 @@ async def patch(request: ClipSyncRequest, upload_id: str) -> HTTPResponse:
 @bp.delete("/<upload_id:str>")
 async def terminate(request: ClipSyncRequest, upload_id: str) -> HTTPResponse:
     user = require_user(request)
-    await service(request).terminate(user, upload_id)
+    await request.app.ctx.resumable.terminate(user, upload_id)
     return empty()

@@ -9,14 +9,12 @@ deleted together with its row: nothing half-accepted is left behind.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from clipsync.backends import PresigningStorage, StorageBackend
@@ -30,7 +28,7 @@ from clipsync.errors import (
     ValidationFailed,
 )
 from clipsync.media.errors import MediaError
-from clipsync.media.probe import SourceInfo, probe
+from clipsync.media.probe import SourceInfo, probe, sha256_file
 from clipsync.models import User, Video, VideoStatus
 from clipsync.plugins import PluginHost
 from clipsync.settings import Settings
@@ -43,7 +41,6 @@ MAX_DESCRIPTION = 5000
 MAX_FILENAME = 255
 # A video MIME type as it may appear in a Content-Type header (RFC 6838 names).
 VIDEO_TYPE = re.compile(r"^video/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
-HASH_CHUNK = 1024 * 1024
 
 
 def too_large(settings: Settings) -> PayloadTooLarge:
@@ -90,14 +87,6 @@ class DirectUpload:
     video: Video
     upload_url: str
     file_key: str
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(HASH_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class UploadService:
@@ -304,7 +293,7 @@ class UploadService:
                 if not video.checksum:
                     # A direct upload never passed through ClipSync: hash the local
                     # copy ffprobe needed anyway (object storage downloads it whole).
-                    video.checksum = await asyncio.to_thread(_sha256, path)
+                    video.checksum = await sha256_file(path)
         except MediaError as exc:
             await self.discard(video)
             raise UnsupportedUpload(exc.message) from None

@@ -61,13 +61,16 @@
   let totalAtLoad = queueTotal ? Number(queueTotal.textContent) || 0 : 0;
   const PENDING = ["UPLOADED", "PROCESSING", "READY"];
 
-  function updateTotal() {
-    if (!queueTotal) return;
+  // Videos on this page no longer waiting: decided here or elsewhere, or gone.
+  function decidedOnPage() {
     const shown = queueList ? Array.from(queueList.querySelectorAll(".queue-item")) : [];
-    const decided = shown.filter(
+    return shown.filter(
       (item) => !PENDING.includes(item.dataset.status) || item.classList.contains("is-gone")
     ).length;
-    queueTotal.textContent = String(Math.max(0, totalAtLoad - decided));
+  }
+
+  function updateTotal() {
+    if (queueTotal) queueTotal.textContent = String(Math.max(0, totalAtLoad - decidedOnPage()));
   }
 
   const items = () => Array.from(root.querySelectorAll(".queue-item[data-video-id]"));
@@ -484,10 +487,7 @@
         arrived === 1 ? "1 new video is waiting." : `${arrived} new videos are waiting.`;
     }
     // The heading counts what is waiting now, on every page.
-    const decidedHere = onPage().filter(
-      (item) => !PENDING.includes(item.dataset.status) || item.classList.contains("is-gone")
-    ).length;
-    totalAtLoad = answer.total + decidedHere;
+    totalAtLoad = answer.total + decidedOnPage();
     updateTotal();
   }
 
