@@ -4,8 +4,9 @@ One ffmpeg process decodes the source once and makes everything from that decode
 HLS rendition, the poster and the seek-preview sprite (more branches of the same `split`).
 
 Every command reads the source with `file:` (a name is never taken for a protocol)
-and only through the demuxers we accept (`-format_whitelist`), so a source that is
-really an HLS playlist or a concat list cannot make ffmpeg read other files or URLs.
+and only through the demuxers we accept (`probe.INPUT_GUARD`, as ffprobe does), so a
+source that is really an HLS playlist or a concat list cannot make ffmpeg read other
+files or URLs.
 ffmpeg applies the source's rotation while decoding (its default `-autorotate`), so
 sizes here are display sizes, as in `SourceInfo`.
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from clipsync.media.encoders import EncoderProfile
 from clipsync.media.ladder import Variant
-from clipsync.media.probe import DEMUXER_WHITELIST, SourceInfo
+from clipsync.media.probe import INPUT_GUARD, SourceInfo
 
 MAX_FRAME_RATE = 60
 # What we use when a source states no usable frame rate at all.
@@ -35,11 +36,9 @@ _COMMON = ["-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats"]
 _PROGRESS = ["-progress", "pipe:1"]
 
 
-def _input(source: Path, *, whitelist: bool = True) -> list[str]:
-    guard = ["-protocol_whitelist", "file"]
-    if whitelist:
-        guard += ["-format_whitelist", DEMUXER_WHITELIST]
-    return [*guard, "-i", f"file:{source}"]
+def _input(source: Path) -> list[str]:
+    """The source as an input: always guarded (see `probe.INPUT_GUARD`), never optional."""
+    return [*INPUT_GUARD, "-i", f"file:{source}"]
 
 
 def output_frame_rate(info: SourceInfo) -> Fraction:

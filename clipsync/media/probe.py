@@ -3,6 +3,8 @@
 `parse_probe` is pure (ffprobe's JSON in, `SourceInfo` or `UnsupportedMedia` out) so
 every refusal can be tested from captured JSON; `probe` runs ffprobe and turns its
 failures (empty, text, cut-off files) into messages the uploader can act on.
+ffprobe and ffmpeg read an upload only through `INPUT_GUARD`: as a local file, with
+the demuxers of the containers we accept and no other.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import asyncio
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -27,6 +30,32 @@ ACCEPTED_FORMATS: dict[str, str] = {
 ACCEPTED_LABEL = ", ".join(ACCEPTED_FORMATS.values())
 # The same demuxers as ffmpeg's `-format_whitelist` wants them: the first name of each.
 DEMUXER_WHITELIST = ",".join(name.split(",")[0] for name in ACCEPTED_FORMATS)
+# What goes before every upload that ffprobe or ffmpeg reads, always as `file:<path>`
+# (object storage downloads the source first: `StorageBackend.open_local`). An upload
+# may really be an HLS playlist, a concat list or an image2 pattern, and their demuxers
+# open the files and URLs named inside: another user's video, or whether a path exists.
+# ffmpeg checks the format whitelist after guessing the format from the upload's own
+# bytes and before the demuxer opens anything, so such a file is refused without
+# touching what it names, and the answer cannot depend on it.
+INPUT_GUARD = ("-protocol_whitelist", "file", "-format_whitelist", DEMUXER_WHITELIST)
+# ffprobe's line for a format left out by the whitelist: "[hls @ 0x55…] Format not on…".
+_NOT_ON_WHITELIST = re.compile(r"^\[([^\]@]+?) @ 0x[0-9a-f]+\] Format not on whitelist", re.M)
+# Demuxers that hold sound only, and how people call the other containers we refuse.
+AUDIO_DEMUXERS = frozenset(
+    {"mp3", "aac", "ac3", "eac3", "flac", "wav", "w64", "aiff", "ape", "wv", "tta", "amr"}
+    | {"caf", "au", "mpc", "mpc8", "tak", "dts", "truehd", "mlp", "dsf", "loas"}
+)
+OTHER_CONTAINERS = {
+    "mpegts": "MPEG-TS",
+    "flv": "FLV",
+    "asf": "WMV/ASF",
+    "mpeg": "MPEG-PS",
+    "mxf": "MXF",
+    "ogg": "Ogg",
+    "gif": "GIF",
+    "h264": "raw H.264",
+    "hevc": "raw HEVC",
+}
 
 # Codecs that are pictures rather than moving video when they hold a single frame.
 IMAGE_CODECS = frozenset(
@@ -36,6 +65,9 @@ IMAGE_CODECS = frozenset(
 MIN_DURATION = 0.1
 
 PREFIX = "This file is not a video we can read: "
+_STILL_IMAGE = f"it is a still image. Please upload a video file ({ACCEPTED_LABEL})."
+_ONLY_SOUND = f"it has no video, only sound. Please upload a video file ({ACCEPTED_LABEL})."
+_TEXT = f"it is a text file, not a video. We accept {ACCEPTED_LABEL} videos."
 
 
 def _unsupported(reason: str, detail: str = "") -> UnsupportedMedia:
@@ -123,14 +155,10 @@ def parse_probe(
     audios = [s for s in streams if s.get("codec_type") == "audio"]
 
     if format_name == "image2" or format_name.endswith("_pipe"):
-        raise _unsupported(
-            "it is a still image. Please upload a video file (" + ACCEPTED_LABEL + ")."
-        )
+        raise _unsupported(_STILL_IMAGE)
     if not videos:
         if audios:
-            raise _unsupported(
-                f"it has no video, only sound. Please upload a video file ({ACCEPTED_LABEL})."
-            )
+            raise _unsupported(_ONLY_SOUND)
         raise _unsupported(f"it has no video in it. We accept {ACCEPTED_LABEL} videos.")
     if format_name not in ACCEPTED_FORMATS:
         raise _unsupported(
@@ -202,6 +230,14 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def probe_command(path: Path, ffprobe: str = "ffprobe") -> list[str]:
+    """ffprobe's command line for `path`: JSON of the format and streams, input guarded."""
+    return [
+        ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
+        *INPUT_GUARD, f"file:{path}",
+    ]  # fmt: skip
+
+
 async def probe(
     path: Path,
     ffprobe: str = "ffprobe",
@@ -213,14 +249,9 @@ async def probe(
     size, head = await asyncio.to_thread(_size_and_head, path)
     if size == 0:
         raise _unsupported("it is empty. The upload may have failed; please try again.")
-    command = [
-        ffprobe, "-v", "error", "-print_format", "json", "-show_format", "-show_streams",
-        # Only local files: a playlist or concat list must not make ffprobe fetch URLs.
-        "-protocol_whitelist", "file", f"file:{path}",
-    ]  # fmt: skip
     try:
         process = await asyncio.create_subprocess_exec(
-            *command,
+            *probe_command(path, ffprobe),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -242,6 +273,9 @@ async def probe(
             await process.wait()
     error = stderr.decode("utf-8", "replace").strip()
     if process.returncode != 0:
+        refused = _NOT_ON_WHITELIST.search(error)
+        if refused:
+            raise _unsupported(_explain_refused(refused.group(1), head), detail=error)
         raise _unsupported(_explain_unreadable(head), detail=error)
     try:
         data = json.loads(stdout)
@@ -279,8 +313,26 @@ def _explain_unreadable(head: bytes) -> str:
     if head.startswith(b"\x1a\x45\xdf\xa3") or (head.startswith(b"RIFF") and head[8:11] == b"AVI"):
         return _CUT_OFF
     if head and _looks_like_text(head):
-        return f"it is a text file, not a video. We accept {ACCEPTED_LABEL} videos."
+        return _TEXT
     return f"it is damaged or in a format we do not know. We accept {ACCEPTED_LABEL} videos."
+
+
+def _explain_refused(demuxer: str, head: bytes) -> str:
+    """Say why a file in a format outside `INPUT_GUARD`'s whitelist is refused.
+
+    Only the format ffmpeg guessed from the file's own first bytes is used, never what
+    the file names: a playlist gets the same answer whatever it points at.
+    """
+    if demuxer == "image2" or demuxer.endswith("_pipe"):
+        return _STILL_IMAGE
+    if demuxer in AUDIO_DEMUXERS:
+        return _ONLY_SOUND
+    if _looks_like_text(head):  # playlists, concat lists, subtitles
+        return _TEXT
+    return (
+        f"it is a {OTHER_CONTAINERS.get(demuxer, demuxer)} file, and we accept "
+        f"{ACCEPTED_LABEL}. Please convert it to MP4 and upload it again."
+    )
 
 
 def _looks_like_text(head: bytes) -> bool:
