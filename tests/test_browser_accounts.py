@@ -45,6 +45,10 @@ def test_fresh_install_setup_then_register_and_sign_in_in_chromium(
     # A fresh install sends every visitor to the first-run set-up.
     page.goto("/")
     expect(page).to_have_url(url_is(live_server, "/setup"))
+    # No sign-in or register links in the header: they would only lead back here.
+    banner = page.get_by_role("banner")
+    expect(banner.get_by_role("link", name="Sign in")).to_have_count(0)
+    expect(banner.get_by_role("link", name="Register")).to_have_count(0)
 
     setup = page.locator("form[action='/setup']")
     setup.locator("[name=email]").fill(ADMIN_EMAIL)

@@ -7,6 +7,8 @@ from clipsync.models.audit import AuditEntry
 from clipsync.models.invites import Invite
 from clipsync.models.progress import WatchProgress
 from clipsync.models.resumable import ResumableUpload
+from clipsync.models.sign_ins import SignInFailures
+from clipsync.models.site import SiteState
 from clipsync.models.tokens import RevokedToken
 from clipsync.models.users import Role, User
 from clipsync.models.videos import Rendition, Video, VideoStatus
@@ -18,6 +20,8 @@ __all__ = [
     "ResumableUpload",
     "RevokedToken",
     "Role",
+    "SignInFailures",
+    "SiteState",
     "User",
     "Video",
     "VideoStatus",

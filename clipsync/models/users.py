@@ -22,6 +22,9 @@ class User(Model):
     # Part of every token; bumping it signs the user out everywhere.
     token_version = fields.IntField(default=1)
     is_active = fields.BooleanField(default=True)
+    # For administrators to see: failed sign-ins since the last good one, and until
+    # when some client address must wait before trying this account again. Neither
+    # holds up the owner: waits are per address (see models/sign_ins.py).
     failed_logins = fields.IntField(default=0)
     locked_until = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)

@@ -1,8 +1,9 @@
-"""Accounts: registration, sign-in with lockout, session tokens, first admin set-up.
+"""Accounts: registration, sign-in and its limits, session tokens, first admin set-up.
 
 The auth backend (a plugin) hashes passwords and signs tokens; this service owns
 the rules around them: what a valid email and password are, which categories a
-person may pick, when an account locks, and when a token stops being honoured.
+person may pick, when a client address must wait before trying again (see
+rate_limit.py), when a token stops being honoured, and that set-up happens once.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ import asyncio
 import hashlib
 import re
 import time
+import unicodedata
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Subquery
@@ -26,15 +28,26 @@ from clipsync.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from clipsync.models import Invite, RevokedToken, Role, User
+from clipsync.models import Invite, RevokedToken, Role, SiteState, User
+from clipsync.models.site import SITE_STATE_ID
 from clipsync.plugins import PluginHost
-from clipsync.services.rate_limit import FailureWindow
+from clipsync.services.rate_limit import AttemptWindow, InFlight, Reservation, SignInThrottle
 from clipsync.settings import Settings
+from clipsync.text_rules import clean_field
 
 # Deliberately loose: the one real test of an address is mail reaching it.
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+MAX_EMAIL_LENGTH = 254
+# The column that keys failures by client address (an IPv6 address with a zone fits).
+MAX_ADDRESS_LENGTH = 64
 MAX_PASSWORD_LENGTH = 1024
 WRONG_CREDENTIALS = "Email or password is incorrect."
+# None of these says whether the email has an account: they are answered alike.
+TOO_MANY_FOR_EMAIL = (
+    "Too many failed sign-ins with this email from your network. Please wait and try again."
+)
+TOO_MANY_FROM_ADDRESS = "Too many failed sign-ins from your network. Please wait and try again."
+TOO_MANY_AT_ONCE = "Too many sign-ins at the same time. Please wait a moment and try again."
 
 
 @dataclass(frozen=True)
@@ -44,11 +57,21 @@ class Session:
     expires_at: int
 
 
+def fold_email(email: str) -> str:
+    """The form an email is stored and looked up in: trimmed, NFKC, case-folded."""
+    # Case folding can undo NFKC (e.g. U+0130), so normalise on both sides of it.
+    folded = unicodedata.normalize("NFKC", email.strip()).casefold()
+    return unicodedata.normalize("NFKC", folded)
+
+
 def normalize_email(email: object) -> str:
+    """A new account's email, folded; refused when invalid or holding invisible characters."""
     if not isinstance(email, str):
         raise ValidationFailed("Enter your email address.", field="email")
-    cleaned = email.strip().casefold()
-    if len(cleaned) > 254 or not EMAIL.match(cleaned):
+    cleaned = fold_email(
+        clean_field(email.strip(), field="email", what="Email addresses", identifier=True)
+    )
+    if len(cleaned) > MAX_EMAIL_LENGTH or not EMAIL.match(cleaned):
         raise ValidationFailed("Enter a valid email address, like name@example.org.", field="email")
     return cleaned
 
@@ -58,10 +81,12 @@ class AccountService:
         self.settings = settings
         self.auth = auth
         self.plugins = plugins
-        self.address_failures = FailureWindow(
+        self.address_attempts = AttemptWindow(
             limit=settings.auth.max_failed_logins_per_address,
             window=settings.auth.address_window_minutes * 60,
         )
+        self.in_flight = InFlight(settings.auth.max_concurrent_logins)
+        self.throttle = SignInThrottle(settings.auth)
         # A hash to check wrong passwords against when the email is unknown, so a
         # sign-in takes as long whether or not the account exists.
         self._decoy_hash: str | None = None
@@ -119,6 +144,10 @@ class AccountService:
             )
         except IntegrityError:
             raise Conflict("An account with this email already exists. Try signing in.") from None
+        if role == Role.ADMIN:
+            # However the first administrator comes (set-up, `clipsync user create`),
+            # from then on /setup is closed.
+            await self._mark_set_up()
         await self.plugins.notify("user_registered", user=user)
         return user
 
@@ -139,7 +168,7 @@ class AccountService:
             user = await self.create_user(
                 email, password, category=self.registrable_category(category)
             )
-            return self.start_session(user)
+            return await self.signed_in(user)
         async with in_transaction():
             found = await self._open_invite(invite)
             user = await self.create_user(email, password, role=found.role, category=found.category)
@@ -149,7 +178,7 @@ class AccountService:
             )
             if not used:
                 raise Conflict("This invite has just been used. Ask for a new one.")
-        return self.start_session(user)
+        return await self.signed_in(user)
 
     @staticmethod
     async def _open_invite(token: object) -> Invite:
@@ -161,59 +190,95 @@ class AccountService:
             raise Forbidden("This invite link has expired. Ask an administrator for a new one.")
         return found
 
-    async def admin_exists(self) -> bool:
-        return await User.filter(role=Role.ADMIN, is_active=True).exists()
+    # --- first-run set-up -------------------------------------------------------
+
+    async def is_set_up(self) -> bool:
+        """Whether a first administrator was ever created; then `/setup` stays closed.
+
+        Only the stored flag and the existence of an administrator count: removing
+        every administrator later does not open set-up again.
+        """
+        if await SiteState.filter(id=SITE_STATE_ID, set_up=True).exists():
+            return True
+        if await User.filter(role=Role.ADMIN).exists():
+            await self._mark_set_up()
+            return True
+        return False
+
+    @staticmethod
+    async def _mark_set_up() -> bool:
+        """Set the set-up flag; True when this call set it (false before)."""
+        # The migration inserted the row; a database restored without it gets it back.
+        await SiteState.bulk_create(
+            [SiteState(id=SITE_STATE_ID, set_up=False)], ignore_conflicts=True
+        )
+        return bool(await SiteState.filter(id=SITE_STATE_ID, set_up=False).update(set_up=True))
 
     async def set_up_first_admin(self, email: object, password: object) -> Session:
-        """Create the first administrator; refused once any administrator exists."""
+        """Create the first administrator; refused once set-up was ever done."""
+        normalize_email(email)
+        self.check_password_rules(password)
         async with in_transaction():
-            if await self.admin_exists():
+            # Claiming the flag is one conditional UPDATE, so of two set-ups at once
+            # one wins; a failure below rolls the claim back.
+            if not await self._mark_set_up() or await User.filter(role=Role.ADMIN).exists():
                 raise Conflict("This ClipSync is already set up. Sign in instead.")
             user = await self.create_user(email, password, role=Role.ADMIN)
-        return self.start_session(user)
+        return await self.signed_in(user)
 
     # --- signing in -------------------------------------------------------------
 
     async def login(self, email: object, password: object, address: str) -> Session:
-        wait = self.address_failures.retry_after(address)
-        if wait:
-            raise TooManyRequests(
-                "Too many failed sign-ins from your network. Please wait and try again.",
-                retry_after=wait,
-            )
+        """Check a password, within the limits of rate_limit.py, and start a session.
+
+        Every limit is taken before the password is checked (bcrypt is the slow
+        part), so attempts sent at the same moment are counted one by one.
+        """
         if not isinstance(email, str) or not isinstance(password, str) or not password:
             raise ValidationFailed("Enter your email and password.")
-        user = await User.get_or_none(email=email.strip().casefold())
-        now = datetime.now(UTC)
-        if user is not None and user.locked_until and user.locked_until > now:
-            raise TooManyRequests(
-                "This account is locked after too many failed sign-ins. Please try again later.",
-                retry_after=int((user.locked_until - now).total_seconds()) + 1,
-            )
-        if user is None:
-            await asyncio.to_thread(self.auth.check_password, password, await self._decoy())
-            self.address_failures.record(address)
+        key = fold_email(email)[:MAX_EMAIL_LENGTH]
+        address = address[:MAX_ADDRESS_LENGTH]
+        places = (f"address {address}", f"email {key}")
+        if not self.in_flight.enter(*places):
+            raise TooManyRequests(TOO_MANY_AT_ONCE, retry_after=1)
+        try:
+            return await self._login(key, password, address)
+        finally:
+            self.in_flight.leave(*places)
+
+    async def _login(self, email: str, password: str, address: str) -> Session:
+        wait = self.address_attempts.reserve(address)
+        if wait:
+            raise TooManyRequests(TOO_MANY_FROM_ADDRESS, retry_after=wait)
+        reservation = await self.throttle.reserve(email, address, datetime.now(UTC))
+        if reservation.retry_after:
+            self.address_attempts.release(address)  # refused unchecked: no guess was made
+            raise TooManyRequests(TOO_MANY_FOR_EMAIL, retry_after=reservation.retry_after)
+        user = await User.get_or_none(email=email)
+        # An unknown email costs a bcrypt too, so timing does not tell them apart.
+        password_hash = user.password_hash if user is not None else await self._decoy()
+        right = await asyncio.to_thread(self.auth.check_password, password, password_hash)
+        if user is None or not right:
+            if user is not None:
+                await self._note_failure(user, reservation)
             raise Unauthorized(WRONG_CREDENTIALS)
-        if not await asyncio.to_thread(self.auth.check_password, password, user.password_hash):
-            self.address_failures.record(address)
-            await self._record_failure(user, now)
-            raise Unauthorized(WRONG_CREDENTIALS)
+        # The attempt was counted as a failure when it started: take that back.
+        self.address_attempts.release(address)
+        await self.throttle.clear(email, address)
+        # Look again after the slow check: the account may have changed meanwhile.
+        await user.refresh_from_db()
         if not user.is_active:
             raise Forbidden("This account has been deactivated. Ask an administrator.")
-        user.failed_logins = 0
-        user.locked_until = None
-        user.last_login_at = now
-        await user.save(update_fields=["failed_logins", "locked_until", "last_login_at"])
-        return self.start_session(user)
+        await User.filter(id=user.id).update(failed_logins=0, locked_until=None)
+        return await self.signed_in(user)
 
-    async def _record_failure(self, user: User, now: datetime) -> None:
-        user.failed_logins += 1
-        fields = ["failed_logins"]
-        if user.failed_logins >= self.settings.auth.max_failed_logins:
-            user.failed_logins = 0
-            user.locked_until = now + timedelta(minutes=self.settings.auth.lockout_minutes)
-            fields.append("locked_until")
-        await user.save(update_fields=fields)
+    @staticmethod
+    async def _note_failure(user: User, reservation: Reservation) -> None:
+        """Keep the account's counters for administrators, atomically."""
+        changes: dict[str, object] = {"failed_logins": F("failed_logins") + 1}
+        if reservation.wait_until is not None:
+            changes["locked_until"] = reservation.wait_until
+        await User.filter(id=user.id).update(**changes)
 
     async def _decoy(self) -> str:
         if self._decoy_hash is None:
@@ -221,6 +286,13 @@ class AccountService:
         return self._decoy_hash
 
     # --- tokens -----------------------------------------------------------------
+
+    async def signed_in(self, user: User) -> Session:
+        """Start a session for `user` and note it as their last sign-in."""
+        now = datetime.now(UTC)
+        await User.filter(id=user.id).update(last_login_at=now)
+        user.last_login_at = now
+        return self.start_session(user)
 
     def start_session(self, user: User) -> Session:
         now = int(time.time())

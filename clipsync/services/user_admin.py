@@ -3,7 +3,8 @@
 Only admins administer accounts. A role or category change bumps the user's token
 version, so every token issued before stops working at once and they sign in
 again; deactivating an account does the same. The last active admin can neither be
-demoted nor deactivated, so a ClipSync can never lock its administrators out.
+demoted nor deactivated, so a ClipSync can never lock its administrators out: not
+even by two admins demoting each other at the same moment (see `update`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from clipsync.services.moderation import record
 from clipsync.settings import Settings
 
 MAX_INVITE_HOURS = 24 * 30
+ACTIVE_ADMIN: dict[str, Any] = {"role": Role.ADMIN, "is_active": True}
 
 
 def require_admin(user: User) -> User:
@@ -83,19 +85,19 @@ class UserAdminService:
         if not changes:
             raise ValidationFailed("Send categoryRole, role or active to change.")
         category, role, active = self._parse(changes)
+        if not str(user_id).isdigit():
+            raise NotFound("There is no such account.")
         async with in_transaction():
-            user = await User.get_or_none(id=user_id) if str(user_id).isdigit() else None
+            admins = await self._lock_admins()
+            if admin.id not in admins:
+                raise Forbidden("Only administrators can manage accounts.")
+            user = await User.filter(id=user_id).select_for_update().first()
             if user is None:
                 raise NotFound("There is no such account.")
-            stops_being_admin = (
-                user.role == Role.ADMIN
-                and user.is_active
-                and ((role is not None and role != Role.ADMIN) or active is False)
+            stops_being_admin = user.id in admins and (
+                (role is not None and role != Role.ADMIN) or active is False
             )
-            if (
-                stops_being_admin
-                and await User.filter(role=Role.ADMIN, is_active=True).count() <= 1
-            ):
+            if stops_being_admin and len(admins) <= 1:
                 raise Conflict("This is the last administrator: make someone else an admin first.")
             old = {"categoryRole": user.category, "role": str(user.role), "active": user.is_active}
             if category is not None:
@@ -108,10 +110,14 @@ class UserAdminService:
             changed = {k: (old[k], new[k]) for k in old if old[k] != new[k]}
             if not changed:
                 return user
-            await user.save()
+            await user.save(update_fields=["category", "role", "is_active"])
             # Any change of who someone is or may see ends their sessions.
             await User.filter(id=user.id).update(token_version=F("token_version") + 1)
             await user.refresh_from_db()
+            if stops_being_admin and not await User.filter(**ACTIVE_ADMIN).exists():
+                # The locks already rule this out on PostgreSQL; on SQLite, which has
+                # none, this count runs under the write lock and so is current.
+                raise Conflict("This is the last administrator: make someone else an admin first.")
         await record(
             admin, "user_update", target=user, category=user.category,
             **{k: {"old": o, "new": n} for k, (o, n) in changed.items()},
@@ -122,6 +128,21 @@ class UserAdminService:
                 "user_category_changed", user=user, old=old_category, new=new_category
             )
         return user
+
+    @staticmethod
+    async def _lock_admins() -> set[int]:
+        """The active administrators' ids, their rows locked until the transaction ends.
+
+        Two admins demoting each other at once would otherwise each count two admins
+        and both succeed. On PostgreSQL the second waits here for the first to commit,
+        then sees one admin fewer. Rows are locked in id order, so two such changes
+        never deadlock. SQLite has no row locks: one worker runs one transaction at a
+        time, and of two workers whose transactions overlap the second cannot write
+        over what it read (SQLite refuses it), so neither ends with no admin.
+        """
+        # Whole rows: Tortoise drops FOR UPDATE from a values_list() query.
+        rows = await User.filter(**ACTIVE_ADMIN).order_by("id").select_for_update()
+        return {row.id for row in rows}
 
     def _parse(self, changes: dict[str, Any]) -> tuple[str | None, Role | None, bool | None]:
         category = role = active = None

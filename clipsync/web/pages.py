@@ -58,9 +58,10 @@ def check_confirmation(form: dict[str, str]) -> None:
 
 @bp.get("/setup")
 async def setup_form(request: ClipSyncRequest) -> HTTPResponse:
-    if await request.app.ctx.accounts.admin_exists():
+    if request.app.ctx.set_up or await request.app.ctx.accounts.is_set_up():
         return redirect("/login", status=303)
-    return request.app.ctx.templates.render(request, "setup.html")
+    # `setting_up` hides the header's sign-in and register links: they lead back here.
+    return request.app.ctx.templates.render(request, "setup.html", setting_up=True)
 
 
 @bp.post("/setup")
@@ -70,7 +71,7 @@ async def setup_submit(request: ClipSyncRequest) -> HTTPResponse:
         check_confirmation(form)
         session = await request.app.ctx.accounts.set_up_first_admin(form["email"], form["password"])
     except ClipSyncError as error:
-        return form_again(request, "setup.html", error, form)
+        return form_again(request, "setup.html", error, form, setting_up=True)
     request.app.ctx.set_up = True
     return signed_in(request, session)
 
@@ -121,5 +122,5 @@ async def logout(request: ClipSyncRequest) -> HTTPResponse:
     if token and request.ctx.actor is not None:
         await request.app.ctx.accounts.logout(token)
     response = redirect("/login", status=303)
-    clear_session_cookie(response)
+    clear_session_cookie(request, response)
     return response
