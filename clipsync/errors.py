@@ -9,8 +9,19 @@ responses by hand.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, ClassVar
+
+
+def causes(exception: BaseException) -> Iterator[BaseException]:
+    """The exception, then what caused it (`raise ... from`, or raised while handling it),
+    and so on, each once: where a driver's error hides behind a library's own."""
+    seen: set[int] = set()
+    current: BaseException | None = exception
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
 
 
 class ConfigError(Exception):
@@ -44,6 +55,12 @@ class BadRequest(ClipSyncError):
     status = 400
     code = "bad_request"
     default_message = "The request could not be understood."
+
+
+class UnknownHost(ClipSyncError):
+    status = 400
+    code = "unknown_host"
+    default_message = "This server does not answer to the name this request was sent to."
 
 
 class ValidationFailed(ClipSyncError):
@@ -107,10 +124,74 @@ class TooManyRequests(ClipSyncError):
         super().__init__(message, headers={"Retry-After": str(self.retry_after)})
 
 
+# Seconds a client is told to wait (Retry-After) when a service ClipSync needs is away.
+RETRY_AFTER_SECONDS = 5
+
+
 class ServiceUnavailable(ClipSyncError):
+    """503 with Retry-After: something ClipSync needs does not answer, for now."""
+
     status = 503
     code = "unavailable"
     default_message = "The service is not available right now. Please try again shortly."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        retry_after: int = RETRY_AFTER_SECONDS,
+        headers: Mapping[str, str] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        headers = {"Retry-After": str(max(1, int(retry_after))), **(headers or {})}
+        super().__init__(message, headers=headers, details=details)
+
+
+# One kind per service ClipSync depends on: the error handler maps a lost connection
+# to whichever of these it came from (see `clipsync.error_handler.outage`).
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+    default_message = (
+        "The database is not reachable right now. Please try again in a moment: "
+        "the site recovers by itself as soon as it answers."
+    )
+
+
+class QueueUnavailable(ServiceUnavailable):
+    code = "queue_unavailable"
+    default_message = (
+        "The job queue is not reachable right now, so no video can be queued for "
+        "processing. Please try again in a moment."
+    )
+
+
+class StorageUnavailable(ServiceUnavailable):
+    code = "storage_unavailable"
+    default_message = (
+        "The media store is not reachable right now, so videos can be neither stored "
+        "nor played. Please try again in a moment."
+    )
+
+
+class AnalyticsUnavailable(ServiceUnavailable):
+    code = "analytics_unavailable"
+    default_message = (
+        "The analytics store is not reachable right now. Watch events are kept and "
+        "counted once it is back; please try again in a moment."
+    )
+
+
+class InsufficientStorage(ClipSyncError):
+    """507: the server's disk has no room for this, or is full."""
+
+    status = 507
+    code = "insufficient_storage"
+    default_message = (
+        "The server's disk is full, so nothing was stored. Please try again later, "
+        "or tell the site's administrator."
+    )
 
 
 class DirectUploadUnavailable(ClipSyncError):

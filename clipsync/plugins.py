@@ -25,8 +25,9 @@ from typing import Any
 import pluggy
 
 from clipsync import PROJECT, __version__, hookspecs
+from clipsync.environment import PLUGIN_PREFIX, check_environment, variable_name, variables_of
 from clipsync.errors import ConfigError
-from clipsync.settings import Settings, build
+from clipsync.settings import Settings, build, core_variables
 
 log = logging.getLogger(__name__)
 
@@ -249,3 +250,12 @@ def _check_plugin_settings(host: PluginHost, environ: Mapping[str, str]) -> None
         host.configs[name] = build(
             schema, table, settings.describe(), f"plugins.{name}", environ, settings.base_dir
         )
+    # Now that every schema is known, so is every plugin variable: any other stops here.
+    known = variables_of({f"plugins.{name}": schema for name, schema in schemas.items()})
+    disabled = tuple(variable_name("plugins", f"{n}_") for n in settings.plugins.disabled)
+    check_environment(
+        environ,
+        known | core_variables() | settings.env_references,
+        prefix=PLUGIN_PREFIX,
+        ignore=disabled,
+    )

@@ -9,8 +9,12 @@ CSRF: forms carry a `csrf_token` field and scripts in the page an `X-CSRF-Token`
 header, both equal to the `clipsync_csrf` cookie (double submit). It is checked on
 every unsafe request that a browser could send with cookies: every page form, and
 every API call authenticated by the session cookie. Bearer requests need none.
-`navigator.sendBeacon` cannot set headers, so API calls may instead carry the token
-as a `csrf` query parameter.
+`navigator.sendBeacon` cannot set headers, so the endpoints in `BEACON_ENDPOINTS`
+(and only those: a token in a URL can leak through logs and history) may instead
+carry the token as a `csrf` query parameter.
+
+The token is replaced whenever a session cookie is set or cleared (sign-in,
+registration, set-up, sign-out), so a token seen before signing in is worthless after.
 """
 
 from __future__ import annotations
@@ -33,6 +37,9 @@ CSRF_COOKIE = "clipsync_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Where the player's analytics sends its last events with navigator.sendBeacon
+# (themes/default/static/js/analytics.js), which cannot send a header.
+BEACON_ENDPOINTS = frozenset({"/api/analytics/event"})
 
 
 def is_api(request: Request) -> bool:
@@ -71,7 +78,7 @@ def check_csrf(request: Request) -> None:
         return
     expected = request.cookies.get(CSRF_COOKIE, "")
     given = request.headers.get(CSRF_HEADER, "")
-    if not given and is_api(request):
+    if not given and request.path in BEACON_ENDPOINTS:
         given = request.args.get("csrf", "")
     if not given and not is_api(request):
         form = request.form or {}
@@ -106,21 +113,37 @@ def remember_csrf(request: Request, response: HTTPResponse) -> None:
         )
 
 
+def rotate_csrf(request: Request) -> None:
+    """A fresh CSRF token for this response; `remember_csrf` sends its cookie."""
+    request.ctx.csrf_token = secrets.token_urlsafe(32)
+
+
 def set_session_cookie(request: Request, response: HTTPResponse, token: str, max_age: int) -> None:
+    """Sign the browser in: the session cookie, and a CSRF token of its own."""
+    _session_cookie(request, response, token, max_age)
+    rotate_csrf(request)
+
+
+def clear_session_cookie(request: Request, response: HTTPResponse) -> None:
+    """Sign the browser out, and replace the CSRF token of the ended session."""
+    # Sent with exactly the attributes it was set with: Sanic's `delete_cookie` adds
+    # Secure by default, and a browser ignores a Secure Set-Cookie over plain HTTP,
+    # so the session cookie would stay behind after signing out.
+    _session_cookie(request, response, "", 0)
+    rotate_csrf(request)
+
+
+def _session_cookie(request: Request, response: HTTPResponse, value: str, max_age: int) -> None:
     app: ClipSyncApp = request.app
     response.add_cookie(
         SESSION_COOKIE,
-        token,
+        value,
         path="/",
         max_age=max_age,
         httponly=True,
         samesite="Lax",
         secure=app.ctx.settings.server.secure_cookies,
     )
-
-
-def clear_session_cookie(response: HTTPResponse) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/")
 
 
 def require_user(request: Request) -> User:

@@ -21,9 +21,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from clipsync import hosts
+from clipsync.environment import ENV_PREFIX as ENV_PREFIX  # re-exported
+from clipsync.environment import (
+    OTHER_VARIABLES,
+    PLUGIN_PREFIX,
+    check_environment,
+    env_references,
+    variable_name,
+    variables_of,
+)
 from clipsync.errors import ConfigError
-
-ENV_PREFIX = "CLIPSYNC_"
+from clipsync.text_rules import InvisibleCharacter, clean_text
 
 
 class Secret:
@@ -93,6 +102,26 @@ class ServerSettings:
     proxies_count: int = check(_at_least(0), 0)
     # Mark cookies Secure: turn on when the site is served over HTTPS.
     secure_cookies: bool = False
+    # The address people reach ClipSync at, e.g. "https://videos.example.org": every
+    # absolute link (invites, emails) starts with it, never with a request's Host
+    # header. Empty: http://<host>:<port> (127.0.0.1 when host is a wildcard).
+    public_url: str = check(hosts.public_url_problem, "")
+    # Host names (optionally name:port) requests may be addressed to; any other Host
+    # header is refused with 400. Empty: the public URL's host plus 127.0.0.1,
+    # localhost and [::1]; "*" allows any.
+    allowed_hosts: list[str] = field(
+        default_factory=list, metadata={"check": hosts.allowed_hosts_problem}
+    )
+
+    @property
+    def base_url(self) -> str:
+        """Where absolute links start: `public_url`, or derived from host and port."""
+        return hosts.base_url(self.public_url, self.host, self.port)
+
+    @property
+    def host_names(self) -> tuple[str, ...]:
+        """The Host header values (name, or name:port) this server answers to."""
+        return hosts.host_names(self.allowed_hosts, self.base_url)
 
 
 @dataclass(frozen=True)
@@ -113,6 +142,12 @@ class QueueSettings:
     # Run the job consumer inside `clipsync serve`; turn off when `clipsync worker` runs.
     run_in_server: bool = True
     workers: int = check(_positive, 1)
+    # A job consumer says it is alive this often, and renews the leases of its jobs.
+    heartbeat_seconds: int = check(_positive, 5)
+    # A consumer or job not heard from for this long is gone: its videos are queued again.
+    lease_expiry_seconds: int = check(_positive, 30)
+    # How often each consumer runs its housekeeping (the reaper), and once when it starts.
+    reaper_interval_seconds: int = check(_positive, 60)
 
 
 @dataclass(frozen=True)
@@ -188,6 +223,14 @@ class UploadSettings:
 
 
 @dataclass(frozen=True)
+class DiskSettings:
+    # MiB kept free on the disks ClipSync writes to (the data directory's, and local
+    # storage's): an upload or transcode that would eat into it is refused with 507,
+    # so the database, the queue and the analytics spool can always write.
+    reserve_mb: int = check(_at_least(0), 512)
+
+
+@dataclass(frozen=True)
 class AnalyticsSettings:
     backend: str = "sqlite"
     # Most events the player may send in one request.
@@ -200,10 +243,18 @@ class AuthSettings:
     token_lifetime_hours: int = check(_positive, 168)
     password_min_length: int = check(_at_least(8), 8)
     registration: Literal["open", "invite", "closed"] = "open"
+    # Failed sign-ins to one email from one client address before that address must
+    # wait between tries: `login_delay_seconds`, doubled by each further failure, up
+    # to `lockout_minutes`. Other addresses (the owner's) are not held up.
     max_failed_logins: int = check(_positive, 5)
+    login_delay_seconds: int = check(_positive, 30)
     lockout_minutes: int = check(_positive, 15)
+    # Failures of an email and address are forgotten this long after the last one.
+    forget_failed_logins_hours: int = check(_positive, 24)
     max_failed_logins_per_address: int = check(_positive, 20)
     address_window_minutes: int = check(_positive, 15)
+    # Sign-ins checked at once per email and per client address, in each worker.
+    max_concurrent_logins: int = check(_positive, 4)
 
 
 @dataclass(frozen=True)
@@ -239,6 +290,7 @@ SECTIONS: dict[str, type] = {
     "storage": StorageSettings,
     "transcoder": TranscoderSettings,
     "uploads": UploadSettings,
+    "disk": DiskSettings,
     "analytics": AnalyticsSettings,
     "auth": AuthSettings,
     "web": WebSettings,
@@ -254,6 +306,7 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     transcoder: TranscoderSettings = field(default_factory=TranscoderSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
+    disk: DiskSettings = field(default_factory=DiskSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     web: WebSettings = field(default_factory=WebSettings)
@@ -263,6 +316,8 @@ class Settings:
     plugin_tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # The file these settings came from; relative paths are resolved against its folder.
     source: Path | None = None
+    # Variables named by `{ "$env" = "NAME" }` secrets anywhere in the file.
+    env_references: frozenset[str] = frozenset()
 
     @property
     def base_dir(self) -> Path:
@@ -320,6 +375,7 @@ def parse_settings(
     environ = {} if environ is None else environ
     base = source.parent if source else None
     raw = dict(raw)
+    references = frozenset(env_references(raw))
     values: dict[str, Any] = {}
     for section, cls in SECTIONS.items():
         table = _table(raw.pop(section, {}), where, f"[{section}]")
@@ -336,7 +392,14 @@ def parse_settings(
     if raw:
         unknown = ", ".join(sorted(raw))
         raise ConfigError(f"{where}: unknown setting {unknown}")
-    return Settings(**values, plugin_tables=plugin_tables, source=source)
+    # Plugin variables are checked once the plugins' schemas are known (clipsync.plugins).
+    check_environment(environ, core_variables() | references, ignore=(PLUGIN_PREFIX,))
+    return Settings(**values, plugin_tables=plugin_tables, source=source, env_references=references)
+
+
+def core_variables() -> set[str]:
+    """Every `CLIPSYNC_*` variable the core reads (plugins add their own)."""
+    return variables_of({**SECTIONS, "plugins": PluginsSettings}) | set(OTHER_VARIABLES)
 
 
 def build(
@@ -364,7 +427,7 @@ def build(
     kwargs: dict[str, Any] = {}
     for name, fld in known.items():
         label = f"[{section}] {name}"
-        env_name = f"{ENV_PREFIX}{section}_{name}".upper().replace(".", "_").replace("-", "_")
+        env_name = variable_name(section, name)
         if env_name in environ:
             value = _from_env(environ[env_name], hints[name], f"{env_name} ({label})")
         elif name in table:
@@ -397,6 +460,7 @@ def _categories(value: Any, where: str) -> tuple[Category, ...]:
         build(Category, _table(item, where, "[[category]]"), where, f"category {i + 1}")
         for i, item in enumerate(value)
     )
+    categories = tuple(_clean_label(c, where) for c in categories)
     names = [c.name for c in categories]
     for name in names:
         if not name or not name.replace("-", "").replace("_", "").isalnum():
@@ -411,6 +475,16 @@ def _categories(value: Any, where: str) -> tuple[Category, ...]:
             f"{where}: exactly one [[category]] must have default = true (found {len(defaults)})"
         )
     return categories
+
+
+def _clean_label(category: Category, where: str) -> Category:
+    """The category with its label NFKC-normalised; nothing invisible in it."""
+    try:
+        return dataclasses.replace(category, label=clean_text(category.label))
+    except InvisibleCharacter as exc:
+        raise ConfigError(
+            f"{where}: [[category]] {category.name!r} label {exc}: remove it"
+        ) from None
 
 
 def _describe(kind: Any) -> str:

@@ -83,6 +83,8 @@ def make_settings(tmp_path: Path) -> SettingsFactory:
     def make(**tables: Any) -> Settings:
         base = {
             "paths": {"data_dir": str(tmp_path / "data")},
+            # The name the test client sends as Host (see `start_app`).
+            "server": {"public_url": "http://clipsync.test"},
             # The lowest bcrypt cost keeps the suite fast; a test checks the default is 12.
             "plugins": {"auth_local": {"bcrypt_rounds": 4}},
         }
@@ -151,8 +153,10 @@ async def start_app() -> AsyncIterator[AppFactory]:
         app = create_app(settings, load_entry_points=kwargs.pop("load_entry_points", False))
         lifespan = Lifespan(app)
         await lifespan.__aenter__()
+        # A visitor from elsewhere, unless the test asks for another address.
+        address = kwargs.pop("client_address", "203.0.113.7")
         client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 5000)),
+            transport=httpx.ASGITransport(app=app, client=(address, 5000)),
             base_url="http://clipsync.test",
         )
         running.append((lifespan, client))

@@ -33,6 +33,8 @@ retry_delay_seconds = 0
 def write_config(folder: Path, extra: str = "") -> Path:
     path = folder / "config.toml"
     path.write_text(
+        # The test client's name (conftest's base_url) is this server's public name.
+        '[server]\npublic_url = "http://clipsync.test"\n'
         f'[paths]\ndata_dir = "data"\n[plugins.auth_local]\nbcrypt_rounds = 4\n{LADDER}{extra}'
     )
     return path

@@ -10,7 +10,7 @@ from sanic.response import HTTPResponse, empty, json
 
 from clipsync.api.bodies import json_object
 from clipsync.context import ClipSyncRequest
-from clipsync.errors import ClipSyncError, ValidationFailed
+from clipsync.errors import ClipSyncError, NotFound, ValidationFailed
 from clipsync.services.moderation import audit_json
 from clipsync.services.user_admin import invite_json, user_admin_json
 from clipsync.services.videos import page_numbers, video_json
@@ -18,6 +18,16 @@ from clipsync.sessions import require_user
 
 bp = Blueprint("api_admin", url_prefix="/api/admin")
 MAX_BULK = 100
+# The largest id of a row with an integer key (PostgreSQL `integer`); a larger number
+# in a URL names nothing, and the database would fail on it rather than find nothing.
+MAX_ROW_ID = 2**31 - 1
+
+
+def row_id(value: int, message: str) -> int:
+    """An id from the URL, or NotFound with `message` when no row can have it."""
+    if not 1 <= value <= MAX_ROW_ID:
+        raise NotFound(message)
+    return value
 
 
 def pending_json(request: ClipSyncRequest, found: Any) -> dict[str, Any]:
@@ -146,6 +156,7 @@ async def users(request: ClipSyncRequest) -> HTTPResponse:
 @bp.patch("/users/<user_id:int>")
 async def update_user(request: ClipSyncRequest, user_id: int) -> HTTPResponse:
     admin = require_user(request)
+    user_id = row_id(user_id, "There is no such account.")
     updated = await request.app.ctx.user_admin.update(admin, user_id, json_object(request))
     return json({"user": user_admin_json(updated)})
 
@@ -157,7 +168,9 @@ async def create_invite(request: ClipSyncRequest) -> HTTPResponse:
     invite, token = await request.app.ctx.user_admin.create_invite(
         admin, body.get("categoryRole"), body.get("role"), body.get("expiresInHours")
     )
-    link = f"{request.scheme}://{request.host}/register?invite={token}"
+    # From the configured address, never the request's Host header, which a client
+    # chooses: a forged one would hand the invitee a link to someone else's site.
+    link = f"{request.app.ctx.settings.server.base_url}/register?invite={token}"
     return json({"invite": invite_json(invite), "token": token, "url": link}, status=201)
 
 
@@ -172,5 +185,6 @@ async def invites(request: ClipSyncRequest) -> HTTPResponse:
 @bp.delete("/invites/<invite_id:int>")
 async def revoke_invite(request: ClipSyncRequest, invite_id: int) -> HTTPResponse:
     admin = require_user(request)
+    invite_id = row_id(invite_id, "There is no such invite.")
     await request.app.ctx.user_admin.revoke_invite(admin, invite_id)
     return empty()

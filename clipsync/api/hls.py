@@ -39,7 +39,8 @@ from clipsync.settings import MAX_PRESIGN_SECONDS, Settings
 from clipsync.storage import keys
 
 bp = Blueprint("hls")
-RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+# ASCII digits, at most 19: int() takes other scripts' digits and fails on thousands.
+RANGE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")
 PLAYABLE = (VideoStatus.READY, VideoStatus.APPROVED)
 # Signed URLs must not outlive the answer that carries them in any cache.
 SIGNED_CACHE_CONTROL = "private, no-store"

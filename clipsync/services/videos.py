@@ -20,10 +20,13 @@ from typing import Any
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
-from clipsync.errors import NotFound, ValidationFailed
+from clipsync.errors import BadRequest, NotFound, ValidationFailed
 from clipsync.models import Role, User, Video, VideoStatus, WatchProgress
 
 MAX_PAGE_SIZE = 100
+# Far beyond any list ClipSync shows, and small enough that the row offset it means
+# fits the database's integers (a larger one was a 500).
+MAX_PAGE = 1_000_000
 
 
 def visible_to(user: User) -> QuerySet[Video]:
@@ -40,6 +43,18 @@ def visible_to(user: User) -> QuerySet[Video]:
 def can_moderate(user: User, video: Video) -> bool:
     """Admins moderate every video; editors the videos of their own category."""
     return user.role == Role.ADMIN or (user.role == Role.EDITOR and video.category == user.category)
+
+
+def managed_by(user: User) -> QuerySet[Video]:
+    """Every video `user` uploaded or may moderate (`can_moderate`), as it is now.
+
+    Whose processing details and watch figures they may read.
+    """
+    if user.role == Role.ADMIN:
+        return Video.all()
+    if user.role == Role.EDITOR:
+        return Video.filter(Q(owner_id=user.id) | Q(category=user.category))
+    return Video.filter(owner_id=user.id)
 
 
 async def get_visible(user: User, video_id: str | uuid.UUID) -> Video:
@@ -63,14 +78,27 @@ class Page:
 
 
 def page_numbers(page: Any, page_size: Any, default_size: int = 20) -> tuple[int, int]:
-    try:
-        number = int(page or 1)
-        size = int(page_size or default_size)
-    except (TypeError, ValueError):
-        raise ValidationFailed("page and pageSize must be whole numbers.") from None
-    if number < 1 or not 1 <= size <= MAX_PAGE_SIZE:
-        raise ValidationFailed(f"page starts at 1; pageSize is between 1 and {MAX_PAGE_SIZE}.")
+    """The `page` and `pageSize` query values; 400 unless whole numbers in range."""
+    number = _whole_number(page, 1)
+    size = _whole_number(page_size, default_size)
+    if number is None or size is None:
+        raise BadRequest("page and pageSize must be whole numbers.")
+    if not 1 <= number <= MAX_PAGE or not 1 <= size <= MAX_PAGE_SIZE:
+        raise BadRequest(
+            f"page is between 1 and {MAX_PAGE}; pageSize is between 1 and {MAX_PAGE_SIZE}."
+        )
     return number, size
+
+
+def _whole_number(value: Any, default: int) -> int | None:
+    text = str(value).strip() if value is not None else ""
+    if not text:
+        return default
+    # ASCII digits only: int() also takes "1_000", " +5" and other scripts' digits, and
+    # fails with ValueError on more than 4300 of them. Twelve are plenty here.
+    if text.isascii() and text.isdigit() and len(text) <= 12:
+        return int(text)
+    return None
 
 
 async def list_visible(user: User, page: int, page_size: int, mine: bool = False) -> Page:

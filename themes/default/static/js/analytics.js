@@ -72,10 +72,15 @@
         headers: window.ClipSync.csrfHeaders({ "Content-Type": "application/json" }),
         body,
         keepalive: leaving,
-      }).catch(() => {
-        // Offline for a moment: keep the events for the next try.
-        queue = batch.concat(queue).slice(-500);
-      });
+      }).then(
+        // Read the answer: an unread body (never cached: answers are no-store) keeps
+        // the request open, and its connection busy, until it is garbage-collected.
+        (response) => response.arrayBuffer().catch(() => {}),
+        () => {
+          // Offline for a moment: keep the events for the next try.
+          queue = batch.concat(queue).slice(-500);
+        },
+      );
     }
     if (queue.length) flush(leaving);
   }
