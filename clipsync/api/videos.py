@@ -13,10 +13,11 @@ from sanic.response import json as json_response
 from clipsync.api.bodies import json_object
 from clipsync.api.multipart import StreamedFile
 from clipsync.context import ClipSyncRequest
+from clipsync.errors import Unauthorized
 from clipsync.models import Video
-from clipsync.services import search, videos
+from clipsync.services import disk_space, search, videos
 from clipsync.services.uploads import too_large
-from clipsync.sessions import require_user
+from clipsync.sessions import request_token, require_user
 
 bp = Blueprint("api_videos", url_prefix="/api/videos")
 # Room for the multipart framing around the file itself.
@@ -36,6 +37,11 @@ async def upload_local(request: ClipSyncRequest) -> HTTPResponse:
         and int(declared) > settings.uploads.max_size + MULTIPART_OVERHEAD
     ):
         raise too_large(settings)
+    if declared and declared.isdigit():
+        # Refused before a byte is read, rather than failing with the disk full.
+        await disk_space.ensure_room_for_upload(
+            settings, request.app.ctx.backends.storage, int(declared)
+        )
     upload = StreamedFile(request, "file")
     await upload.open()
     video = await request.app.ctx.uploads.receive(
@@ -105,13 +111,22 @@ async def events(request: ClipSyncRequest) -> None:
     """Server-Sent Events: the caller's own videos, each time one changes.
 
     Jobs run in another process, so changes are found by polling the rows once a
-    second; a comment line keeps idle connections open through proxies.
+    second; a comment line keeps idle connections open through proxies. The session
+    is checked again on every tick, as every request checks it: once it is no longer
+    honoured (signed out, account deactivated, role or category changed, token
+    expired), a last `event: signed-out` carries the reason and the stream ends.
     """
     user = require_user(request)
+    token = request_token(request)
+    assert token is not None  # require_user passed, so the request carried one
+    accounts = request.app.ctx.accounts
     response = await request.respond(
         content_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+    # The headers go out with the first bytes: without these, a client with no videos
+    # would not see the stream open (EventSource's `open`) until the first keep-alive.
+    await response.send(": connected\n\n")
     seen: dict[str, tuple[object, ...]] = {}
     idle = 0.0
     while True:
@@ -129,3 +144,11 @@ async def events(request: ClipSyncRequest) -> None:
             await response.send(": keep-alive\n\n")
             idle = 0.0
         await asyncio.sleep(EVENT_POLL_SECONDS)
+        try:
+            user = await accounts.user_for_token(token)
+        except Unauthorized as exc:
+            # A named event the page acts on (it stops listening instead of reconnecting).
+            reason = json.dumps({"message": exc.message})
+            await response.send(f"event: signed-out\ndata: {reason}\n\n")
+            await response.eof()
+            return

@@ -5,8 +5,9 @@ quality change, buffering, errors, focus). Each event is checked on its own: the
 server sets its time, user and video category, refuses what cannot be true, and
 hands the rest to the analytics backend, which buffers and writes in batches.
 
-Figures are scoped to what the caller may moderate: everything for admins, their
-category for editors, and their own uploads for everyone else.
+Figures are scoped, when they are read, to the videos the caller uploaded or may
+moderate now (`services.videos.managed_by`): everything for admins, their category's
+videos and their own uploads for editors, their own uploads for everyone else.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from clipsync.analytics.events import EVENT_TYPES, Period, Scope, WatchEvent
 from clipsync.errors import NotFound, PayloadTooLarge, ValidationFailed
 from clipsync.models import Role, User, Video
 from clipsync.plugins import PluginHost
-from clipsync.services.videos import can_moderate, visible_to
+from clipsync.services.videos import managed_by, visible_to
 from clipsync.settings import Settings
 
 # Seconds of playback one event may report: the player reports every 5 s.
@@ -227,12 +228,16 @@ class AnalyticsService:
 
     @staticmethod
     async def scope(user: User) -> Scope:
+        """The videos whose figures `user` may read now: `videos.managed_by`.
+
+        By the videos' rows as they are at read time, never by the category stored
+        with each event: a video moved out of an editor's category leaves their
+        figures with everything it ever counted, and one moved in brings its past.
+        """
         if user.role == Role.ADMIN:
             return Scope()
-        if user.role == Role.EDITOR:
-            return Scope(categories=frozenset({user.category}))
-        own = await Video.filter(owner_id=user.id).values_list("id", flat=True)
-        return Scope(owner_video_ids=frozenset(str(v) for v in own))
+        ids = await managed_by(user).values_list("id", flat=True)
+        return Scope(owner_video_ids=frozenset(str(v) for v in ids))
 
     async def overview(self, user: User, period: Period) -> Any:
         return await self.backend.overview(period, await self.scope(user))
@@ -246,7 +251,7 @@ class AnalyticsService:
             key = uuid.UUID(str(video_id))
         except ValueError:
             raise NotFound("There is no such video.") from None
-        video = await visible_to(user).get_or_none(id=key)
-        if video is None or not (video.owner_id == user.id or can_moderate(user, video)):
+        video = await managed_by(user).get_or_none(id=key)
+        if video is None:
             raise NotFound("There is no such video.")
         return video, await self.backend.video_stats(str(video.id), period)

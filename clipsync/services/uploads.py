@@ -9,6 +9,7 @@ deleted together with its row: nothing half-accepted is left behind.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
@@ -23,6 +24,7 @@ from clipsync.errors import (
     DirectUploadUnavailable,
     NotFound,
     PayloadTooLarge,
+    QueueUnavailable,
     UnsupportedUpload,
     UploadNotArrived,
     ValidationFailed,
@@ -31,8 +33,11 @@ from clipsync.media.errors import MediaError
 from clipsync.media.probe import SourceInfo, probe, sha256_file
 from clipsync.models import User, Video, VideoStatus
 from clipsync.plugins import PluginHost
+from clipsync.services.transcoding import queue_transcode
 from clipsync.settings import Settings
+from clipsync.sizes import format_size
 from clipsync.storage import keys
+from clipsync.text_rules import clean_field
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +50,7 @@ VIDEO_TYPE = re.compile(r"^video/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}$")
 
 def too_large(settings: Settings) -> PayloadTooLarge:
     limit = settings.uploads.max_size
-    return PayloadTooLarge(f"Videos can be at most {limit / 1024**3:.1f} GiB ({limit} bytes).")
+    return PayloadTooLarge(f"Videos can be at most {format_size(limit)} ({limit} bytes).")
 
 
 async def record_upload(
@@ -120,7 +125,16 @@ class UploadService:
                 digest.update(chunk)
                 yield chunk
 
-        await self.storage.put_stream(key, counted(), content_type)
+        try:
+            await self.storage.put_stream(key, counted(), content_type)
+        except BaseException:
+            # Too large, cut off or cancelled: the store drops its partial file, and the
+            # video's folder it made for it (local storage) goes too.
+            try:
+                await asyncio.shield(self.storage.delete_prefix(keys.video_prefix(video_id)))
+            except Exception:  # the upload's own error is the one to report
+                log.exception("could not clean up the refused upload %s", video_id)
+            raise
         if received.size == 0:
             await self.storage.delete_prefix(keys.video_prefix(video_id))
             raise UnsupportedUpload("The file is empty.")
@@ -239,7 +253,24 @@ class UploadService:
         video.status = VideoStatus.PROCESSING
         video.progress = 0
         video.error = None
+        # Out of UPLOADED in one statement: two registrations of one upload at once
+        # queue it once.
+        if not await Video.filter(id=video.id, status=VideoStatus.UPLOADED).update(
+            status=VideoStatus.PROCESSING
+        ):
+            raise Conflict("This upload is already registered.")
         await video.save()
+        try:
+            await queue_transcode(self.enqueue_transcode, video.id)
+        except QueueUnavailable:
+            # Nothing was queued: the upload waits for its registration again, so it
+            # can be registered once the queue is back. Should this write fail too,
+            # the reaper queues the video (PROCESSING, no job) when the queue answers.
+            await Video.filter(
+                id=video.id, status=VideoStatus.PROCESSING, worker_lease__isnull=True
+            ).update(status=VideoStatus.UPLOADED)
+            raise
+        # Plugins hear of the video once it is queued, never of one that was not.
         await self.plugins.notify("video_uploaded", video=video)
         await self.plugins.notify(
             "video_status_changed",
@@ -247,21 +278,24 @@ class UploadService:
             old=str(VideoStatus.UPLOADED),
             new=str(video.status),
         )
-        self.enqueue_transcode(video.id)
         return video
 
     @staticmethod
     def _details(title: Any, description: Any) -> tuple[str, str]:
         if not isinstance(title, str) or not title.strip():
             raise ValidationFailed("Give the video a title.", field="title")
-        if len(title.strip()) > MAX_TITLE:
+        title = clean_field(title.strip(), field="title", what="Titles")
+        if len(title) > MAX_TITLE:
             raise ValidationFailed(f"Titles can be at most {MAX_TITLE} characters.", field="title")
         description = description or ""
         if not isinstance(description, str) or len(description) > MAX_DESCRIPTION:
             raise ValidationFailed(
                 f"The description can be at most {MAX_DESCRIPTION} characters.", field="description"
             )
-        return title.strip(), description.strip()
+        description = clean_field(
+            description.strip(), field="description", what="Descriptions", multiline=True
+        )
+        return title, description
 
     @staticmethod
     async def _own_upload(owner: User, video_id: Any) -> Video:

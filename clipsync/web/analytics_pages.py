@@ -1,7 +1,7 @@
 """The analytics dashboard: `/analytics` (overview) and `/analytics/videos/<id>`.
 
-Everyone may open it; the figures are scoped like the API's: every video for
-admins, their category for editors, their own uploads for everyone else. The
+Everyone may open it; the figures are scoped like the API's, to the videos the
+reader uploaded or may moderate now (`services.videos.managed_by`). The
 figures are rendered as tables on the server and drawn as charts by
 `static/js/dashboard.js` from the same data.
 """

@@ -440,6 +440,7 @@
   // elsewhere, deleted, moved) is looked up once; videos that arrived are counted in a
   // notice whose link reloads the page (the server renders queue items).
   const REFRESH_MS = 5000;
+  let refreshTimer = null;
   const news = document.getElementById("queue-news");
   const section = document.getElementById("queue-section");
   const onPage = () => (queueList ? Array.from(queueList.querySelectorAll(".queue-item")) : []);
@@ -469,7 +470,9 @@
     let answer;
     try {
       answer = await api("GET", pendingUrl());
-    } catch {
+    } catch (error) {
+      // Signed out or no longer allowed: asking again every few seconds cannot help.
+      if (error.status === 401 || error.status === 403) window.clearInterval(refreshTimer);
       return; // offline or signed out: the next action says so
     }
     const latest = new Map(answer.items.map((video) => [String(video.id), video]));
@@ -493,7 +496,7 @@
 
   if (section) {
     if (news) news.querySelector("a").href = window.location.href;
-    window.setInterval(refresh, REFRESH_MS);
+    refreshTimer = window.setInterval(refresh, REFRESH_MS);
   }
 
   window.clipsyncQueue = { applyStatus, findItem, refresh };

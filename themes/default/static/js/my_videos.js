@@ -2,8 +2,9 @@
 //
 // GET /api/videos/events is a Server-Sent Events stream: an `event: video` message
 // with a video's JSON whenever one of my videos changes (and one per video when it
-// opens). The matching row (tr[data-video-id]) is updated in place; a video not on
-// the page yet (uploaded in another tab) is added at the top of the first page.
+// opens), and a last `event: signed-out` when the session ends. The matching row
+// (tr[data-video-id]) is updated in place; a video not on the page yet (uploaded in
+// another tab) is added at the top of the first page.
 (() => {
   "use strict";
 
@@ -223,6 +224,21 @@
     stream.addEventListener("message", onMessage);
     stream.addEventListener("open", () => {
       if (liveStatus) liveStatus.hidden = true;
+    });
+    // The session ended (signed out, account changed): the server's last event says why.
+    // Closing stops EventSource from reconnecting to a stream it may no longer open.
+    stream.addEventListener("signed-out", (event) => {
+      stream.close();
+      let message = "Your session has ended. Please sign in again.";
+      try {
+        message = JSON.parse(event.data).message || message;
+      } catch {
+        // keep the default
+      }
+      if (liveStatus) {
+        liveStatus.textContent = `Live updates stopped: ${message}`;
+        liveStatus.hidden = false;
+      }
     });
     stream.addEventListener("error", () => {
       // EventSource reconnects by itself; CLOSED means it gave up (e.g. signed out).

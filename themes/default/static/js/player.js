@@ -46,6 +46,8 @@
       if (bar) bar.value = percent;
       if (bar && text) text.textContent = `${percent}% done. It will play here when it is ready.`;
     });
+    // The session ended: stop listening rather than reconnect (the next load signs in).
+    stream.addEventListener("signed-out", () => stream.close());
     window.addEventListener("pagehide", () => stream.close());
   }
 
