@@ -246,7 +246,7 @@ def test_the_real_command_moves_and_moves_back_skipping_what_is_there(
     # `--config` also works after the command; the local files are still there.
     back = run("storage", "migrate", "--config", str(config), "--to", "local")
     assert back.returncode == 0, back.stderr
-    assert f"0 copied and verified (0 B), {len(files)} already there" in back.stdout
+    assert f"0 copied and verified (0 bytes), {len(files)} already there" in back.stdout
     assert load_settings(config, environ={}).storage.backend == "local"
 
     again = run("--config", str(config), "storage", "migrate", "--to", "local")

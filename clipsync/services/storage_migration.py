@@ -28,6 +28,7 @@ from clipsync.errors import ClipSyncError
 from clipsync.plugins import PluginHost, create_plugin_host
 from clipsync.services.transcoding import content_type
 from clipsync.settings import ENV_PREFIX, Settings
+from clipsync.sizes import format_size
 
 # Everything ClipSync stores lives under these prefixes (see `clipsync.storage.keys`).
 # Resumable-upload staging is kept outside storage, and the S3 probe's test objects
@@ -171,21 +172,21 @@ class Tally:
         return (
             f"  [{self.done:>{width}}/{self.files}] {self.copied} {verb}, "
             f"{self.present} already there, {len(self.failures)} failed "
-            f"({human_size(handled)} of {human_size(self.bytes)})"
+            f"({format_size(handled)} of {format_size(self.bytes)})"
         )
 
     def summary(self, dry_run: bool = False) -> str:
         seconds = time.monotonic() - self.started
         if dry_run:
             return (
-                f"Dry run: {self.files} files ({human_size(self.bytes)}); "
-                f"{self.copied} to copy ({human_size(self.copied_bytes)}), "
+                f"Dry run: {self.files} files ({format_size(self.bytes)}); "
+                f"{self.copied} to copy ({format_size(self.copied_bytes)}), "
                 f"{self.present} already in the target with the same size "
                 "(a real run also compares their sha256)."
             )
         return (
-            f"{self.files} files ({human_size(self.bytes)}): {self.copied} copied and verified "
-            f"({human_size(self.copied_bytes)}), {self.present} already there, "
+            f"{self.files} files ({format_size(self.bytes)}): {self.copied} copied and verified "
+            f"({format_size(self.copied_bytes)}), {self.present} already there, "
             f"{len(self.failures)} failed, in {human_duration(seconds)}."
         )
 
@@ -332,15 +333,6 @@ def server_answers(settings: Settings, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
-
-
-def human_size(size: int) -> str:
-    value = float(size)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{int(value)} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
 
 
 def human_duration(seconds: float) -> str:

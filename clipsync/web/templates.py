@@ -21,6 +21,7 @@ from clipsync import __version__
 from clipsync.errors import ConfigError
 from clipsync.sessions import csrf_token
 from clipsync.settings import Settings
+from clipsync.sizes import format_size
 
 if TYPE_CHECKING:
     from clipsync.models import User
@@ -78,6 +79,9 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        # Sizes in binary units, as the settings count them (Jinja's own
+        # `filesizeformat` writes 2 GiB as "2.1 GB").
+        self.env.filters["filesize"] = format_size
 
     def context(self, request: Request) -> dict[str, Any]:
         """What every template can use; documented in docs/themes.md."""

@@ -97,18 +97,27 @@
     return h ? `${h}:${pad2(m)}:${pad2(s)}` : `${m}:${pad2(s)}`;
   }
 
-  // Decimal units, like the server's `filesizeformat`: 1500000 -> "1.5 MB".
+  // Binary units, the way the settings count ([uploads] max_size = 2 GiB):
+  // 1 -> "1 byte", 1572864 -> "1.5 MiB", 2147483648 -> "2 GiB". The same rules as the
+  // server's clipsync/sizes.py `format_size` (the `filesize` template filter), so a
+  // size reads the same whichever side wrote it.
+  const SIZE_UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+
   function formatBytes(bytes) {
-    let n = Number(bytes);
-    if (!Number.isFinite(n) || n < 0) return "";
-    if (n < 1000) return `${n} ${n === 1 ? "Byte" : "Bytes"}`;
-    const units = ["kB", "MB", "GB", "TB", "PB"];
-    let i = -1;
-    do {
-      n /= 1000;
-      i += 1;
-    } while (n >= 1000 && i < units.length - 1);
-    return `${n.toFixed(1)} ${units[i]}`;
+    const size = Number(bytes);
+    if (!Number.isFinite(size) || size < 0) return "";
+    if (size < 1024) return size === 1 ? "1 byte" : `${Math.trunc(size)} bytes`;
+    let value = size / 1024;
+    let unit = 0;
+    // Round first, then pick the unit: 1023.96 KiB reads "1 MiB", not "1024 KiB".
+    while (Math.floor(value * 10 + 0.5) >= 10240 && unit < SIZE_UNITS.length - 1) {
+      value /= 1024;
+      unit += 1;
+    }
+    const tenths = Math.floor(value * 10 + 0.5);
+    const whole = Math.floor(tenths / 10);
+    const tenth = tenths % 10;
+    return `${tenth ? `${whole}.${tenth}` : whole} ${SIZE_UNITS[unit]}`;
   }
 
   // "Nov 21, 2026, 9:00 AM" in the reader's language and time zone; dateOnly: no time.

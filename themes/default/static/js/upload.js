@@ -39,6 +39,9 @@
   let transfer = null;
   let busy = false;
   let lastAnnounced = -1;
+  // The last progress shown, for the message of a paused upload.
+  let lastSent = 0;
+  let lastTotal = 0;
   // A file already uploaded whose registration was refused for its title or
   // description: a retry with the same file only registers it again.
   let uploaded = null;
@@ -136,6 +139,8 @@
   }
 
   function showProgress(sent, total) {
+    lastSent = sent;
+    lastTotal = total;
     const percent = total > 0 ? Math.min(100, Math.floor((sent / total) * 100)) : 0;
     progressBar.max = 100;
     progressBar.value = percent;
@@ -163,7 +168,18 @@
     pauseButton.disabled = !cancellable;
     pauseButton.textContent = "Pause";
     pauseButton.setAttribute("aria-pressed", "false");
+    form.classList.remove("is-paused");
     if (on) progressBox.hidden = false;
+  }
+
+  // A paused upload is not "Uploading…": the main button says it is paused, the
+  // toggle next to it offers Resume, and the form is no longer busy.
+  function showPaused(paused) {
+    form.classList.toggle("is-paused", paused);
+    form.setAttribute("aria-busy", String(!paused));
+    submitButton.textContent = paused ? "Upload paused" : "Uploading…";
+    pauseButton.textContent = paused ? "Resume" : "Pause";
+    pauseButton.setAttribute("aria-pressed", String(paused));
   }
 
   // --- sending -----------------------------------------------------------------------
@@ -258,7 +274,10 @@
         headers: { "X-CSRF-Token": window.ClipSync.csrfToken(), Accept: "application/json" },
         removeFingerprintOnSuccess: true,
         onShouldRetry: worthRetrying,
-        onProgress: (sent, total) => showProgress(sent, total),
+        // A request cut short by Pause may still report: the paused state stays shown.
+        onProgress: (sent, total) => {
+          if (!(transfer && transfer.paused)) showProgress(sent, total);
+        },
         onSuccess: () => {
           transfer = null;
           showProgress(file.size, file.size);
@@ -291,17 +310,18 @@
     if (!transfer || transfer.paused) return;
     transfer.paused = true;
     transfer.upload.abort(); // keeps what the server has stored
-    pauseButton.textContent = "Resume";
-    pauseButton.setAttribute("aria-pressed", "true");
-    setStatus(`Paused at ${progressBar.value}%. Choose Resume to continue.`);
+    showPaused(true);
+    setStatus(
+      `Paused at ${progressBar.value}% (${formatBytes(lastSent)} of ${formatBytes(lastTotal)} sent). ` +
+        "Choose Resume to continue, or Cancel to stop."
+    );
   }
 
   function resume() {
     if (!transfer || !transfer.paused) return;
     transfer.paused = false;
-    pauseButton.textContent = "Pause";
-    pauseButton.setAttribute("aria-pressed", "false");
-    announce("Upload resumed.");
+    showPaused(false);
+    setStatus("Upload resumed.");
     transfer.upload.start(); // asks the server for its offset first
   }
 
