@@ -26,10 +26,16 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Availability:
-    """The answer of a backend's probe: can it work here, and if not, why."""
+    """The answer of a backend's probe: can it work here, and if not, why.
+
+    `unreachable` is a "no" for now only: the backend's own server does not answer,
+    but the backend rides that out (analytics spool events until it answers), so a
+    backend named in the configuration is used anyway and ClipSync starts.
+    """
 
     ok: bool
     reason: str = ""
+    unreachable: bool = False
 
     @classmethod
     def yes(cls, reason: str = "available") -> Availability:
@@ -38,6 +44,11 @@ class Availability:
     @classmethod
     def no(cls, reason: str) -> Availability:
         return cls(False, reason)
+
+    @classmethod
+    def not_now(cls, reason: str) -> Availability:
+        """Its server cannot be reached now; the backend copes until it can."""
+        return cls(False, reason, unreachable=True)
 
 
 @dataclass(frozen=True)
@@ -361,6 +372,11 @@ def choose(
         elif fallback and fallback in registry and probe(registry[fallback]).ok:
             chosen = registry[fallback]
             reason = f"fallback: {wanted} is unavailable ({availability.reason})"
+        elif availability.unreachable:
+            # Starting is what lets it catch up: refusing would take the site down too.
+            log.warning("%s: %s; starting anyway", where, availability.reason)
+            chosen = entry
+            reason = f"named in the configuration; unreachable at start ({availability.reason})"
         else:
             raise ConfigError(f"{where}: unavailable: {availability.reason}")
 

@@ -37,7 +37,9 @@ directory. The instance it creates provides::
             # Buffer events and return at once; never raises because the store is
             # unreachable. The buffer is written in batches of `batch_size` (default
             # 5000) as soon as it is full, and every `flush_interval` seconds
-            # (default 1.0), one insert per batch.
+            # (default 1.0), one insert per batch. While the store cannot be
+            # reached, whatever is buffered is spooled (written and fsync'd) every
+            # `flush_interval`, so a process killed then loses at most that much.
 
         async def flush(self) -> None:
             # Write what is buffered now, and deliver the spool (tests, shutdown).
@@ -47,8 +49,8 @@ directory. The instance it creates provides::
         async def category_stats(
             self, period: Period, scope: Scope
         ) -> list[CategoryStats]: ...
-        # The three readers raise `clipsync.errors.ServiceUnavailable` (503) when the
-        # store cannot be reached.
+        # The three readers raise `clipsync.errors.AnalyticsUnavailable` (a
+        # `ServiceUnavailable`: 503) when the store cannot be reached.
 
         async def close(self) -> None:
             # Flush (spooling what the store does not take) and stop.

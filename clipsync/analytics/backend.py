@@ -23,7 +23,7 @@ from clipsync.analytics.events import Period, Scope, WatchEvent, millis
 from clipsync.analytics.figures import CategoryStats, FigureSource, Overview, VideoStats
 from clipsync.analytics.spool import Spool
 from clipsync.analytics.writer import BatchWriter
-from clipsync.errors import ServiceUnavailable
+from clipsync.errors import AnalyticsUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -206,7 +206,7 @@ class BufferedBackend(ABC):
         except Exception as exc:
             if not self.unreachable(exc):
                 raise
-            raise ServiceUnavailable(
+            raise AnalyticsUnavailable(
                 f"Analytics are unavailable right now: {self.describe_store()} does not "
                 "answer. Events are kept and will be counted once it is back."
             ) from exc

@@ -4,9 +4,14 @@
 `flush_interval` seconds, or as soon as it holds `batch_size` events, one insert per
 `batch_size` events. When an insert fails the batch goes to the `Spool` on local
 disk; spooled batches are delivered, oldest first, on the following ticks, waiting
-longer after each failure (from `flush_interval` up to `MAX_BACKOFF` seconds). While
-the store is away, new events are spooled at each failed attempt, when `batch_size`
-of them are waiting, and by `flush()`, so little is held only in memory.
+longer after each failure (from `flush_interval` up to `MAX_BACKOFF` seconds), several
+files per insert (up to `batch_size` events), so that a long outage's many small
+files do not become as many inserts.
+
+While the store is away, what is buffered is spooled (written and fsync'd) at every
+tick, whatever the back-off, so an event answered 200 is on disk within about
+`flush_interval` seconds: a process killed during an outage loses no more than one
+killed while the store answers.
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from clipsync.analytics.spool import Spool
 
 log = logging.getLogger(__name__)
 
-MAX_BACKOFF = 60.0
+# Longest wait between tries while the store is away: how late delivery may resume.
+MAX_BACKOFF = 10.0
 # A spooled batch the store refuses this many times, while reachable, is set aside.
 MAX_REFUSALS = 5
 
@@ -122,10 +128,9 @@ class BatchWriter:
             if not self._buffer:
                 return
             if self._down and (failed_now or not attempt):
-                # The store is away: keep a small buffer in memory until the next
-                # attempt, but never lose what a failed attempt or a flush() hands over.
-                if force or failed_now or len(self._buffer) >= self.batch_size:
-                    await self._spool_buffer()
+                # The store is away: to disk now, not at the next attempt (up to
+                # MAX_BACKOFF away), or a killed process would lose all it accepted.
+                await self._spool_buffer()
                 return
             await self._write_buffer()
 
@@ -167,6 +172,7 @@ class BatchWriter:
             if not mine:  # another process is delivering this folder
                 return True
             delivered = 0
+            group: list[tuple[Path, list[WatchEvent]]] = []
             for path in self.spool.files():
                 try:
                     events = await asyncio.to_thread(self.spool.read, path)
@@ -174,22 +180,52 @@ class BatchWriter:
                     log.error("analytics (%s): unreadable spool file %s: %s", self.name, path, exc)
                     self.spool.reject(path)
                     continue
-                try:
-                    await self._insert(events, True)
-                except Exception as exc:
-                    if self._unreachable(exc):
-                        self._failed(exc)
+                if group and sum(len(batch) for _, batch in group) + len(events) > self.batch_size:
+                    sent = await self._deliver_group(group)
+                    if sent is None:
                         return False
-                    self._refused(path, exc)
-                    continue
-                self.spool.remove(path)
-                self._refusals.pop(path, None)
-                self.inserts += 1
-                delivered += len(events)
-                self._recovered()
+                    delivered += sent
+                    group = []
+                group.append((path, events))
+            if group:
+                sent = await self._deliver_group(group)
+                if sent is None:
+                    return False
+                delivered += sent
             if delivered:
                 log.info("analytics (%s): delivered %d spooled events", self.name, delivered)
             return True
+
+    async def _deliver_group(self, group: list[tuple[Path, list[WatchEvent]]]) -> int | None:
+        """Insert spooled files as one batch; the events delivered, or None if unreachable.
+
+        A file is removed only once the insert holding it succeeded; one killed in
+        between is sent again, and the store skips what it already has.
+        """
+        events = [event for _, batch in group for event in batch]
+        try:
+            await self._insert(events, True)
+        except Exception as exc:
+            if self._unreachable(exc):
+                self._failed(exc)
+                return None
+            if len(group) == 1:
+                self._refused(group[0][0], exc)
+                return 0
+            # One of them is refused: file by file, so only that one is set aside.
+            sent = 0
+            for item in group:
+                one = await self._deliver_group([item])
+                if one is None:
+                    return None
+                sent += one
+            return sent
+        for path, _ in group:
+            self.spool.remove(path)
+            self._refusals.pop(path, None)
+        self.inserts += 1
+        self._recovered()
+        return len(events)
 
     def _refused(self, path: Path, exc: BaseException) -> None:
         count = self._refusals.get(path, 0) + 1

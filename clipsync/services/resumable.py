@@ -45,6 +45,7 @@ from clipsync.errors import (
     UnsupportedUpload,
 )
 from clipsync.models import ResumableUpload, User, Video
+from clipsync.services import disk_space
 from clipsync.services.checksums import Sha256
 from clipsync.services.resumable_staging import Sink, Stage, UploadLock
 from clipsync.services.uploads import record_upload, too_large
@@ -69,16 +70,29 @@ class Checksum:
     digest: bytes
 
 
-def parse_length(value: str | None) -> int:
-    if value is None or not value.isdigit():
-        raise BadRequest("Upload-Length must be the file's size in bytes.")
+def byte_count(value: str | None) -> int | None:
+    """A header's number of bytes: ASCII digits, at most 19 of them; None otherwise.
+
+    str.isdigit() also takes "²" (which int() refuses) and any number of digits
+    (int() refuses more than 4300): both were a 500.
+    """
+    if value is None or not (value.isascii() and value.isdigit() and len(value) <= 19):
+        return None
     return int(value)
+
+
+def parse_length(value: str | None) -> int:
+    length = byte_count(value)
+    if length is None:
+        raise BadRequest("Upload-Length must be the file's size in bytes.")
+    return length
 
 
 def parse_offset(value: str | None) -> int:
-    if value is None or not value.isdigit():
+    offset = byte_count(value)
+    if offset is None:
         raise BadRequest("Upload-Offset must be a number of bytes.")
-    return int(value)
+    return offset
 
 
 def parse_metadata(header: str | None) -> dict[str, str]:
@@ -144,6 +158,14 @@ class ResumableService:
         if not filename.lower().endswith(keys.SOURCE_EXTENSIONS):
             accepted = ", ".join(keys.SOURCE_EXTENSIONS)
             raise UnsupportedUpload(f"Only video files can be uploaded ({accepted}).")
+        # Room for every byte promised now, so that the upload cannot fill the disk
+        # half-way (with multipart storage only a few parts wait on disk at once).
+        staged = length
+        if self.multipart:
+            staged = min(length, self.storage.part_size * (PARTS_IN_FLIGHT + 1))  # type: ignore[attr-defined]
+        await disk_space.ensure_room_for_upload(
+            self.settings, self.storage, staged, staging=self.root
+        )
         upload_id = uuid.uuid4()
         upload = await ResumableUpload.create(
             id=upload_id,

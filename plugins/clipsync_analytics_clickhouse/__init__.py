@@ -8,7 +8,10 @@ threads, one connection for writes and one for reads.
 
 When ClickHouse cannot be reached, batches are spooled on local disk and delivered
 once it answers again; a redelivered batch skips the events ClickHouse already has,
-so each event is counted once. Works with ClickHouse 18.16 (Debian's) and later.
+so each event is counted once. That holds from start-up on: ClipSync starts and
+serves while ClickHouse is down (its probe says "not now", not "no"), and the
+dashboards answer 503 until it is back. Works with ClickHouse 18.16 (Debian's) and
+later.
 """
 
 from __future__ import annotations
@@ -191,7 +194,11 @@ class ClickHouseAnalytics(BufferedBackend):
                 )
             return Availability.no(f"ClickHouse at {where}: {server_message(exc)}")
         except Exception as exc:
-            return Availability.no(f"cannot reach ClickHouse at {where}: {server_message(exc)}")
+            message = f"cannot reach ClickHouse at {where}: {server_message(exc)}"
+            if is_unreachable(exc):
+                # Events are spooled until it answers: ClipSync may start without it.
+                return Availability.not_now(message)
+            return Availability.no(message)
         finally:
             client.disconnect()
         return Availability.yes(f"ClickHouse {version} at {where}, database {config.database}")
