@@ -23,6 +23,7 @@ from clipsync.api import videos as api_videos
 from clipsync.backends import Backends, select_all
 from clipsync.context import AppContext, ClipSyncApp
 from clipsync.error_handler import ClipSyncErrorHandler
+from clipsync.http_security import setup_http_security
 from clipsync.jobs.queue import create_queue
 from clipsync.plugins import create_plugin_host
 from clipsync.services.accounts import AccountService
@@ -68,6 +69,7 @@ def create_app(settings: Settings, *, load_entry_points: bool = True) -> ClipSyn
     app.config.MOTD = False
 
     setup_resources(app)
+    setup_http_security(app)
     setup_sessions(app)
     setup_first_run(app)
     setup_routes(app)
@@ -100,13 +102,17 @@ def setup_sessions(app: ClipSyncApp) -> None:
 
 
 def setup_first_run(app: ClipSyncApp) -> None:
-    """Until an administrator exists, every page leads to the set-up page."""
+    """Until the first administrator is created, every page leads to the set-up page.
+
+    Set-up is done once, for good (a flag in the database): an install whose
+    administrators were all removed does not open it again.
+    """
 
     async def require_set_up(request: Request) -> HTTPResponse | None:
         ctx: AppContext = request.app.ctx
         if ctx.set_up or request.path.startswith(SETUP_OPEN) or is_api(request):
             return None
-        if await ctx.accounts.admin_exists():
+        if await ctx.accounts.is_set_up():
             ctx.set_up = True
             return None
         return redirect("/setup", status=303)
@@ -137,14 +143,24 @@ def setup_routes(app: ClipSyncApp) -> None:
 
 
 def setup_job_consumer(app: ClipSyncApp, config_path: Path | None) -> None:
-    """Let `clipsync serve` supervise the Huey consumer as a process of its own."""
+    """Let `clipsync serve` run the Huey consumer as a process of its own, and restart it.
+
+    Served for real, a consumer is expected (this one, or `clipsync worker`), so
+    /healthz fails while none is alive.
+    """
+    app.ctx.jobs.liveness.expected = True
     if not app.ctx.settings.queue.run_in_server:
         return
 
     @app.main_process_ready
     async def start_consumer(app: ClipSyncApp) -> None:
         from clipsync.jobs.consumer import run_consumer
+        from clipsync.jobs.supervisor import supervise
 
-        app.manager.manage(
-            "JobConsumer", run_consumer, {"config_path": str(config_path) if config_path else None}
+        consumer = app.manager.manage(
+            "JobConsumer",
+            run_consumer,
+            {"config_path": str(config_path) if config_path else None},
+            restartable=True,
         )
+        supervise(app.manager, consumer)

@@ -168,6 +168,7 @@ PROGRESS_SECONDS = 15.0
 def cmd_storage_migrate(args: argparse.Namespace, settings: Settings) -> int:
     from clipsync.config_file import write_setting
     from clipsync.services import storage_migration as migration
+    from clipsync.sizes import format_size
 
     plan = migration.plan_migration(settings, args.to, switch=not args.copy_only)
     source, target = plan.source.name, plan.target.name
@@ -188,9 +189,7 @@ def cmd_storage_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
     def listed(tally: Tally) -> None:
         where = ", ".join(f"{prefix}/" for prefix in migration.COPIED_PREFIXES)
-        print(
-            f"{tally.files} files ({migration.human_size(tally.bytes)}) under {where} in {source}"
-        )
+        print(f"{tally.files} files ({format_size(tally.bytes)}) under {where} in {source}")
 
     def progress(outcome: Outcome, tally: Tally) -> None:
         nonlocal last

@@ -133,6 +133,18 @@ class LiveServer:
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 
+    @property
+    def pid(self) -> int:
+        """The pid of `clipsync serve`'s main process, which leads its process group."""
+        if self._process is None:
+            raise RuntimeError("the live server is not running")
+        return self._process.pid
+
+    def kill(self) -> None:
+        """SIGKILL every process of `clipsync serve` at once, as a crash or the OOM killer."""
+        os.killpg(self.pid, signal.SIGKILL)
+        self.stop()  # reaps the dead group and forgets it
+
     # -- lifecycle -------------------------------------------------------------------------
 
     def write_config(self) -> None:

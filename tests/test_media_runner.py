@@ -54,7 +54,7 @@ def test_failure_reason_is_short_and_human() -> None:
         "ffmpeg reported: Error while opening encoder for output stream #0:0"
     )
     assert failure_reason(["av_interleaved_write_frame(): No space left on device"], 1) == (
-        "the server ran out of disk space"
+        "the disk is full"
     )
     assert failure_reason([], -9) == "the converter was stopped by signal 9"
 

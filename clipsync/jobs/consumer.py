@@ -6,6 +6,7 @@ import logging
 import signal
 import time
 from types import FrameType
+from typing import Any
 
 from huey.consumer import Consumer
 
@@ -14,26 +15,40 @@ from clipsync.settings import load_settings
 
 log = logging.getLogger(__name__)
 
-# Two SIGINTs closer together than this are one request to stop (see `JobConsumer`).
+# Two stop signals closer together than this are one request to stop (see `JobConsumer`).
 SAME_STOP_SECONDS = 2.0
+# The longest an idle consumer waits between looks at the queue (Huey's default is
+# 10 s), and after the queue failed to answer: a job, or a queue that came back, is
+# seen within this.
+MAX_POLL_DELAY = 2.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class JobConsumer(Consumer):
-    """Huey's consumer, reading a doubled SIGINT as one graceful stop.
+    """Huey's consumer, stopping gracefully on SIGTERM as on SIGINT.
 
-    SIGINT asks Huey to finish the running jobs and stop; a second SIGINT stops at
-    once, interrupting them. Ctrl-C on `clipsync serve` in a terminal reaches the
-    consumer twice, though: from the terminal (every process of the foreground
-    group) and from Sanic's manager, which passes its own SIGINT on to the processes
-    it supervises. A second SIGINT within `SAME_STOP_SECONDS` is that same request
-    and is ignored; one sent later still interrupts the jobs.
+    SIGINT or SIGTERM asks it to finish the running jobs and stop; another one stops
+    at once, interrupting them (their leases are free as soon as this process is
+    gone, see `jobs.liveness`). Huey interrupts on SIGTERM; here it finishes, since
+    SIGTERM is what `kill`, container runtimes and process managers send.
+
+    Ctrl-C on `clipsync serve` in a terminal reaches the consumer twice, though: from
+    the terminal (every process of the foreground group) and from Sanic's manager,
+    which passes its own SIGINT on to the processes it supervises. A second signal
+    within `SAME_STOP_SECONDS` is that same request and is ignored; one sent later
+    still interrupts the jobs.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Signal -> (restart, graceful), Huey's table.
+        self._signal_actions[signal.SIGTERM] = (False, True)
+
     def _handle_signal(self, signum: int, frame: FrameType | None) -> None:
-        # Huey's handler (a private method, stable across Huey 2.x) arms its
-        # "second SIGINT: stop now" handler; ours goes in its place.
+        # Huey's handler (a private method, stable across Huey 2.x and 3.x) arms its
+        # "second signal: stop now" handler; ours goes in its place.
         super()._handle_signal(signum, frame)
-        if signum != signal.SIGINT:
+        if signum not in STOP_SIGNALS:
             return
         first = time.monotonic()
 
@@ -43,21 +58,34 @@ class JobConsumer(Consumer):
                 return
             raise KeyboardInterrupt
 
-        signal.signal(signal.SIGINT, again)
+        for stop in STOP_SIGNALS:
+            signal.signal(stop, again)
 
 
 def run_consumer(config_path: str | None = None) -> None:
-    """Run the consumer until it is stopped (SIGINT: finish running jobs first)."""
+    """Run the consumer until it is stopped (SIGINT or SIGTERM: finish running jobs first)."""
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("tortoise").setLevel(logging.WARNING)
     settings = load_settings(config_path)
-    huey = create_queue(settings).huey
-    consumer = JobConsumer(huey, workers=settings.queue.workers, worker_type="thread")
+    tasks = create_queue(settings)
+    consumer = JobConsumer(
+        tasks.huey,
+        workers=settings.queue.workers,
+        worker_type="thread",
+        max_delay=MAX_POLL_DELAY,
+    )
+    # Before Huey takes a job: the runtime (database, backends) is ready, this
+    # consumer is seen alive, and the reaper's first run queues again at once the
+    # videos of a consumer that was killed.
+    tasks.start_consumer()
     log.info(
         "job consumer started (%s queue, %d workers)",
         settings.queue.backend,
         settings.queue.workers,
     )
-    consumer.run()
+    try:
+        consumer.run()
+    finally:
+        tasks.runtime.close()

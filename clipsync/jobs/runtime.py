@@ -8,6 +8,12 @@ worker threads share the loop, which suits work that mostly waits on ffmpeg.
 At most `max_concurrent` transcoding jobs run at once in one process, however many
 worker threads there are: a transcode takes a slot (`transcode_slot`) first, so a
 box keeps CPU (or its one GPU) for serving pages while it encodes.
+
+A process that runs as a consumer (`start_consumer`) also shows it is alive
+(`jobs.liveness`), renews the leases of its running jobs every
+`[queue] heartbeat_seconds`, and runs the reaper at once and then every
+`[queue] reaper_interval_seconds`: a consumer that starts after one was killed
+queues the killed one's videos again straight away.
 """
 
 from __future__ import annotations
@@ -15,14 +21,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Coroutine, Iterator
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from clipsync import db
 from clipsync.backends import Backends, select_all
+from clipsync.jobs.liveness import Liveness, Presence, new_consumer_id
 from clipsync.plugins import create_plugin_host
-from clipsync.services.transcoding import JobContext, max_concurrent
+from clipsync.services import reaper
+from clipsync.services.transcoding import JobContext, max_concurrent, renew_leases
 from clipsync.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,8 +39,12 @@ T = TypeVar("T")
 
 
 class WorkerRuntime:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, liveness: Liveness | None = None) -> None:
         self.settings = settings
+        self.liveness = liveness
+        self.consumer_id = new_consumer_id()
+        self._presence: Presence | None = None
+        self._duties: list[asyncio.Future[None]] = []
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._context: JobContext | None = None
@@ -50,7 +63,13 @@ class WorkerRuntime:
         loop = asyncio.new_event_loop()
         threading.Thread(target=loop.run_forever, name="clipsync-jobs", daemon=True).start()
         asyncio.run_coroutine_threadsafe(db.open_database(self.settings), loop).result()
-        self._context = JobContext(self.settings, plugins, backends)
+        self._context = JobContext(
+            self.settings,
+            plugins,
+            backends,
+            consumer_id=self.consumer_id,
+            liveness=self.liveness,
+        )
         self.max_concurrent = max_concurrent(self.settings, backends)
         self._slots = threading.BoundedSemaphore(self.max_concurrent)
         self._loop = loop
@@ -95,7 +114,59 @@ class WorkerRuntime:
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
 
+    def start_consumer(
+        self, enqueue: Callable[[uuid.UUID], object], queued: Callable[[], set[str]]
+    ) -> None:
+        """Show this consumer alive, renew its jobs' leases, and run the reaper now and then."""
+        ctx = self.context()
+        assert self._loop is not None
+        if self.liveness is not None:
+            self._presence = Presence(self.liveness, self.consumer_id)
+            self._presence.start()
+        self._duties = [
+            asyncio.run_coroutine_threadsafe(self._renew_leases(ctx), self._loop),
+            asyncio.run_coroutine_threadsafe(self._reap(ctx, enqueue, queued), self._loop),
+        ]
+        log.info("job consumer %s started", self.consumer_id)
+
+    async def _renew_leases(self, ctx: JobContext) -> None:
+        while True:
+            await asyncio.sleep(self.settings.queue.heartbeat_seconds)
+            try:
+                await renew_leases(ctx)
+            except Exception as exc:
+                log.warning("could not renew the leases of running jobs: %s", exc)
+
+    async def _reap(
+        self,
+        ctx: JobContext,
+        enqueue: Callable[[uuid.UUID], object],
+        queued: Callable[[], set[str]],
+    ) -> None:
+        while True:
+            try:
+                done = await reaper.reap(ctx, enqueue, queued)
+                if self.liveness is not None:
+                    await asyncio.to_thread(self.liveness.record_reaper_run, done)
+                    await asyncio.to_thread(self.liveness.forget_dead)
+            except Exception:
+                log.exception("housekeeping failed; it runs again in a while")
+            await asyncio.sleep(self.settings.queue.reaper_interval_seconds)
+
+    def stop_consumer(self) -> None:
+        """Stop the consumer's duties and say it is gone (after its jobs finished or stopped)."""
+        for duty in self._duties:
+            duty.cancel()
+        self._duties = []
+        if self._presence is not None:
+            # Jobs still running were interrupted: their leases stay until this
+            # process ends, when the lock it leaves behind shows them free at once.
+            interrupted = bool(self._context and self._context.running)
+            self._presence.stop(keep_lock=interrupted)
+            self._presence = None
+
     def close(self) -> None:
+        self.stop_consumer()
         with self._lock:
             loop, self._loop = self._loop, None
         if loop is None:

@@ -2,19 +2,25 @@
 
 A task's name is its identity in the queue: renaming one orphans messages already
 queued under the old name, so names are given explicitly.
+
+The reaper is not a Huey task: each consumer runs it on its own runtime, when it
+starts and every `[queue] reaper_interval_seconds` (Huey's periodic tasks run at
+most once a minute, too seldom for jobs to recover in seconds).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from huey import Huey, crontab
+from huey import Huey
 
+from clipsync.jobs.liveness import Liveness
 from clipsync.jobs.runtime import WorkerRuntime
-from clipsync.services import reaper, transcoding
+from clipsync.services import transcoding
 from clipsync.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,15 +30,22 @@ log = logging.getLogger(__name__)
 class Tasks:
     huey: Huey
     runtime: WorkerRuntime
+    liveness: Liveness
     transcode_video: Any
-    reap: Any
+    # Videos with a transcode job waiting in this queue or for a slot in this process.
+    queued: Callable[[], set[str]]
 
     def enqueue_transcode(self, video_id: uuid.UUID | str) -> None:
         self.transcode_video(str(video_id))
 
+    def start_consumer(self) -> None:
+        """Run this process as a consumer: liveness, lease renewal and the reaper."""
+        self.runtime.start_consumer(self.enqueue_transcode, self.queued)
+
 
 def register_tasks(huey: Huey, settings: Settings) -> Tasks:
-    runtime = WorkerRuntime(settings)
+    liveness = Liveness(huey, settings)
+    runtime = WorkerRuntime(settings, liveness)
     options = settings.transcoder
 
     @huey.task(
@@ -55,12 +68,10 @@ def register_tasks(huey: Huey, settings: Settings) -> Tasks:
         queued = {str(t.args[0]) for t in waiting if t.name == "transcode_video" and t.args}
         return queued | runtime.waiting()
 
-    @huey.periodic_task(crontab(minute="*"), name="reap")
-    def reap() -> None:
-        runtime.run(reaper.reap(runtime.context(), lambda vid: transcode_video(str(vid)), queued))
-
-    @huey.on_shutdown()
-    def close_runtime() -> None:
-        runtime.close()
-
-    return Tasks(huey=huey, runtime=runtime, transcode_video=transcode_video, reap=reap)
+    return Tasks(
+        huey=huey,
+        runtime=runtime,
+        liveness=liveness,
+        transcode_video=transcode_video,
+        queued=queued,
+    )

@@ -4,16 +4,24 @@ Commands come from `clipsync.media.commands` and carry `-progress pipe:1`, so ff
 writes `key=value` blocks on stdout about twice a second, each ending in
 `progress=continue` (or `progress=end`). A block that does not come for
 `stall_timeout` seconds means ffmpeg is stuck: the whole process group is killed.
+
+ffmpeg never outlives the process that started it: on Linux it is started with a
+parent-death signal (`PR_SET_PDEATHSIG`, SIGKILL), so a job consumer that is killed,
+even with SIGKILL, takes its ffmpeg with it instead of leaving an orphan encoding
+to the end for nobody.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
 import os
 import re
 import shutil
 import signal
+import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
@@ -73,7 +81,7 @@ def parse_progress(lines: Iterable[str], duration: float) -> list[int]:
 
 
 _KNOWN_REASONS = (
-    ("No space left on device", "the server ran out of disk space"),
+    ("No space left on device", "the disk is full"),
     ("Cannot allocate memory", "the server ran out of memory"),
     ("Invalid data found when processing input", "the file is damaged or incomplete"),
     ("Permission denied", "the server could not write the converted files"),
@@ -94,6 +102,43 @@ def failure_reason(stderr_lines: Iterable[str], returncode: int | None = None) -
     if returncode is not None and returncode < 0:
         return f"the converter was stopped by signal {-returncode}"
     return f"the converter exited with status {returncode}"
+
+
+# From <linux/prctl.h>.
+PR_SET_PDEATHSIG = 1
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    """libc's prctl, loaded now: after fork, before exec, nothing may be imported."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _load_prctl()
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the child, before exec: be killed when the thread that started us ends.
+
+    That thread is the job runtime's event loop, which lives as long as its process.
+    If the parent already died before this ran, no signal would ever come: exit.
+    """
+    assert _PRCTL is not None
+    _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def child_options() -> dict[str, object]:
+    """Popen options that tie a child process's life to this one (empty where unsupported)."""
+    if _PRCTL is None:
+        return {}
+    parent = os.getpid()
+    return {"preexec_fn": lambda: _die_with_parent(parent)}
 
 
 def _kill(process: asyncio.subprocess.Process) -> None:
@@ -143,6 +188,7 @@ async def run_ffmpeg(
             stderr=asyncio.subprocess.PIPE,
             # Its own process group, so a kill reaches anything ffmpeg started too.
             start_new_session=True,
+            **child_options(),
         )
     except OSError as exc:
         raise TranscodeFailed(

@@ -8,17 +8,21 @@ everywhere else. Every decision is written to the audit log and fires
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from clipsync.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from clipsync.errors import Conflict, Forbidden, NotFound, QueueUnavailable, ValidationFailed
 from clipsync.models import AuditEntry, Rendition, Role, User, Video, VideoStatus
 from clipsync.plugins import PluginHost
+from clipsync.services.transcoding import queue_transcode
 from clipsync.services.videos import Page, can_moderate, get_visible
 from clipsync.settings import Settings
 from clipsync.storage import keys
+
+log = logging.getLogger(__name__)
 
 PENDING = (VideoStatus.UPLOADED, VideoStatus.PROCESSING, VideoStatus.READY)
 MAX_REASON = 2000
@@ -196,7 +200,12 @@ class ModerationService:
         await self.plugins.notify(
             "video_status_changed", video=video, old=str(old), new=str(video.status)
         )
-        self.enqueue_transcode(video.id)
+        try:
+            await queue_transcode(self.enqueue_transcode, video.id)
+        except QueueUnavailable:
+            # The decision stands: the reaper queues a PROCESSING video that has no
+            # job as soon as the queue answers again.
+            log.warning("video %s is queued for transcoding once the queue is back", video.id)
         return video
 
     async def move(self, moderator: User, video_id: Any, category: Any) -> Video:

@@ -1,13 +1,19 @@
-"""Housekeeping the job consumer runs every minute.
+"""Housekeeping each job consumer runs when it starts and every
+`[queue] reaper_interval_seconds`.
 
-- A video left in PROCESSING whose job stopped reporting (its worker died, or the
-  queue lost the message) is queued again, unless a job for it is already waiting
-  in the queue; the lease on the row keeps a job that is still running from being
-  doubled.
+- A video left in PROCESSING that no job works on is queued again, unless a job for
+  it is already waiting in the queue: its lease was not renewed for
+  `[queue] lease_expiry_seconds`, or the consumer holding it is seen dead on this host
+  (at once), or it has no lease and no queued job (the queue lost the message, or
+  the process that queued it died first). Each requeue first releases the row's lease
+  in one conditional update, so two reapers never queue the same video twice; the
+  lease keeps a job that is still running from being doubled.
 - An upload that was never registered is deleted after `[uploads] abandoned_after_hours`
   (or once the direct-upload URL handed out for it has expired, when that is later).
 - Folders a killed process left behind are deleted: a job's scratch folder whose video
-  is no longer being transcoded, and resumable-upload staging with no upload row.
+  is no longer being transcoded, resumable-upload staging with no upload row, and, on
+  local storage, media folders with no video row (a killed upload's `.part` file, a
+  stored source whose row was never written, an empty folder).
 - A resumable (tus) upload that expired (`[uploads] resumable_expiry_hours` without a
   byte) is deleted: its staged bytes, the parts it stored, its row.
 """
@@ -15,7 +21,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import shutil
 import uuid
 from collections.abc import Callable
@@ -25,6 +33,7 @@ from typing import Any
 
 from tortoise.expressions import Q
 
+from clipsync.jobs.liveness import lease_holder
 from clipsync.models import ResumableUpload, Video, VideoStatus
 from clipsync.services.resumable import ResumableService
 from clipsync.services.transcoding import JobContext, stale_before
@@ -34,22 +43,55 @@ from clipsync.storage import keys
 log = logging.getLogger(__name__)
 
 
+def _holder_gone(ctx: JobContext, lease: str) -> bool:
+    """Whether the consumer that took `lease` is seen dead, or is this one with no job on it."""
+    holder = lease_holder(lease)
+    if holder and holder == ctx.consumer_id:
+        return not any(job.lease == lease for job in ctx.running.values())
+    return ctx.liveness is not None and ctx.liveness.dead_here(holder)
+
+
 async def requeue_stalled(
     ctx: JobContext,
     enqueue: Callable[[uuid.UUID], Any],
     queued: Callable[[], set[str]],
 ) -> list[uuid.UUID]:
     """Queue again every PROCESSING video that no job is working on or waiting for."""
-    silent = await Video.filter(
-        Q(heartbeat_at__lt=stale_before(ctx.settings))
-        | Q(heartbeat_at__isnull=True, updated_at__lt=stale_before(ctx.settings)),
+    stale = stale_before(ctx.settings)
+    unrenewed = Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)
+    rows = await Video.filter(
+        # Without a lease: queued at least `lease_expiry_seconds` ago (registered,
+        # transcoded again, or released), and not picked up since.
+        Q(worker_lease__isnull=True, updated_at__lt=stale) | Q(worker_lease__isnull=False),
         status=VideoStatus.PROCESSING,
-    ).values_list("id", flat=True)
-    waiting = queued() if silent else set()
-    requeued = [video_id for video_id in silent if str(video_id) not in waiting]
-    for video_id in requeued:
+    ).values("id", "worker_lease", "heartbeat_at")
+    candidates = []
+    for row in rows:
+        lease, beat = row["worker_lease"], row["heartbeat_at"]
+        if beat is None or beat < stale:
+            candidates.append((row["id"], lease, [unrenewed]))
+        elif lease and _holder_gone(ctx, lease):
+            candidates.append((row["id"], lease, []))
+    waiting = await asyncio.to_thread(queued) if candidates else set()
+    requeued = []
+    for video_id, lease, still in candidates:
+        if str(video_id) in waiting:
+            continue
+        lease_now = {"worker_lease": lease} if lease else {"worker_lease__isnull": True}
+        # Only the reaper whose update still finds the row as it was read queues it.
+        taken = await Video.filter(
+            *still, id=video_id, status=VideoStatus.PROCESSING, **lease_now
+        ).update(worker_lease=None, heartbeat_at=datetime.now(UTC))
+        if not taken:
+            continue
         log.warning("video %s was left in PROCESSING by a job that stopped: queued again", video_id)
-        enqueue(video_id)
+        try:
+            await asyncio.to_thread(enqueue, video_id)
+        except Exception as exc:
+            # Left released: the next run (once the queue answers) tries again.
+            log.warning("could not queue video %s again: %s", video_id, exc)
+            continue
+        requeued.append(video_id)
     return requeued
 
 
@@ -82,8 +124,22 @@ async def delete_abandoned_uploads(ctx: JobContext) -> int:
 LEFTOVER_AGE = timedelta(hours=1)
 
 
-def _old_folders(root: Path) -> dict[uuid.UUID, Path]:
-    """Folders directly under `root` named by a UUID and untouched for LEFTOVER_AGE."""
+def _last_touched(folder: Path) -> float:
+    """The newest modification time of `folder` and of everything in it."""
+    newest = folder.stat().st_mtime
+    for parent, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            with contextlib.suppress(OSError):
+                newest = max(newest, os.stat(os.path.join(parent, name)).st_mtime)
+    return newest
+
+
+def _old_folders(root: Path, *, deep: bool = False) -> dict[uuid.UUID, Path]:
+    """Folders directly under `root` named by a UUID and untouched for LEFTOVER_AGE.
+
+    `deep`: by what is inside too, since writing to a file (a long upload's `.part`)
+    does not touch its folder.
+    """
     found: dict[uuid.UUID, Path] = {}
     if not root.is_dir():
         return found
@@ -93,9 +149,20 @@ def _old_folders(root: Path) -> dict[uuid.UUID, Path]:
             key = uuid.UUID(path.name)
         except ValueError:
             continue
-        if path.is_dir() and path.stat().st_mtime < cutoff:
-            found[key] = path
+        if not path.is_dir():
+            continue
+        with contextlib.suppress(OSError):  # deleted meanwhile
+            if (_last_touched(path) if deep else path.stat().st_mtime) < cutoff:
+                found[key] = path
     return found
+
+
+def _media_folders(storage: object) -> Path | None:
+    """Where a storage that keeps media on this disk keeps videos (None: an object store)."""
+    root = getattr(storage, "root", None)
+    if not isinstance(root, Path):
+        return None
+    return root / keys.video_prefix(uuid.UUID(int=0)).rpartition("/")[0]
 
 
 async def delete_leftovers(ctx: JobContext) -> int:
@@ -113,6 +180,11 @@ async def delete_leftovers(ctx: JobContext) -> int:
     pending = set(await ResumableUpload.filter(id__in=list(staging)).values_list("id", flat=True))
     unused = [p for k, p in scratch.items() if k not in working]
     unused += [p for k, p in staging.items() if k not in pending]
+    videos = _media_folders(ctx.backends.storage)
+    if videos is not None:
+        media = await asyncio.to_thread(_old_folders, videos, deep=True)
+        known = set(await Video.filter(id__in=list(media)).values_list("id", flat=True))
+        unused += [p for k, p in media.items() if k not in known]
     for path in unused:
         await asyncio.to_thread(shutil.rmtree, path, True)
         log.info("deleted %s: left behind by a stopped process", path)
@@ -125,8 +197,11 @@ async def delete_expired_resumable_uploads(ctx: JobContext) -> int:
 
 async def reap(
     ctx: JobContext, enqueue: Callable[[uuid.UUID], Any], queued: Callable[[], set[str]]
-) -> None:
-    await requeue_stalled(ctx, enqueue, queued)
-    await delete_abandoned_uploads(ctx)
-    await delete_expired_resumable_uploads(ctx)
-    await delete_leftovers(ctx)
+) -> dict[str, int]:
+    """One round of housekeeping; returns how many things each step handled."""
+    return {
+        "requeued": len(await requeue_stalled(ctx, enqueue, queued)),
+        "abandoned": await delete_abandoned_uploads(ctx),
+        "expired": await delete_expired_resumable_uploads(ctx),
+        "leftovers": await delete_leftovers(ctx),
+    }

@@ -4,6 +4,12 @@ Runs in the job consumer (see `clipsync.jobs`). It is idempotent: it only works 
 a video in PROCESSING, starts from a clean scratch folder and replaces whatever an
 earlier attempt stored. Its state lives in the video's row (status, progress,
 heartbeat, attempts, error); the queue only says "do this video".
+
+A job works under a lease on the row: `<consumer id>:<random>`. The consumer renews
+the leases of its running jobs every `[queue] heartbeat_seconds` (`renew_leases`);
+a lease is free again once it is not renewed for `lease_expiry_seconds`, at once
+when its consumer's process is seen dead on this host (`jobs.liveness`), and to a
+retry in the consumer that took it when no job there still runs it.
 """
 
 from __future__ import annotations
@@ -15,20 +21,24 @@ import mimetypes
 import shutil
 import time
 import uuid
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from tortoise.expressions import F, Q
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from clipsync.backends import Backends, StorageBackend, Transcoder
+from clipsync.backends import AdoptingStorage, Backends, StorageBackend, Transcoder
+from clipsync.errors import QueueUnavailable
+from clipsync.jobs.liveness import Liveness, lease_holder, new_consumer_id
 from clipsync.media.errors import MediaError
 from clipsync.media.ladder import Rung
 from clipsync.media.pipeline import TranscodeResult, transcode
 from clipsync.media.probe import probe
 from clipsync.models import Rendition, Video, VideoStatus
 from clipsync.plugins import PluginHost
+from clipsync.services import disk_space
 from clipsync.settings import Settings
 from clipsync.storage import keys
 
@@ -43,10 +53,16 @@ CONTENT_TYPES = {
 }
 # Progress is written at most this often (seconds), so a job does not hammer the database.
 PROGRESS_INTERVAL = 1.0
-# How long past the stall timeout a silent job is given before it is called dead.
-GRACE = timedelta(minutes=2)
 # The transcoder a failed encode is retried with when `[transcoder] fallback` is empty.
 CPU_TRANSCODER = "cpu"
+
+
+@dataclass
+class RunningJob:
+    """A job of this process working on a video: its lease and its task."""
+
+    lease: str
+    task: asyncio.Task[object] | None
 
 
 @dataclass
@@ -56,6 +72,12 @@ class JobContext:
     settings: Settings
     plugins: PluginHost
     backends: Backends
+    # The consumer this process runs as: its leases start with this id.
+    consumer_id: str = field(default_factory=new_consumer_id)
+    # Tells whether another consumer's process is alive (None: by the heartbeat only).
+    liveness: Liveness | None = None
+    # Video id -> the job of this process working on it, for the lease heartbeat.
+    running: dict[str, RunningJob] = field(default_factory=dict)
 
 
 class TranscodeAttemptFailed(Exception):
@@ -78,9 +100,11 @@ async def finish(ctx: JobContext, video: Video, new: VideoStatus, **fields: obje
     moderator rejected it meanwhile, or another job took over, nothing they did is
     overwritten, and False is returned.
     """
+    # A lease left for the reaper starts its wait for a requeue from now, not from
+    # its last heartbeat (a retry of this job is scheduled meanwhile).
     changed = await Video.filter(
         id=video.id, status=VideoStatus.PROCESSING, worker_lease=video.worker_lease
-    ).update(status=new, worker_lease=None, **fields)
+    ).update(status=new, worker_lease=None, heartbeat_at=datetime.now(UTC), **fields)
     if not changed:
         log.info(
             "transcode %s: the video changed while it was transcoded; result dropped", video.id
@@ -95,21 +119,130 @@ async def finish(ctx: JobContext, video: Video, new: VideoStatus, **fields: obje
 
 
 def stale_before(settings: Settings) -> datetime:
-    """A heartbeat older than this means the job holding the lease is gone."""
-    return datetime.now(UTC) - timedelta(seconds=settings.transcoder.stall_timeout_seconds) - GRACE
+    """A lease not renewed since this moment belongs to a job that is gone."""
+    return datetime.now(UTC) - timedelta(seconds=settings.queue.lease_expiry_seconds)
+
+
+def lease_is_free(ctx: JobContext, video: Video) -> bool:
+    """Whether the lease on `video` may be taken by a job of this process."""
+    lease = video.worker_lease
+    if not lease:
+        return True
+    if video.heartbeat_at is None or video.heartbeat_at < stale_before(ctx.settings):
+        return True  # nobody renewed it: its job, or its whole consumer, is gone
+    holder = lease_holder(lease)
+    if holder == ctx.consumer_id:
+        # Ours: a retry takes it back unless a job of this process still runs it
+        # (an attempt whose end could not be written, say with the database down).
+        running = ctx.running.get(str(video.id))
+        return running is None or running.lease != lease
+    return ctx.liveness is not None and ctx.liveness.dead_here(holder)
+
+
+def _lease_filter(lease: str | None) -> dict[str, object]:
+    return {"worker_lease": lease} if lease else {"worker_lease__isnull": True}
 
 
 async def claim(ctx: JobContext, video_id: str) -> Video | None:
-    """Take the video's lease if it is PROCESSING and no live job holds it."""
-    lease = uuid.uuid4().hex
-    claimed = await Video.filter(
-        Q(worker_lease__isnull=True) | Q(heartbeat_at__lt=stale_before(ctx.settings)),
-        id=video_id,
-        status=VideoStatus.PROCESSING,
-    ).update(
-        worker_lease=lease, heartbeat_at=datetime.now(UTC), progress=0, attempts=F("attempts") + 1
-    )
+    """Take the video's lease if it is PROCESSING and no live job holds it.
+
+    A video whose attempts are all used up (each ended by its worker dying, since a
+    failed attempt past the last one is marked FAILED by the job itself) is marked
+    FAILED here with the reason, and None is returned.
+    """
+    video = await Video.get_or_none(id=video_id, status=VideoStatus.PROCESSING)
+    if video is None or not lease_is_free(ctx, video):
+        return None
+    unchanged = {
+        "id": video.id,
+        "status": VideoStatus.PROCESSING,
+        **_lease_filter(video.worker_lease),
+    }
+    max_attempts = ctx.settings.transcoder.max_attempts
+    if video.attempts >= max_attempts:
+        last = f" The last error: {video.error}" if video.error else ""
+        error = (
+            f"Transcoding failed: it was tried {video.attempts} times and no attempt "
+            f"finished (the worker running it stopped).{last}"
+        )
+        if await Video.filter(**unchanged).update(
+            status=VideoStatus.FAILED, worker_lease=None, error=error[:1000]
+        ):
+            log.warning("transcode %s: %s", video.id, error)
+            await video.refresh_from_db()
+            await ctx.plugins.notify(
+                "video_status_changed",
+                video=video,
+                old=str(VideoStatus.PROCESSING),
+                new=str(VideoStatus.FAILED),
+            )
+        return None
+    lease = f"{ctx.consumer_id}:{uuid.uuid4().hex[:12]}"
+    # Known as running before the row says so: the reaper never sees a lease of
+    # this process without its job (it runs on the same event loop).
+    key = str(video.id)
+    previous = ctx.running.get(key)
+    ctx.running[key] = RunningJob(lease, asyncio.current_task())
+    claimed = 0
+    try:
+        claimed = await Video.filter(**unchanged).update(
+            worker_lease=lease,
+            heartbeat_at=datetime.now(UTC),
+            progress=0,
+            attempts=F("attempts") + 1,
+        )
+    finally:
+        if not claimed:
+            _restore(ctx, key, previous)
     return await Video.get(id=video_id) if claimed else None
+
+
+def _restore(ctx: JobContext, key: str, previous: RunningJob | None) -> None:
+    if previous is None:
+        ctx.running.pop(key, None)
+    else:
+        ctx.running[key] = previous
+
+
+def release(ctx: JobContext, video_id: str, lease: str | None) -> None:
+    """This process's job under `lease` has ended: its lease is no longer renewed."""
+    running = ctx.running.get(video_id)
+    if running is not None and running.lease == lease:
+        del ctx.running[video_id]
+
+
+async def renew_leases(ctx: JobContext) -> None:
+    """Renew the lease of every running job; stop a job whose lease was taken.
+
+    A lease is only taken from a live job when it went unrenewed too long (the
+    database was unreachable, say): that job stops at once, so two never go on
+    working on one video.
+    """
+    now = datetime.now(UTC)
+    for video_id, job in list(ctx.running.items()):
+        renewed = await Video.filter(
+            id=video_id, status=VideoStatus.PROCESSING, worker_lease=job.lease
+        ).update(heartbeat_at=now)
+        if renewed or ctx.running.get(video_id) is not job:
+            continue
+        ctx.running.pop(video_id, None)
+        if job.task is not None and not job.task.done():
+            log.warning(
+                "transcode %s: its lease was taken or the video changed: stopping", video_id
+            )
+            job.task.cancel()
+
+
+async def queue_transcode(enqueue: Callable[[uuid.UUID], object], video_id: uuid.UUID) -> None:
+    """Hand the video to the job queue, or raise QueueUnavailable (503) when it cannot take it.
+
+    Off the event loop: a queue that is down may take a while to say so.
+    """
+    try:
+        await asyncio.to_thread(enqueue, video_id)
+    except Exception as exc:
+        log.warning("could not queue the transcode of %s: %s", video_id, exc)
+        raise QueueUnavailable() from exc
 
 
 async def run_transcode(ctx: JobContext, video_id: str, *, final_attempt: bool) -> None:
@@ -118,12 +251,25 @@ async def run_transcode(ctx: JobContext, video_id: str, *, final_attempt: bool) 
     if video is None:
         log.info("transcode %s: not PROCESSING, or another job holds it: nothing to do", video_id)
         return
+    lease = video.worker_lease
+    # The attempts on the row count too: a job queued again by the reaper starts
+    # Huey's count of retries afresh.
+    final_attempt = final_attempt or video.attempts >= ctx.settings.transcoder.max_attempts
+    try:
+        await _run_claimed(ctx, video, final_attempt)
+    finally:
+        release(ctx, str(video.id), lease)
+
+
+async def _run_claimed(ctx: JobContext, video: Video, final_attempt: bool) -> None:
     scratch = ctx.settings.data_dir / "scratch" / str(video.id)
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir(parents=True)
     try:
-        result = await _transcode(ctx, video, scratch)
-        stored = await _store(ctx, video, result, scratch / "hls")
+        with disk_space.disk_full_as_media_error(scratch):
+            await disk_space.ensure_room_to_transcode(ctx.settings, ctx.backends.storage, video)
+            result = await _transcode(ctx, video, scratch)
+            stored = await _store(ctx, video, result, scratch / "hls")
     except Exception as exc:
         if isinstance(exc, MediaError):
             reason = exc.message
@@ -205,7 +351,9 @@ async def _transcode(ctx: JobContext, video: Video, scratch: Path) -> TranscodeR
         if percent < 100 and now - last_write < PROGRESS_INTERVAL:
             return
         last_write = now
-        await Video.filter(id=video.id).update(progress=percent, heartbeat_at=datetime.now(UTC))
+        await Video.filter(id=video.id, worker_lease=video.worker_lease).update(
+            progress=percent, heartbeat_at=datetime.now(UTC)
+        )
 
     assert video.source_key is not None
     async with ctx.backends.storage.open_local(video.source_key) as source:
@@ -264,7 +412,11 @@ async def put_files(
             if failures:
                 return
             try:
-                await storage.put_file(key, path, content_type(path))
+                if isinstance(storage, AdoptingStorage):
+                    # Local storage renames scratch into media: no second copy on disk.
+                    await storage.adopt_file(key, path)
+                else:
+                    await storage.put_file(key, path, content_type(path))
             except Exception as exc:
                 failures.append(exc)
                 return
