@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 from browser import LiveServer
-from clickhouse_driver import Client
 from clips import Clips, clips_fixture  # noqa: F401  (the `clips` fixture)
 from faults.processes import Api, Timeline, running, wait_for
+from faults.test_dependency_outages import clickhouse_count
 from services import ClickHouseServer
 
 pytestmark = pytest.mark.faults
@@ -46,20 +46,6 @@ def analytics_toml(clickhouse: ClickHouseServer, database: str) -> str:
         f'host = "{clickhouse.host}"\nport = {clickhouse.port}\ndatabase = "{database}"\n'
         f"flush_interval = {FLUSH_INTERVAL}\n"
     )
-
-
-def stored(clickhouse: ClickHouseServer, database: str) -> tuple[int, int]:
-    """(events, distinct event ids) in ClickHouse; (-1, -1) while it cannot tell."""
-    client = Client(clickhouse.host, port=clickhouse.port, connect_timeout=2)
-    try:
-        [(count, unique)] = client.execute(
-            f"SELECT count(), uniqExact(event_id) FROM {database}.events_raw"
-        )
-        return count, unique
-    except Exception:
-        return -1, -1
-    finally:
-        client.disconnect()
 
 
 def spooled(server: LiveServer) -> int:
@@ -99,7 +85,7 @@ def test_events_accepted_while_clickhouse_is_down_survive_a_sigkill_and_arrive_o
         accepted = send_events(api, video_id, 3)
         wait_for(
             "the first events in ClickHouse",
-            lambda: stored(own_clickhouse, database) == (accepted, accepted),
+            lambda: clickhouse_count(own_clickhouse, database) == (accepted, accepted),
         )
 
         own_clickhouse.stop(keep_data=True)
@@ -123,11 +109,11 @@ def test_events_accepted_while_clickhouse_is_down_survive_a_sigkill_and_arrive_o
         timeline.mark("clipsync back")
         wait_for(
             "every accepted event in ClickHouse",
-            lambda: stored(own_clickhouse, database)[0] >= accepted,
+            lambda: clickhouse_count(own_clickhouse, database)[0] >= accepted,
         )
         timeline.mark("all delivered")
         wait_for("the spool to be empty", lambda: spooled(server) == 0)
-        assert stored(own_clickhouse, database) == (accepted, accepted)
+        assert clickhouse_count(own_clickhouse, database) == (accepted, accepted)
     timeline.report(
         last_answer_to_on_disk=timeline.between("last event answered", "on disk"),
         restart_to_all_delivered=timeline.between("clipsync back", "all delivered"),
@@ -150,9 +136,9 @@ def test_clipsync_starts_and_takes_events_while_clickhouse_is_down(
         timeline.mark("clickhouse up")
         wait_for(
             "every accepted event in ClickHouse",
-            lambda: stored(own_clickhouse, database)[0] >= accepted,
+            lambda: clickhouse_count(own_clickhouse, database)[0] >= accepted,
         )
         timeline.mark("all delivered")
         wait_for("the spool to be empty", lambda: spooled(server) == 0)
-        assert stored(own_clickhouse, database) == (accepted, accepted)
+        assert clickhouse_count(own_clickhouse, database) == (accepted, accepted)
     timeline.report(up_to_all_delivered=timeline.between("clickhouse up", "all delivered"))
