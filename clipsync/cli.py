@@ -56,6 +56,12 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 1
     path = str(settings.source) if settings.source else None
+    # Every worker reads its settings again: --host and --port reach them as the
+    # overrides they are, so the links they build (the default public_url) agree.
+    if args.host:
+        os.environ["CLIPSYNC_SERVER_HOST"] = args.host
+    if args.port:
+        os.environ["CLIPSYNC_SERVER_PORT"] = str(args.port)
     loader = AppLoader(factory=partial(serving_app, path))
     app = loader.load()
     app.prepare(

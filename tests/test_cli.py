@@ -1,9 +1,16 @@
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
+from services import free_port
 
 from clipsync.cli import main
 
@@ -92,3 +99,47 @@ def test_config_toml_in_the_current_folder_is_used(tmp_path: Path, monkeypatch, 
     monkeypatch.delenv("CLIPSYNC_CONFIG", raising=False)
     assert main(["plugins", "--json"]) == 0
     assert (tmp_path / "data" / "secrets" / "jwt.key").exists()
+
+
+def test_serve_port_flag_is_the_port_of_the_links_it_builds(tmp_path: Path) -> None:
+    """`clipsync serve --port` reaches every worker, so invite links carry that port."""
+    cfg = config(tmp_path)
+    assert run("--config", cfg, "migrate").returncode == 0
+    create = ["--config", cfg, "user", "create", "--email", "root@example.org", "--role", "admin"]
+    assert run(*create, "--password-stdin", stdin="correct horse battery\n").returncode == 0
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "clipsync", "--config", cfg, "serve", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    if http.get("/healthz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert time.monotonic() < deadline, "clipsync serve did not answer"
+                time.sleep(0.2)
+            login = http.post(
+                "/api/auth/login",
+                json={"email": "root@example.org", "password": "correct horse battery"},
+            )
+            token = login.json()["token"]
+            invite = http.post(
+                "/api/admin/invites", json={}, headers={"Authorization": f"Bearer {token}"}
+            )
+        assert invite.status_code == 201, invite.text
+        assert invite.json()["url"].startswith(f"http://127.0.0.1:{port}/register?invite=")
+    finally:
+        # As LiveServer.stop: Sanic can miss a SIGINT sent right after start-up.
+        server.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            server.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait()
