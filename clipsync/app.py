@@ -14,7 +14,7 @@ from pathlib import Path
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, redirect
 
-from clipsync import db
+from clipsync import db, events
 from clipsync.api import admin as api_admin
 from clipsync.api import analytics as api_analytics
 from clipsync.api import auth as api_auth
@@ -87,12 +87,14 @@ def setup_resources(app: ClipSyncApp) -> None:
     @app.before_server_start
     async def open_resources(app: ClipSyncApp) -> None:
         await db.open_database(app.ctx.settings)
+        await events.start(app.ctx.settings)
         await app.ctx.backends.analytics.start()
         await app.ctx.plugins.notify("startup", app=app)
 
     @app.after_server_stop
     async def close_resources(app: ClipSyncApp) -> None:
         await app.ctx.backends.analytics.close()
+        await events.stop()
         await db.close_database()
 
 

@@ -151,6 +151,14 @@ class QueueSettings:
 
 
 @dataclass(frozen=True)
+class EventsSettings:
+    # How domain events cross processes (see clipsync/events): "auto" picks Redis
+    # when [queue] backend = "redis", else PostgreSQL LISTEN/NOTIFY when the database
+    # is PostgreSQL, else "sqlite" (a small log file in the data directory).
+    transport: Literal["auto", "redis", "postgres", "sqlite"] = "auto"
+
+
+@dataclass(frozen=True)
 class StorageSettings:
     backend: str = "local"
     # Files of a transcoded video's HLS tree that a job stores at once.
@@ -287,6 +295,7 @@ SECTIONS: dict[str, type] = {
     "paths": PathSettings,
     "database": DatabaseSettings,
     "queue": QueueSettings,
+    "events": EventsSettings,
     "storage": StorageSettings,
     "transcoder": TranscoderSettings,
     "uploads": UploadSettings,
@@ -303,6 +312,7 @@ class Settings:
     paths: PathSettings = field(default_factory=PathSettings)
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
+    events: EventsSettings = field(default_factory=EventsSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     transcoder: TranscoderSettings = field(default_factory=TranscoderSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)

@@ -44,7 +44,7 @@ segment_seconds = 1
 
 PROCESSING_TIMEOUT_S = 45
 PLAYBACK_TIMEOUT_MS = 15_000
-# The queue asks for news every 5 s.
+# The queue hears news on its live stream (the event bus) and asks for its page again.
 LIVE_TIMEOUT_MS = 15_000
 
 

@@ -9,11 +9,14 @@ from sanic import Blueprint
 from sanic.response import HTTPResponse, empty, json
 
 from clipsync.api.bodies import json_object
+from clipsync.api.live_stream import Send, serve_live
 from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, NotFound, ValidationFailed
-from clipsync.services.moderation import audit_json
+from clipsync.events import Event
+from clipsync.models import User, Video
+from clipsync.services.moderation import audit_json, require_moderator
 from clipsync.services.user_admin import invite_json, user_admin_json
-from clipsync.services.videos import page_numbers, video_json
+from clipsync.services.videos import can_moderate, page_numbers, video_json
 from clipsync.sessions import require_user
 
 bp = Blueprint("api_admin", url_prefix="/api/admin")
@@ -51,6 +54,27 @@ async def pending(request: ClipSyncRequest) -> HTTPResponse:
         user, page, size, request.args.get("status"), request.args.get("category")
     )
     return json(pending_json(request, found))
+
+
+@bp.get("/videos/events")
+async def queue_events(request: ClipSyncRequest) -> None:
+    """Server-Sent Events for the moderation queue: `event: queue` when a video changes.
+
+    Only news of videos the caller may moderate (`can_moderate`, in the category the
+    video is in or was moved out of), and no job progress: the page asks for its
+    queue again when told. Editors and admins only; it ends with the session.
+    """
+
+    async def on_news(user: User, event: Event, send: Send) -> None:
+        if "progress" in event.data:
+            return
+        categories = {event.data.get("category"), event.data.get("oldCategory")} - {None}
+        # The one visibility rule decides, on a stand-in that carries only the category.
+        if any(can_moderate(user, Video(category=name)) for name in categories):
+            news = {"videoId": event.data.get("videoId"), "event": event.name}
+            await send("queue", news | {"status": event.data.get("status")})
+
+    await serve_live(request, ("video.",), on_news, check=require_moderator)
 
 
 @bp.post("/videos/<video_id:uuid>/approve")

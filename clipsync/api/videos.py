@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 
 from sanic import Blueprint
@@ -11,19 +9,18 @@ from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
 from clipsync.api.bodies import json_object
+from clipsync.api.live_stream import Send, serve_live
 from clipsync.api.multipart import StreamedFile
 from clipsync.context import ClipSyncRequest
-from clipsync.errors import Unauthorized
-from clipsync.models import Video
+from clipsync.events import Event
+from clipsync.models import User, Video
 from clipsync.services import disk_space, search, videos
 from clipsync.services.uploads import too_large
-from clipsync.sessions import request_token, require_user
+from clipsync.sessions import require_user
 
 bp = Blueprint("api_videos", url_prefix="/api/videos")
 # Room for the multipart framing around the file itself.
 MULTIPART_OVERHEAD = 64 * 1024
-EVENT_POLL_SECONDS = 1.0
-EVENT_KEEPALIVE_SECONDS = 15.0
 
 
 @bp.post("/upload-local", stream=True)
@@ -110,45 +107,28 @@ async def save_progress(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPRe
 async def events(request: ClipSyncRequest) -> None:
     """Server-Sent Events: the caller's own videos, each time one changes.
 
-    Jobs run in another process, so changes are found by polling the rows once a
-    second; a comment line keeps idle connections open through proxies. The session
-    is checked again on every tick, as every request checks it: once it is no longer
-    honoured (signed out, account deactivated, role or category changed, token
-    expired), a last `event: signed-out` carries the reason and the stream ends.
+    The stream opens with the caller's videos as they are, then sends a video again
+    whenever the event bus carries news of it: jobs run in other processes, and the
+    bus brings their news to this one, read once per process however many streams
+    are open. It ends with the session (see `api/live_stream.py`).
     """
-    user = require_user(request)
-    token = request_token(request)
-    assert token is not None  # require_user passed, so the request carried one
-    accounts = request.app.ctx.accounts
-    response = await request.respond(
-        content_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
-    # The headers go out with the first bytes: without these, a client with no videos
-    # would not see the stream open (EventSource's `open`) until the first keep-alive.
-    await response.send(": connected\n\n")
     seen: dict[str, tuple[object, ...]] = {}
-    idle = 0.0
-    while True:
-        rows = await Video.filter(owner_id=user.id).order_by("-created_at").limit(200)
-        sent = False
-        for video in rows:
-            state = (video.status, video.progress, video.error, video.title, video.poster_key)
-            if seen.get(str(video.id)) != state:
-                seen[str(video.id)] = state
-                data = json.dumps(videos.video_json(video, user))
-                await response.send(f"event: video\ndata: {data}\n\n")
-                sent = True
-        idle = 0.0 if sent else idle + EVENT_POLL_SECONDS
-        if idle >= EVENT_KEEPALIVE_SECONDS:
-            await response.send(": keep-alive\n\n")
-            idle = 0.0
-        await asyncio.sleep(EVENT_POLL_SECONDS)
-        try:
-            user = await accounts.user_for_token(token)
-        except Unauthorized as exc:
-            # A named event the page acts on (it stops listening instead of reconnecting).
-            reason = json.dumps({"message": exc.message})
-            await response.send(f"event: signed-out\ndata: {reason}\n\n")
-            await response.eof()
+
+    async def send_video(user: User, video: Video, send: Send) -> None:
+        state = (video.status, video.progress, video.error, video.title, video.poster_key)
+        if seen.get(str(video.id)) != state:
+            seen[str(video.id)] = state
+            await send("video", videos.video_json(video, user))
+
+    async def opening(user: User, send: Send) -> None:
+        for video in await Video.filter(owner_id=user.id).order_by("-created_at").limit(200):
+            await send_video(user, video, send)
+
+    async def on_news(user: User, event: Event, send: Send) -> None:
+        if event.data.get("ownerId") != user.id:
             return
+        video = await Video.get_or_none(id=event.data.get("videoId"), owner_id=user.id)
+        if video is not None:
+            await send_video(user, video, send)
+
+    await serve_live(request, ("video.",), on_news, opening)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from clipsync import db
+from clipsync import db, events
 from clipsync.backends import Backends, select_all
 from clipsync.jobs.liveness import Liveness, Presence, new_consumer_id
 from clipsync.plugins import create_plugin_host
@@ -63,6 +63,8 @@ class WorkerRuntime:
         loop = asyncio.new_event_loop()
         threading.Thread(target=loop.run_forever, name="clipsync-jobs", daemon=True).start()
         asyncio.run_coroutine_threadsafe(db.open_database(self.settings), loop).result()
+        # Progress, ready and failed reach the live pages of every server process.
+        asyncio.run_coroutine_threadsafe(events.start(self.settings), loop).result()
         self._context = JobContext(
             self.settings,
             plugins,
@@ -171,5 +173,6 @@ class WorkerRuntime:
             loop, self._loop = self._loop, None
         if loop is None:
             return
+        asyncio.run_coroutine_threadsafe(events.stop(), loop).result(timeout=10)
         asyncio.run_coroutine_threadsafe(db.close_database(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)

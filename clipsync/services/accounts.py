@@ -20,6 +20,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
+from clipsync import events
 from clipsync.backends import AuthBackend, TokenClaims
 from clipsync.errors import (
     Conflict,
@@ -336,8 +337,10 @@ class AccountService:
             token_id=claims.token_id,
             defaults={"expires_at": datetime.fromtimestamp(claims.expires_at, UTC)},
         )
+        await events.publish("account.signed_out", userId=claims.id)
 
     async def end_all_sessions(self, user: User) -> None:
         """Invalidate every token issued to `user` (role or category change)."""
         await User.filter(id=user.id).update(token_version=F("token_version") + 1)
         await user.refresh_from_db(fields=["token_version"])
+        await events.publish("account.sessions_ended", userId=user.id)

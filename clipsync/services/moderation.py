@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from clipsync import events
 from clipsync.errors import Conflict, Forbidden, NotFound, QueueUnavailable, ValidationFailed
 from clipsync.models import AuditEntry, Rendition, Role, User, Video, VideoStatus
 from clipsync.plugins import PluginHost
@@ -119,6 +120,7 @@ class ModerationService:
         )
         await record(moderator, action, video=video, reason=reason, old=str(old), new=str(new))
         await self.plugins.notify("video_status_changed", video=video, old=str(old), new=str(new))
+        await events.publish_status(video)
         return video
 
     @staticmethod
@@ -200,6 +202,7 @@ class ModerationService:
         await self.plugins.notify(
             "video_status_changed", video=video, old=str(old), new=str(video.status)
         )
+        await events.publish_video("video.status", video)
         try:
             await queue_transcode(self.enqueue_transcode, video.id)
         except QueueUnavailable:
@@ -223,6 +226,7 @@ class ModerationService:
         video.category = target.name
         await video.save(update_fields=["category", "updated_at"])
         await record(moderator, "move", video=video, old=old, new=target.name)
+        await events.publish_video("video.moved", video, oldCategory=old)
         return video
 
     async def audit(

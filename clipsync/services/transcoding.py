@@ -29,6 +29,7 @@ from pathlib import Path
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
+from clipsync import events
 from clipsync.backends import AdoptingStorage, Backends, StorageBackend, Transcoder
 from clipsync.errors import QueueUnavailable
 from clipsync.jobs.liveness import Liveness, lease_holder, new_consumer_id
@@ -115,6 +116,7 @@ async def finish(ctx: JobContext, video: Video, new: VideoStatus, **fields: obje
         await ctx.plugins.notify(
             "video_status_changed", video=video, old=str(VideoStatus.PROCESSING), new=str(new)
         )
+    await events.publish_status(video)
     return True
 
 
@@ -176,6 +178,7 @@ async def claim(ctx: JobContext, video_id: str) -> Video | None:
                 old=str(VideoStatus.PROCESSING),
                 new=str(VideoStatus.FAILED),
             )
+            await events.publish_video("video.failed", video)
         return None
     lease = f"{ctx.consumer_id}:{uuid.uuid4().hex[:12]}"
     # Known as running before the row says so: the reaper never sees a lease of
@@ -351,9 +354,10 @@ async def _transcode(ctx: JobContext, video: Video, scratch: Path) -> TranscodeR
         if percent < 100 and now - last_write < PROGRESS_INTERVAL:
             return
         last_write = now
-        await Video.filter(id=video.id, worker_lease=video.worker_lease).update(
+        if await Video.filter(id=video.id, worker_lease=video.worker_lease).update(
             progress=percent, heartbeat_at=datetime.now(UTC)
-        )
+        ):
+            await events.publish_video("video.status", video, progress=percent)
 
     assert video.source_key is not None
     async with ctx.backends.storage.open_local(video.source_key) as source:

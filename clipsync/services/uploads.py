@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from clipsync import events
 from clipsync.backends import PresigningStorage, StorageBackend
 from clipsync.errors import (
     Conflict,
@@ -278,6 +279,7 @@ class UploadService:
             old=str(VideoStatus.UPLOADED),
             new=str(video.status),
         )
+        await events.publish_video("video.uploaded", video)
         return video
 
     @staticmethod

@@ -17,6 +17,7 @@ from typing import Any
 from tortoise.expressions import F, Q
 from tortoise.transactions import in_transaction
 
+from clipsync import events
 from clipsync.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from clipsync.models import Invite, Role, User
 from clipsync.plugins import PluginHost
@@ -127,6 +128,8 @@ class UserAdminService:
             await self.plugins.notify(
                 "user_category_changed", user=user, old=old_category, new=new_category
             )
+        # Live streams of the account end now rather than at their next check.
+        await events.publish("account.sessions_ended", userId=user.id)
         return user
 
     @staticmethod

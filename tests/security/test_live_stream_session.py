@@ -6,9 +6,10 @@ signs out, an admin deactivates the account, an admin changes its role. Each tim
 stream must send a last `signed-out` event with the reason and end, and opening it
 again must be refused. In a browser, "My videos" then says so and stops listening.
 
-The stream sends a keep-alive comment after 15 polls without news; the session is
-checked on every poll, so a keep-alive after the session ended means it was ignored
-at least 14 times: the stream outlived the session.
+The stream checks the session whenever the event bus says this user's sessions ended
+or they signed out, and again before each keep-alive comment (after 15 s without
+news): a keep-alive after the session ended means a check let it through, and the
+stream outlived the session.
 """
 
 from __future__ import annotations

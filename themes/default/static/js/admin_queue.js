@@ -434,13 +434,20 @@
   }
 
   // --- keeping the page current ------------------------------------------------------------
-  // Uploads finish processing and other moderators decide while this page is open, so the
-  // same page of the queue is asked for again every REFRESH_MS (not while the tab is
-  // hidden). A video whose status changed shows it; one that left the queue (decided
+  // Uploads finish processing and other moderators decide while this page is open: the
+  // server says so on a live stream (EVENTS_URL, news of the videos this moderator may
+  // decide), and the same page of the queue is asked for again then (not while the tab
+  // is hidden; once more when it shows). Without EventSource it is asked for every
+  // REFRESH_MS. A video whose status changed shows it; one that left the queue (decided
   // elsewhere, deleted, moved) is looked up once; videos that arrived are counted in a
   // notice whose link reloads the page (the server renders queue items).
   const REFRESH_MS = 5000;
+  const EVENTS_URL = "/api/admin/videos/events";
+  // News often comes in bursts (a bulk decision): one refresh answers a burst.
+  const SETTLE_MS = 300;
   let refreshTimer = null;
+  let settleTimer = null;
+  let source = null;
   const news = document.getElementById("queue-news");
   const section = document.getElementById("queue-section");
   const onPage = () => (queueList ? Array.from(queueList.querySelectorAll(".queue-item")) : []);
@@ -472,7 +479,7 @@
       answer = await api("GET", pendingUrl());
     } catch (error) {
       // Signed out or no longer allowed: asking again every few seconds cannot help.
-      if (error.status === 401 || error.status === 403) window.clearInterval(refreshTimer);
+      if (error.status === 401 || error.status === 403) stopListening();
       return; // offline or signed out: the next action says so
     }
     const latest = new Map(answer.items.map((video) => [String(video.id), video]));
@@ -494,10 +501,36 @@
     updateTotal();
   }
 
-  if (section) {
-    if (news) news.querySelector("a").href = window.location.href;
-    refreshTimer = window.setInterval(refresh, REFRESH_MS);
+  function stopListening() {
+    window.clearInterval(refreshTimer);
+    if (source) source.close();
   }
 
-  window.clipsyncQueue = { applyStatus, findItem, refresh };
+  function refreshSoon() {
+    window.clearTimeout(settleTimer);
+    settleTimer = window.setTimeout(refresh, SETTLE_MS);
+  }
+
+  function listen() {
+    source = new EventSource(EVENTS_URL);
+    source.addEventListener("queue", refreshSoon);
+    // What changed while the stream was down (a reconnect) is asked for once.
+    source.addEventListener("open", refreshSoon);
+    // The session ended: closing stops EventSource from reconnecting to a refused stream.
+    source.addEventListener("signed-out", stopListening);
+  }
+
+  if (section) {
+    if (news) news.querySelector("a").href = window.location.href;
+    if ("EventSource" in window) {
+      listen();
+      document.addEventListener("visibilitychange", () => {
+        if (!document.hidden) refreshSoon();
+      });
+    } else {
+      refreshTimer = window.setInterval(refresh, REFRESH_MS);
+    }
+  }
+
+  window.clipsyncQueue = { applyStatus, findItem, refresh, stream: () => source };
 })();
