@@ -19,6 +19,7 @@ from clipsync.api import admin as api_admin
 from clipsync.api import analytics as api_analytics
 from clipsync.api import auth as api_auth
 from clipsync.api import direct_upload, health, hls, uploads_tus
+from clipsync.api import notifications as api_notifications
 from clipsync.api import videos as api_videos
 from clipsync.backends import Backends, select_all
 from clipsync.context import AppContext, ClipSyncApp
@@ -26,6 +27,7 @@ from clipsync.error_handler import ClipSyncErrorHandler
 from clipsync.http_security import setup_http_security
 from clipsync.jobs.queue import create_queue
 from clipsync.plugins import create_plugin_host
+from clipsync.services import notifications
 from clipsync.services.accounts import AccountService
 from clipsync.services.analytics import AnalyticsService
 from clipsync.services.moderation import ModerationService
@@ -34,7 +36,15 @@ from clipsync.services.uploads import UploadService
 from clipsync.services.user_admin import UserAdminService
 from clipsync.sessions import attach_actor, is_api, remember_csrf
 from clipsync.settings import Settings, load_settings
-from clipsync.web import admin_pages, analytics_pages, pages, plugin_pages, static, video_pages
+from clipsync.web import (
+    admin_pages,
+    analytics_pages,
+    notification_pages,
+    pages,
+    plugin_pages,
+    static,
+    video_pages,
+)
 from clipsync.web.templates import Templates
 
 log = logging.getLogger(__name__)
@@ -88,6 +98,7 @@ def setup_resources(app: ClipSyncApp) -> None:
     async def open_resources(app: ClipSyncApp) -> None:
         await db.open_database(app.ctx.settings)
         await events.start(app.ctx.settings)
+        notifications.install(app.ctx.plugins)
         await app.ctx.backends.analytics.start()
         await app.ctx.plugins.notify("startup", app=app)
 
@@ -126,6 +137,7 @@ def setup_routes(app: ClipSyncApp) -> None:
     blueprints = (
         api_auth.bp,
         api_videos.bp,
+        api_notifications.bp,
         direct_upload.bp,
         api_admin.bp,
         api_analytics.bp,
@@ -134,6 +146,7 @@ def setup_routes(app: ClipSyncApp) -> None:
         health.bp,
         pages.bp,
         video_pages.bp,
+        notification_pages.bp,
         analytics_pages.bp,
         admin_pages.bp,
         static.bp,

@@ -91,6 +91,22 @@ def register_routes() -> list[Any]:
     """
 
 
+# --- notifications --------------------------------------------------------------------
+
+
+@hookspec
+def register_notifiers() -> list[type]:
+    """Return notifier classes: channels that tell a person what happened.
+
+    Each class has a unique `name` and is made with no arguments; its
+    `async deliver(message)` gets a `clipsync.services.notifications.Message` (`user_id`,
+    `type`, `title`, `body`, `url`, `video_id`). It runs once per message, in the
+    process that published the event, right after the change committed: a channel
+    that reaches outside (mail, webhooks) should enqueue a job there, not send inline.
+    A notifier that raises is logged; the other channels still deliver.
+    """
+
+
 # --- events ---------------------------------------------------------------------------
 
 

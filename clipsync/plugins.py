@@ -40,6 +40,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "clipsync_transcoder_vaapi",
     "clipsync_analytics_sqlite",
     "clipsync_analytics_clickhouse",
+    "clipsync_notify_inapp",
 )
 ENTRY_POINT_GROUP = "clipsync"
 

@@ -159,6 +159,12 @@ class EventsSettings:
 
 
 @dataclass(frozen=True)
+class NotificationsSettings:
+    # Read notifications older than this many days are deleted by the reaper.
+    keep_read_days: int = check(_positive, 30)
+
+
+@dataclass(frozen=True)
 class StorageSettings:
     backend: str = "local"
     # Files of a transcoded video's HLS tree that a job stores at once.
@@ -296,6 +302,7 @@ SECTIONS: dict[str, type] = {
     "database": DatabaseSettings,
     "queue": QueueSettings,
     "events": EventsSettings,
+    "notifications": NotificationsSettings,
     "storage": StorageSettings,
     "transcoder": TranscoderSettings,
     "uploads": UploadSettings,
@@ -313,6 +320,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
+    notifications: NotificationsSettings = field(default_factory=NotificationsSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     transcoder: TranscoderSettings = field(default_factory=TranscoderSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)

@@ -115,6 +115,7 @@ def test_builtins_are_registered_as_plugins() -> None:
         "transcoder_vaapi",
         "analytics_sqlite",
         "analytics_clickhouse",
+        "notify_inapp",
     }
     assert names["auth_local"]["source"] == "built-in"
     assert "register_auth_backends" in names["auth_local"]["hooks"]

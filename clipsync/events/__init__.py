@@ -19,13 +19,17 @@ Each process starts its bus once (`start`), with the transport `[events] transpo
 picks: Redis pub/sub, PostgreSQL LISTEN/NOTIFY, or a log file read by one poller
 per process on the embedded defaults. A process that never started one (the CLI,
 a unit test) delivers to its own subscribers only.
+
+Work that must happen exactly once per event (writing a notification row) is a
+publish handler (`on_publish`): it runs in the process that publishes, once, before
+the event goes out, never in the readers of every process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -37,6 +41,7 @@ __all__ = [
     "EventBus",
     "Subscription",
     "current",
+    "on_publish",
     "publish",
     "publish_status",
     "publish_video",
@@ -47,6 +52,18 @@ log = logging.getLogger(__name__)
 # The longest a service waits for its news to go out (a transport that hangs).
 PUBLISH_SECONDS = 2.0
 _bus = EventBus()
+PublishHandler = Callable[[Event], Awaitable[None]]
+# (prefixes, handler): run by `publish` in the publishing process only.
+_handlers: list[tuple[tuple[str, ...], PublishHandler]] = []
+
+
+def on_publish(prefixes: tuple[str, ...], handler: PublishHandler) -> None:
+    """Run `handler` once for each event this process publishes whose name matches.
+
+    Registering the same handler again changes nothing (a process may install twice).
+    """
+    if not any(known is handler for _, known in _handlers):
+        _handlers.append((prefixes, handler))
 
 
 def transport_for(settings: Settings) -> Transport:
@@ -102,10 +119,18 @@ async def publish(name: str, **data: Any) -> None:
 
     News is best effort: a transport that fails or hangs is logged after at most
     `PUBLISH_SECONDS`, never fails the change that was already made (the pages
-    reload the state when they reconnect).
+    reload the state when they reconnect). The publish handlers run first; one that
+    fails is logged and the others still run.
     """
+    event = Event(name, data)
+    for prefixes, handler in list(_handlers):
+        if name.startswith(prefixes):
+            try:
+                await handler(event)
+            except Exception:
+                log.exception("publish handler for %s failed", name)
     try:
-        await asyncio.wait_for(_bus.publish(Event(name, data)), PUBLISH_SECONDS)
+        await asyncio.wait_for(_bus.publish(event), PUBLISH_SECONDS)
     except Exception as exc:
         log.warning("event %s not published: %s", name, exc)
 

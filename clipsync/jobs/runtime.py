@@ -30,7 +30,7 @@ from clipsync import db, events
 from clipsync.backends import Backends, select_all
 from clipsync.jobs.liveness import Liveness, Presence, new_consumer_id
 from clipsync.plugins import create_plugin_host
-from clipsync.services import reaper
+from clipsync.services import notifications, reaper
 from clipsync.services.transcoding import JobContext, max_concurrent, renew_leases
 from clipsync.settings import Settings
 
@@ -65,6 +65,8 @@ class WorkerRuntime:
         asyncio.run_coroutine_threadsafe(db.open_database(self.settings), loop).result()
         # Progress, ready and failed reach the live pages of every server process.
         asyncio.run_coroutine_threadsafe(events.start(self.settings), loop).result()
+        # The uploader hears of ready and failed from the process that decided it.
+        notifications.install(plugins)
         self._context = JobContext(
             self.settings,
             plugins,

@@ -5,6 +5,7 @@ Changing a model needs a migration: see "Changing the models" in docs/developmen
 
 from clipsync.models.audit import AuditEntry
 from clipsync.models.invites import Invite
+from clipsync.models.notifications import Notification
 from clipsync.models.progress import WatchProgress
 from clipsync.models.resumable import ResumableUpload
 from clipsync.models.sign_ins import SignInFailures
@@ -16,6 +17,7 @@ from clipsync.models.videos import Rendition, Video, VideoStatus
 __all__ = [
     "AuditEntry",
     "Invite",
+    "Notification",
     "Rendition",
     "ResumableUpload",
     "RevokedToken",

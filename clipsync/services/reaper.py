@@ -16,6 +16,7 @@
   stored source whose row was never written, an empty folder).
 - A resumable (tus) upload that expired (`[uploads] resumable_expiry_hours` without a
   byte) is deleted: its staged bytes, the parts it stored, its row.
+- Read notifications older than `[notifications] keep_read_days` are deleted.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from tortoise.expressions import Q
 
 from clipsync.jobs.liveness import lease_holder
 from clipsync.models import ResumableUpload, Video, VideoStatus
+from clipsync.services.notifications import prune_read
 from clipsync.services.resumable import ResumableService
 from clipsync.services.transcoding import JobContext, stale_before
 from clipsync.settings import Settings
@@ -204,4 +206,5 @@ async def reap(
         "abandoned": await delete_abandoned_uploads(ctx),
         "expired": await delete_expired_resumable_uploads(ctx),
         "leftovers": await delete_leftovers(ctx),
+        "notifications": await prune_read(ctx.settings.notifications.keep_read_days),
     }
