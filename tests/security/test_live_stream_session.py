@@ -139,7 +139,11 @@ def test_my_videos_stops_listening_and_says_so_when_the_session_ends(
         page = context.new_page()
         sign_in(page, server, "browsing@example.org", PASSWORD)
         page.goto("/videos")
-        page.wait_for_function("window.clipsyncMyVideos.source.readyState === EventSource.OPEN")
+        # A function, not an expression: Playwright polls an expression with eval(),
+        # which the page's Content-Security-Policy forbids.
+        page.wait_for_function(
+            "() => window.clipsyncMyVideos.source.readyState === EventSource.OPEN"
+        )
         # Signed out elsewhere (another tab): this page's stream hears of it.
         page.evaluate(
             "fetch('/api/auth/logout', {method: 'POST', headers: ClipSync.csrfHeaders()})"
