@@ -31,10 +31,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clipsync.events.bus import Event, EventBus, Subscription, Transport
 from clipsync.settings import Settings
+
+if TYPE_CHECKING:
+    from clipsync.plugins import PluginHost
 
 __all__ = [
     "Event",
@@ -46,6 +49,7 @@ __all__ = [
     "publish_status",
     "publish_video",
     "start",
+    "status_changed",
     "stop",
 ]
 log = logging.getLogger(__name__)
@@ -166,3 +170,14 @@ async def publish_video(name: str, video: Any, **extra: Any) -> None:
         status=str(video.status),
         **extra,
     )
+
+
+async def status_changed(
+    plugins: PluginHost, video: Any, old: object, name: str | None = None
+) -> None:
+    """A video's status changed: the `video_status_changed` hook, then the news.
+
+    `name` overrides the event `publish_status` would choose (`video.uploaded`).
+    """
+    await plugins.notify("video_status_changed", video=video, old=str(old), new=str(video.status))
+    await publish_video(name or STATUS_NEWS.get(str(video.status), "video.status"), video)

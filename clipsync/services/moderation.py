@@ -119,8 +119,7 @@ class ModerationService:
             update_fields=["status", "moderation_reason", "moderated_at", "updated_at"]
         )
         await record(moderator, action, video=video, reason=reason, old=str(old), new=str(new))
-        await self.plugins.notify("video_status_changed", video=video, old=str(old), new=str(new))
-        await events.publish_status(video)
+        await events.status_changed(self.plugins, video, old)
         return video
 
     @staticmethod
@@ -199,10 +198,7 @@ class ModerationService:
         video.worker_lease = None
         await video.save()
         await record(moderator, action, video=video, old=str(old))
-        await self.plugins.notify(
-            "video_status_changed", video=video, old=str(old), new=str(video.status)
-        )
-        await events.publish_video("video.status", video)
+        await events.status_changed(self.plugins, video, old)
         try:
             await queue_transcode(self.enqueue_transcode, video.id)
         except QueueUnavailable:

@@ -113,10 +113,9 @@ async def finish(ctx: JobContext, video: Video, new: VideoStatus, **fields: obje
         return False
     await video.refresh_from_db()
     if new != VideoStatus.PROCESSING:
-        await ctx.plugins.notify(
-            "video_status_changed", video=video, old=str(VideoStatus.PROCESSING), new=str(new)
-        )
-    await events.publish_status(video)
+        await events.status_changed(ctx.plugins, video, VideoStatus.PROCESSING)
+    else:
+        await events.publish_status(video)
     return True
 
 
@@ -172,13 +171,7 @@ async def claim(ctx: JobContext, video_id: str) -> Video | None:
         ):
             log.warning("transcode %s: %s", video.id, error)
             await video.refresh_from_db()
-            await ctx.plugins.notify(
-                "video_status_changed",
-                video=video,
-                old=str(VideoStatus.PROCESSING),
-                new=str(VideoStatus.FAILED),
-            )
-            await events.publish_video("video.failed", video)
+            await events.status_changed(ctx.plugins, video, VideoStatus.PROCESSING)
         return None
     lease = f"{ctx.consumer_id}:{uuid.uuid4().hex[:12]}"
     # Known as running before the row says so: the reaper never sees a lease of

@@ -273,13 +273,9 @@ class UploadService:
             raise
         # Plugins hear of the video once it is queued, never of one that was not.
         await self.plugins.notify("video_uploaded", video=video)
-        await self.plugins.notify(
-            "video_status_changed",
-            video=video,
-            old=str(VideoStatus.UPLOADED),
-            new=str(video.status),
+        await events.status_changed(
+            self.plugins, video, VideoStatus.UPLOADED, name="video.uploaded"
         )
-        await events.publish_video("video.uploaded", video)
         return video
 
     @staticmethod
