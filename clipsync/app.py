@@ -98,7 +98,7 @@ def setup_resources(app: ClipSyncApp) -> None:
     async def open_resources(app: ClipSyncApp) -> None:
         await db.open_database(app.ctx.settings)
         await events.start(app.ctx.settings)
-        notifications.install(app.ctx.plugins)
+        notifications.install(app.ctx.plugins, app.ctx.jobs.enqueue_delivery)
         await app.ctx.backends.analytics.start()
         await app.ctx.plugins.notify("startup", app=app)
 

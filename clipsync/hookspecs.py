@@ -96,13 +96,24 @@ def register_routes() -> list[Any]:
 
 @hookspec
 def register_notifiers() -> list[type]:
-    """Return notifier classes: channels that tell a person what happened.
+    """Return notifier classes: channels that tell people what happened.
 
-    Each class has a unique `name` and is made with no arguments; its
-    `async deliver(message)` gets a `clipsync.services.notifications.Message` (`user_id`,
-    `type`, `title`, `body`, `url`, `video_id`). It runs once per message, in the
-    process that published the event, right after the change committed: a channel
-    that reaches outside (mail, webhooks) should enqueue a job there, not send inline.
+    Each class has a unique `name` (a person's preferences name it: "inapp",
+    "email") and is made with one argument, a `clipsync.backends.BackendContext`
+    (`settings`, and `config`: the plugin's validated `[plugins.<name>]` table).
+
+    - `async deliver(message)` gets a `clipsync.services.notification_types.Message`
+      (`user_id`, `type`, `title`, `body`, `url`, `video_id`, `email`, `data`) for each
+      person who wants this channel for that type. It runs in the process that
+      published the event, right after the change committed. A channel that reaches
+      outside writes a `Delivery` row and calls
+      `clipsync.services.notifications.queue_delivery(row)`; it never sends inline.
+    - `async send(delivery)` (optional) sends one such row from the job consumer;
+      raising means "try again later" (with back-off, `[notifications]
+      delivery_attempts`), after the last attempt the row is marked failed.
+    - `async broadcast(event)` (optional) gets every domain event once, for channels
+      that are not per person (webhooks).
+
     A notifier that raises is logged; the other channels still deliver.
     """
 

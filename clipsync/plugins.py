@@ -27,7 +27,8 @@ import pluggy
 from clipsync import PROJECT, __version__, hookspecs
 from clipsync.environment import PLUGIN_PREFIX, check_environment, variable_name, variables_of
 from clipsync.errors import ConfigError
-from clipsync.settings import Settings, build, core_variables
+from clipsync.setting_values import build
+from clipsync.settings import Settings, core_variables
 
 log = logging.getLogger(__name__)
 

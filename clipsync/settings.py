@@ -14,8 +14,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
-import types
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,53 +26,12 @@ from clipsync.environment import (
     PLUGIN_PREFIX,
     check_environment,
     env_references,
-    variable_name,
     variables_of,
 )
 from clipsync.errors import ConfigError
+from clipsync.setting_values import Secret as Secret  # re-exported for plugins
+from clipsync.setting_values import at_least, build, check, non_negative, positive
 from clipsync.text_rules import InvisibleCharacter, clean_text
-
-
-class Secret:
-    """A configuration value that must never be printed.
-
-    Its `repr` and `str` are masked so a secret that ends up in a log line, an error
-    or a page shows as `********`; `reveal()` is the one way to read it.
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str = "") -> None:
-        self._value = value
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Secret) and other._value == self._value
-
-    def __hash__(self) -> int:
-        return hash(self._value)
-
-    def __repr__(self) -> str:
-        return "Secret('********')" if self._value else "Secret('')"
-
-    __str__ = __repr__
-
-
-def _positive(value: int | float) -> str | None:
-    return None if value > 0 else "must be greater than 0"
-
-
-def _at_least(minimum: int) -> typing.Callable[[int], str | None]:
-    def check(value: int) -> str | None:
-        return None if value >= minimum else f"must be at least {minimum}"
-
-    return check
-
 
 # The longest a SigV4 presigned URL can be valid (S3, MinIO): 7 days.
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
@@ -86,20 +43,15 @@ def _presign_seconds(value: int) -> str | None:
     return f"must be between 1 and {MAX_PRESIGN_SECONDS} (7 days)"
 
 
-def check(rule: typing.Callable[[Any], str | None], default: Any) -> Any:
-    """A dataclass field with a default and a rule that returns an error or None."""
-    return field(default=default, metadata={"check": rule})
-
-
 @dataclass(frozen=True)
 class ServerSettings:
     host: str = "127.0.0.1"
-    port: int = check(_positive, 8000)
-    workers: int = check(_positive, 1)
+    port: int = check(positive, 8000)
+    workers: int = check(positive, 1)
     # Largest JSON or form body accepted, in bytes; uploads have their own limit.
-    max_body_size: int = check(_positive, 1024 * 1024)
+    max_body_size: int = check(positive, 1024 * 1024)
     # Number of reverse proxies in front of ClipSync whose X-Forwarded-For is trusted.
-    proxies_count: int = check(_at_least(0), 0)
+    proxies_count: int = check(at_least(0), 0)
     # Mark cookies Secure: turn on when the site is served over HTTPS.
     secure_cookies: bool = False
     # The address people reach ClipSync at, e.g. "https://videos.example.org": every
@@ -141,13 +93,13 @@ class QueueSettings:
     redis_url: Secret = field(default_factory=lambda: Secret("redis://127.0.0.1:6379/0"))
     # Run the job consumer inside `clipsync serve`; turn off when `clipsync worker` runs.
     run_in_server: bool = True
-    workers: int = check(_positive, 1)
+    workers: int = check(positive, 1)
     # A job consumer says it is alive this often, and renews the leases of its jobs.
-    heartbeat_seconds: int = check(_positive, 5)
+    heartbeat_seconds: int = check(positive, 5)
     # A consumer or job not heard from for this long is gone: its videos are queued again.
-    lease_expiry_seconds: int = check(_positive, 30)
+    lease_expiry_seconds: int = check(positive, 30)
     # How often each consumer runs its housekeeping (the reaper), and once when it starts.
-    reaper_interval_seconds: int = check(_positive, 60)
+    reaper_interval_seconds: int = check(positive, 60)
 
 
 @dataclass(frozen=True)
@@ -161,14 +113,24 @@ class EventsSettings:
 @dataclass(frozen=True)
 class NotificationsSettings:
     # Read notifications older than this many days are deleted by the reaper.
-    keep_read_days: int = check(_positive, 30)
+    keep_read_days: int = check(positive, 30)
+    # Moderators get at most one email per this many minutes about videos awaiting a
+    # decision, listing them all (0: one email per video).
+    digest_minutes: float = check(non_negative, 15.0)
+    # An email or webhook that fails is tried again this many times in all, waiting
+    # `retry_delay_seconds`, then twice as long each time; then it is recorded as failed.
+    delivery_attempts: int = check(positive, 6)
+    retry_delay_seconds: float = check(positive, 30.0)
+    # Types whose email (or in-app item) is off until a person turns it on.
+    email_off_by_default: list[str] = field(default_factory=lambda: ["video.published"])
+    inapp_off_by_default: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
 class StorageSettings:
     backend: str = "local"
     # Files of a transcoded video's HLS tree that a job stores at once.
-    upload_concurrency: int = check(_positive, 8)
+    upload_concurrency: int = check(positive, 8)
     # How players get the bytes of a backend that can presign (s3): "presigned"
     # (media playlists list presigned URLs, segments come straight from the store) or
     # "proxy" (every byte passes through ClipSync). Local storage always proxies.
@@ -203,33 +165,33 @@ class TranscoderSettings:
     fallback: str = ""
     # Transcoding jobs at once per consumer; 0: the transcoder's own default (1 per GPU,
     # half the cores for the CPU).
-    max_concurrent: int = check(_at_least(0), 0)
+    max_concurrent: int = check(at_least(0), 0)
     ladder: list[LadderRung] = field(default_factory=lambda: list(DEFAULT_LADDER))
-    segment_seconds: int = check(_positive, 4)
-    audio_bitrate: int = check(_positive, 128)
+    segment_seconds: int = check(positive, 4)
+    audio_bitrate: int = check(positive, 128)
     # Kill ffmpeg when it reports no progress for this long.
-    stall_timeout_seconds: int = check(_positive, 120)
+    stall_timeout_seconds: int = check(positive, 120)
     # Tries per video, the first included, before it is marked FAILED.
-    max_attempts: int = check(_positive, 3)
+    max_attempts: int = check(positive, 3)
     # Wait before the first retry; each later retry waits twice as long.
-    retry_delay_seconds: int = check(_at_least(0), 30)
+    retry_delay_seconds: int = check(at_least(0), 30)
     # Seconds of video per seek-preview thumbnail.
-    sprite_interval_seconds: int = check(_positive, 5)
+    sprite_interval_seconds: int = check(positive, 5)
 
 
 @dataclass(frozen=True)
 class UploadSettings:
     # Largest upload accepted, in bytes (2 GiB).
-    max_size: int = check(_positive, 2 * 1024**3)
+    max_size: int = check(positive, 2 * 1024**3)
     # Longest video accepted, in seconds (2 hours).
-    max_duration_seconds: int = check(_positive, 7200)
+    max_duration_seconds: int = check(positive, 7200)
     # Uploads never registered (no title given) are deleted after this many hours.
-    abandoned_after_hours: int = check(_positive, 24)
+    abandoned_after_hours: int = check(positive, 24)
     # The ffprobe program used to check uploads.
     ffprobe: str = "ffprobe"
     # A resumable (tus) upload that receives no bytes for this many hours expires and
     # is deleted with everything it stored.
-    resumable_expiry_hours: int = check(_positive, 24)
+    resumable_expiry_hours: int = check(positive, 24)
     # Where resumable uploads stage their bytes; relative paths are inside the data
     # directory. Keep it on the same disk as local storage so a finished upload is
     # moved into place, not copied.
@@ -241,34 +203,37 @@ class DiskSettings:
     # MiB kept free on the disks ClipSync writes to (the data directory's, and local
     # storage's): an upload or transcode that would eat into it is refused with 507,
     # so the database, the queue and the analytics spool can always write.
-    reserve_mb: int = check(_at_least(0), 512)
+    reserve_mb: int = check(at_least(0), 512)
+    # Admins are told (at most once a day) when a disk has less than this share free,
+    # or less than twice the reserve.
+    alert_free_percent: float = check(non_negative, 10.0)
 
 
 @dataclass(frozen=True)
 class AnalyticsSettings:
     backend: str = "sqlite"
     # Most events the player may send in one request.
-    max_batch: int = check(_positive, 100)
+    max_batch: int = check(positive, 100)
 
 
 @dataclass(frozen=True)
 class AuthSettings:
     backend: str = "local"
-    token_lifetime_hours: int = check(_positive, 168)
-    password_min_length: int = check(_at_least(8), 8)
+    token_lifetime_hours: int = check(positive, 168)
+    password_min_length: int = check(at_least(8), 8)
     registration: Literal["open", "invite", "closed"] = "open"
     # Failed sign-ins to one email from one client address before that address must
     # wait between tries: `login_delay_seconds`, doubled by each further failure, up
     # to `lockout_minutes`. Other addresses (the owner's) are not held up.
-    max_failed_logins: int = check(_positive, 5)
-    login_delay_seconds: int = check(_positive, 30)
-    lockout_minutes: int = check(_positive, 15)
+    max_failed_logins: int = check(positive, 5)
+    login_delay_seconds: int = check(positive, 30)
+    lockout_minutes: int = check(positive, 15)
     # Failures of an email and address are forgotten this long after the last one.
-    forget_failed_logins_hours: int = check(_positive, 24)
-    max_failed_logins_per_address: int = check(_positive, 20)
-    address_window_minutes: int = check(_positive, 15)
+    forget_failed_logins_hours: int = check(positive, 24)
+    max_failed_logins_per_address: int = check(positive, 20)
+    address_window_minutes: int = check(positive, 15)
     # Sign-ins checked at once per email and per client address, in each worker.
-    max_concurrent_logins: int = check(_positive, 4)
+    max_concurrent_logins: int = check(positive, 4)
 
 
 @dataclass(frozen=True)
@@ -420,49 +385,6 @@ def core_variables() -> set[str]:
     return variables_of({**SECTIONS, "plugins": PluginsSettings}) | set(OTHER_VARIABLES)
 
 
-def build(
-    cls: type,
-    table: Mapping[str, Any],
-    where: str,
-    section: str,
-    environ: Mapping[str, str] | None = None,
-    base_dir: Path | None = None,
-) -> Any:
-    """Build dataclass `cls` from a TOML table, checking every value against its type.
-
-    `environ` overrides come from `CLIPSYNC_<SECTION>_<KEY>`; `section` also names the
-    table in error messages; `{ "$file" = ... }` secrets are relative to `base_dir`.
-    """
-    environ = environ or {}
-    hints = typing.get_type_hints(cls)
-    known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(table) - set(known))
-    if unknown:
-        raise ConfigError(
-            f"{where}: [{section}] has no setting {unknown[0]!r} "
-            f"(known: {', '.join(sorted(known))})"
-        )
-    kwargs: dict[str, Any] = {}
-    for name, fld in known.items():
-        label = f"[{section}] {name}"
-        env_name = variable_name(section, name)
-        if env_name in environ:
-            value = _from_env(environ[env_name], hints[name], f"{env_name} ({label})")
-        elif name in table:
-            value = _coerce(table[name], hints[name], f"{where}: {label}", base_dir)
-        else:
-            continue
-        rule = fld.metadata.get("check")
-        problem = rule(value) if rule else None
-        if problem:
-            raise ConfigError(f"{where}: {label} {problem} (got {value!r})")
-        kwargs[name] = value
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:  # a required field without a default
-        raise ConfigError(f"{where}: [{section}] {exc}") from None
-
-
 def _table(value: Any, where: str, label: str) -> Mapping[str, Any]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: {label} must be a table")
@@ -503,93 +425,3 @@ def _clean_label(category: Category, where: str) -> Category:
         raise ConfigError(
             f"{where}: [[category]] {category.name!r} label {exc}: remove it"
         ) from None
-
-
-def _describe(kind: Any) -> str:
-    origin = typing.get_origin(kind)
-    if origin is Literal:
-        return "one of " + ", ".join(repr(a) for a in typing.get_args(kind))
-    if origin is list:
-        return f"a list of {_describe(typing.get_args(kind)[0])}"
-    return {
-        str: "a string",
-        int: "an integer",
-        float: "a number",
-        bool: "true or false",
-        Secret: 'a string, { "$env" = "NAME" } or { "$file" = "PATH" }',
-    }.get(kind, getattr(kind, "__name__", str(kind)))
-
-
-def _coerce(value: Any, kind: Any, label: str, base_dir: Path | None = None) -> Any:
-    """Check a TOML value against a field type; TOML already gives typed values."""
-    origin = typing.get_origin(kind)
-    if kind is Secret:
-        return _secret(value, label, base_dir)
-    if dataclasses.is_dataclass(kind) and isinstance(value, dict):
-        return build(kind, value, label, kind.__name__, base_dir=base_dir)
-    if origin is Literal:
-        if value in typing.get_args(kind):
-            return value
-    elif origin is list:
-        (item,) = typing.get_args(kind)
-        if isinstance(value, list):
-            return [_coerce(v, item, label, base_dir) for v in value]
-    elif origin in (types.UnionType, typing.Union):
-        for option in typing.get_args(kind):
-            if option is not type(None):
-                return _coerce(value, option, label, base_dir)
-    elif kind is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif isinstance(value, kind):
-        return value
-    raise ConfigError(f"{label}: expected {_describe(kind)}, got {value!r}")
-
-
-def _from_env(text: str, kind: Any, label: str) -> Any:
-    """Parse an environment override according to the field type."""
-    origin = typing.get_origin(kind)
-    try:
-        if kind is bool:
-            lowered = text.strip().lower()
-            if lowered in ("1", "true", "yes", "on"):
-                return True
-            if lowered in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if kind is int:
-            return int(text)
-        if kind is float:
-            return float(text)
-        if kind is Secret:
-            return Secret(text)
-        if origin is list:
-            return [_from_env(p.strip(), typing.get_args(kind)[0], label) for p in text.split(",")]
-    except ValueError:
-        raise ConfigError(f"{label}: expected {_describe(kind)}, got {text!r}") from None
-    return _coerce(text, kind, label)
-
-
-def _secret(value: Any, label: str, base_dir: Path | None) -> Secret:
-    if isinstance(value, str):
-        return Secret(value)
-    if isinstance(value, dict) and len(value) == 1:
-        ((how, name),) = value.items()
-        if how == "$env" and isinstance(name, str):
-            if not os.environ.get(name):
-                raise ConfigError(f"{label}: environment variable {name} is not set or empty")
-            return Secret(os.environ[name])
-        if how == "$file" and isinstance(name, str):
-            try:
-                path = Path(name).expanduser()
-                if not path.is_absolute() and base_dir is not None:
-                    path = base_dir / path
-                return Secret(path.read_text().strip())
-            except OSError as exc:
-                raise ConfigError(
-                    f"{label}: cannot read secret file {name}: {exc.strerror}"
-                ) from None
-    raise ConfigError(f"{label}: expected {_describe(Secret)}")

@@ -18,7 +18,7 @@ from clients import PASSWORD, bearer
 from clipsync import PROJECT, hookspecs
 from clipsync.events import Event
 from clipsync.models import Notification, Role, Video, VideoStatus
-from clipsync.services import notifications
+from clipsync.services import notification_audience, notifications
 from clipsync.sessions import SESSION_COOKIE
 
 CATEGORIES = [
@@ -74,8 +74,9 @@ async def test_an_approval_tells_the_uploader_once_with_a_link_to_the_video(site
     assert item["url"] == f"/watch/{video.id}"
     assert item["videoId"] == str(video.id)
     assert item["readAt"] is None and item["createdAt"]
-    # Nobody else hears of it.
-    assert (await inbox(client, people["editor"][1]))["total"] == 0
+    # The rest of the category hears that a new video is there, not that it was approved.
+    [news] = (await inbox(client, people["other"][1]))["items"]
+    assert (news["type"], news["title"]) == ("video.published", "New in staff: “Harbour tour”")
 
 
 async def test_a_rejection_tells_the_uploader_the_reason(site) -> None:
@@ -194,7 +195,8 @@ async def test_a_failing_channel_does_not_stop_the_inbox(site, monkeypatch) -> N
         async def deliver(self, message: notifications.Message) -> None:
             raise ConnectionError("the channel is down")
 
-    monkeypatch.setattr(notifications, "_notifiers", [Broken(), *notifications._notifiers])
+    installed = notifications._installed
+    monkeypatch.setattr(installed, "notifiers", (Broken(), *installed.notifiers))
     video = await ready_video(people["uploader"][0])
     approved = await client.post(
         f"/api/admin/videos/{video.id}/approve", headers=bearer(people["editor"][1])
@@ -220,7 +222,7 @@ async def test_a_move_tells_the_uploader_where_the_video_went(site) -> None:
 def test_a_failure_names_the_reason_and_links_to_my_videos() -> None:
     video = Video(id=uuid.uuid4(), owner_id=7, title="", original_filename="a.mov")
     video.error = "ffmpeg: the file has no video stream"
-    message = notifications.message_for(Event("video.failed", {}), video)
+    message = notification_audience.uploader_message(Event("video.failed", {}), video)
     assert message is not None
     assert (message.user_id, message.title, message.url) == (
         7,
@@ -228,4 +230,4 @@ def test_a_failure_names_the_reason_and_links_to_my_videos() -> None:
         "/videos",
     )
     assert message.body == "Reason: ffmpeg: the file has no video stream"
-    assert notifications.message_for(Event("video.status", {}), video) is None
+    assert notification_audience.uploader_message(Event("video.status", {}), video) is None

@@ -14,6 +14,7 @@ from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, NotFound, ValidationFailed
 from clipsync.events import Event
 from clipsync.models import User, Video
+from clipsync.services.accounts import normalize_email
 from clipsync.services.moderation import audit_json, require_moderator
 from clipsync.services.user_admin import invite_json, user_admin_json
 from clipsync.services.videos import can_moderate, page_numbers, video_json
@@ -189,13 +190,17 @@ async def update_user(request: ClipSyncRequest, user_id: int) -> HTTPResponse:
 async def create_invite(request: ClipSyncRequest) -> HTTPResponse:
     admin = require_user(request)
     body = json_object(request)
+    email = body.get("email")
     invite, token = await request.app.ctx.user_admin.create_invite(
-        admin, body.get("categoryRole"), body.get("role"), body.get("expiresInHours")
+        admin, body.get("categoryRole"), body.get("role"), body.get("expiresInHours"), email
     )
     # From the configured address, never the request's Host header, which a client
     # chooses: a forged one would hand the invitee a link to someone else's site.
     link = f"{request.app.ctx.settings.server.base_url}/register?invite={token}"
-    return json({"invite": invite_json(invite), "token": token, "url": link}, status=201)
+    answer = {"invite": invite_json(invite), "token": token, "url": link}
+    if email:
+        answer["sentTo"] = normalize_email(email)
+    return json(answer, status=201)
 
 
 @bp.get("/invites")

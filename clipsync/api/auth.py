@@ -34,7 +34,10 @@ async def register(request: ClipSyncRequest) -> HTTPResponse:
 async def login(request: ClipSyncRequest) -> HTTPResponse:
     body = json_object(request)
     session = await request.app.ctx.accounts.login(
-        body.get("email"), body.get("password"), address=request.remote_addr or request.ip
+        body.get("email"),
+        body.get("password"),
+        address=request.remote_addr or request.ip,
+        user_agent=request.headers.get("user-agent", ""),
     )
     return json(session_json(session))
 

@@ -6,12 +6,13 @@ from sanic import Blueprint
 from sanic.response import HTTPResponse
 from sanic.response import json as json_response
 
+from clipsync.api.bodies import json_object
 from clipsync.api.live_stream import Send, serve_live
 from clipsync.context import ClipSyncRequest
 from clipsync.errors import BadRequest
 from clipsync.events import Event
 from clipsync.models import User
-from clipsync.services import notifications
+from clipsync.services import notification_types, notifications
 from clipsync.services.videos import page_numbers
 from clipsync.sessions import require_user
 
@@ -58,6 +59,22 @@ async def read_all(request: ClipSyncRequest) -> HTTPResponse:
     user = require_user(request)
     count = await notifications.mark_all_read(user)
     return json_response({"marked": count, "unread": 0})
+
+
+@bp.get("/preferences")
+async def get_preferences(request: ClipSyncRequest) -> HTTPResponse:
+    """`{"<type>": {"inapp": bool, "email": bool}}` for every type the caller can get."""
+    user = require_user(request)
+    return json_response(await notification_types.preferences(request.app.ctx.settings, user))
+
+
+@bp.put("/preferences")
+async def put_preferences(request: ClipSyncRequest) -> HTTPResponse:
+    """Change some of the caller's choices (only the types and channels sent); answers all."""
+    user = require_user(request)
+    body = json_object(request)
+    settings = request.app.ctx.settings
+    return json_response(await notification_types.update_preferences(settings, user, body))
 
 
 @bp.get("/stream")

@@ -10,8 +10,11 @@ and live channels subscribe in their own process:
         event = await subscription.get(within=15)
 
 Names in use: `video.uploaded`, `video.status` (progress of a job), `video.ready`,
-`video.failed`, `video.approved`, `video.rejected`, `video.moved`, and
-`account.sessions_ended` / `account.signed_out` (a user's sessions no longer count).
+`video.failed`, `video.approved`, `video.rejected`, `video.moved`;
+`account.sessions_ended` / `account.signed_out` (a user's sessions no longer count),
+`account.access_changed` (role, category or active state), `account.new_sign_in`;
+`admin.storage_low` (free space is running out); `notification.changed` (a person's
+inbox changed).
 Payloads hold ids (`videoId`, `ownerId`, `userId`, `category`) and small fields;
 subscribers read the rows themselves.
 

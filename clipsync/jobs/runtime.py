@@ -52,6 +52,8 @@ class WorkerRuntime:
         self.max_concurrent = 0
         # Videos whose job waits for a slot: queued, as far as the reaper is concerned.
         self._waiting: set[str] = set()
+        # Queues a notification's delivery job (set by `register_tasks`).
+        self.enqueue_delivery: notifications.EnqueueDelivery | None = None
 
     @property
     def started(self) -> bool:
@@ -65,8 +67,8 @@ class WorkerRuntime:
         asyncio.run_coroutine_threadsafe(db.open_database(self.settings), loop).result()
         # Progress, ready and failed reach the live pages of every server process.
         asyncio.run_coroutine_threadsafe(events.start(self.settings), loop).result()
-        # The uploader hears of ready and failed from the process that decided it.
-        notifications.install(plugins)
+        # People hear of ready and failed from the process that decided it.
+        notifications.install(plugins, self.enqueue_delivery)
         self._context = JobContext(
             self.settings,
             plugins,

@@ -20,7 +20,7 @@ from huey import Huey
 
 from clipsync.jobs.liveness import Liveness
 from clipsync.jobs.runtime import WorkerRuntime
-from clipsync.services import transcoding
+from clipsync.services import notifications, transcoding
 from clipsync.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -32,11 +32,18 @@ class Tasks:
     runtime: WorkerRuntime
     liveness: Liveness
     transcode_video: Any
+    deliver_notification: Any
     # Videos with a transcode job waiting in this queue or for a slot in this process.
     queued: Callable[[], set[str]]
 
     def enqueue_transcode(self, video_id: uuid.UUID | str) -> None:
         self.transcode_video(str(video_id))
+
+    def enqueue_delivery(self, delivery_id: int, delay: float = 0.0) -> None:
+        if delay > 0:
+            self.deliver_notification.schedule(args=(delivery_id,), delay=delay)
+        else:
+            self.deliver_notification(delivery_id)
 
     def start_consumer(self) -> None:
         """Run this process as a consumer: liveness, lease renewal and the reaper."""
@@ -62,16 +69,35 @@ def register_tasks(huey: Huey, settings: Settings) -> Tasks:
                 transcoding.run_transcode(runtime.context(), video_id, final_attempt=final_attempt)
             )
 
+    notify = settings.notifications
+
+    @huey.task(
+        name="deliver_notification",
+        retries=notify.delivery_attempts - 1,
+        retry_delay=notify.retry_delay_seconds,
+        retry_backoff=2,
+        context=True,
+    )
+    def deliver_notification(delivery_id: int, task: Any = None) -> None:
+        final_attempt = task is None or not task.retries
+        ctx = runtime.context()
+        runtime.run(
+            notifications.send_delivery(ctx.plugins, delivery_id, final_attempt=final_attempt)
+        )
+
     def queued() -> set[str]:
         """Videos with a transcode job waiting in the queue, for a retry or for a slot."""
         waiting = [*huey.pending(), *huey.scheduled()]
         queued = {str(t.args[0]) for t in waiting if t.name == "transcode_video" and t.args}
         return queued | runtime.waiting()
 
-    return Tasks(
+    tasks = Tasks(
         huey=huey,
         runtime=runtime,
         liveness=liveness,
         transcode_video=transcode_video,
+        deliver_notification=deliver_notification,
         queued=queued,
     )
+    tasks.runtime.enqueue_delivery = tasks.enqueue_delivery
+    return tasks

@@ -4,28 +4,36 @@ Changing a model needs a migration: see "Changing the models" in docs/developmen
 """
 
 from clipsync.models.audit import AuditEntry
+from clipsync.models.deliveries import Delivery, DeliveryStatus
 from clipsync.models.invites import Invite
-from clipsync.models.notifications import Notification
+from clipsync.models.notifications import KnownDevice, Notification, NotificationPreference
 from clipsync.models.progress import WatchProgress
 from clipsync.models.resumable import ResumableUpload
 from clipsync.models.sign_ins import SignInFailures
-from clipsync.models.site import SiteState
+from clipsync.models.site import SiteAlert, SiteState
 from clipsync.models.tokens import RevokedToken
 from clipsync.models.users import Role, User
 from clipsync.models.videos import Rendition, Video, VideoStatus
+from clipsync.models.webhooks import Webhook
 
 __all__ = [
     "AuditEntry",
+    "Delivery",
+    "DeliveryStatus",
     "Invite",
+    "KnownDevice",
     "Notification",
+    "NotificationPreference",
     "Rendition",
     "ResumableUpload",
     "RevokedToken",
     "Role",
     "SignInFailures",
+    "SiteAlert",
     "SiteState",
     "User",
     "Video",
     "VideoStatus",
     "WatchProgress",
+    "Webhook",
 ]

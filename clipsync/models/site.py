@@ -20,3 +20,16 @@ class SiteState(Model):
 
     class Meta:
         table = "site_state"
+
+
+class SiteAlert(Model):
+    """When an alert to the admins (disk nearly full, ...) was last sent.
+
+    Alerts from periodic checks go out at most once a day each; this row remembers.
+    """
+
+    name = fields.CharField(max_length=64, primary_key=True)
+    last_sent_at = fields.DatetimeField()
+
+    class Meta:
+        table = "site_alerts"

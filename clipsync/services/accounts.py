@@ -20,7 +20,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
-from clipsync import events
+from clipsync import devices, events
 from clipsync.backends import AuthBackend, TokenClaims
 from clipsync.errors import (
     Conflict,
@@ -29,7 +29,7 @@ from clipsync.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from clipsync.models import Invite, RevokedToken, Role, SiteState, User
+from clipsync.models import Invite, KnownDevice, RevokedToken, Role, SiteState, User
 from clipsync.models.site import SITE_STATE_ID
 from clipsync.plugins import PluginHost
 from clipsync.services.rate_limit import AttemptWindow, InFlight, Reservation, SignInThrottle
@@ -229,11 +229,14 @@ class AccountService:
 
     # --- signing in -------------------------------------------------------------
 
-    async def login(self, email: object, password: object, address: str) -> Session:
+    async def login(
+        self, email: object, password: object, address: str, user_agent: str = ""
+    ) -> Session:
         """Check a password, within the limits of rate_limit.py, and start a session.
 
         Every limit is taken before the password is checked (bcrypt is the slow
-        part), so attempts sent at the same moment are counted one by one.
+        part), so attempts sent at the same moment are counted one by one. A sign-in
+        from a device (User-Agent) the account never used tells its owner.
         """
         if not isinstance(email, str) or not isinstance(password, str) or not password:
             raise ValidationFailed("Enter your email and password.")
@@ -243,9 +246,11 @@ class AccountService:
         if not self.in_flight.enter(*places):
             raise TooManyRequests(TOO_MANY_AT_ONCE, retry_after=1)
         try:
-            return await self._login(key, password, address)
+            session = await self._login(key, password, address)
         finally:
             self.in_flight.leave(*places)
+        await self._note_device(session.user, user_agent, address)
+        return session
 
     async def _login(self, email: str, password: str, address: str) -> Session:
         wait = self.address_attempts.reserve(address)
@@ -272,6 +277,27 @@ class AccountService:
             raise Forbidden("This account has been deactivated. Ask an administrator.")
         await User.filter(id=user.id).update(failed_logins=0, locked_until=None)
         return await self.signed_in(user)
+
+    @staticmethod
+    async def _note_device(user: User, user_agent: str, address: str) -> None:
+        """Remember the device; the first sign-in from a new one (not the account's
+        very first) sends `account.new_sign_in`, a security notification."""
+        mark = devices.fingerprint(user_agent)
+        now = datetime.now(UTC)
+        if await KnownDevice.filter(user_id=user.id, fingerprint=mark).update(last_seen_at=now):
+            return
+        first = not await KnownDevice.filter(user_id=user.id).exists()
+        try:
+            await KnownDevice.create(user_id=user.id, fingerprint=mark)
+        except IntegrityError:
+            return  # the same device signed in twice at once: one notice is enough
+        if not first:
+            await events.publish(
+                "account.new_sign_in",
+                userId=user.id,
+                device=devices.describe(user_agent),
+                address=address,
+            )
 
     @staticmethod
     async def _note_failure(user: User, reservation: Reservation) -> None:

@@ -1,49 +1,52 @@
-"""Notifications: who hears what from a domain event, and the in-app inbox.
+"""Notifications: delivering what an event tells people, and the in-app inbox.
 
-Exactly once, however many processes run: the notification for an event is written
-by a publish handler (`events.on_publish`), which runs in the one process that
-published the event (the Sanic worker that handled the moderator's request, or the
-job consumer that finished the transcode), once, before the event goes out. No
-process writes notifications from what its bus reader hears, so N Sanic workers
-never make N rows. Each process that publishes calls `install(plugins)` at start (the
-web workers and the job runtime do).
+Exactly once, however many processes run: the messages for an event are made by a
+publish handler (`events.on_publish`), which runs in the one process that published
+the event (the Sanic worker that handled the moderator's request, or the job
+consumer that finished the transcode), once, before the event goes out. No process
+acts on what its bus reader hears, so N Sanic workers never make N rows or N mails.
+Each process that publishes calls `install` at start (the web workers and the job
+runtime do).
 
-A message goes to every channel a plugin registers (`register_notifiers`); the
-built-in `notify_inapp` writes the inbox row. After a person's inbox changes,
-`notification.changed` (with `userId`) tells their open bells, in every process, to
-show the new unread count.
+Who hears what is `notification_audience`; the types and each person's choices are
+`notification_types`. A message goes to every channel a plugin registers
+(`register_notifiers`) that the person wants for its type:
+
+- `deliver(message)` runs in the publishing process. The in-app channel writes the
+  inbox row there; a channel that reaches outside (email) writes a `Delivery` row and
+  queues it (`queue_delivery`), never sending inside the request.
+- `send(delivery)` runs in the job consumer (`deliver_notification` task), with
+  retries and back-off from `[notifications]`; a delivery that still fails after the
+  last attempt is marked FAILED with the reason.
+- `broadcast(event)`, when a channel has it, runs once per event for channels that
+  are not per person (webhooks).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from clipsync import events
+from clipsync.backends import BackendContext
 from clipsync.errors import NotFound
 from clipsync.events import Event
-from clipsync.models import Notification, User, Video
+from clipsync.models import Delivery, DeliveryStatus, Notification, User
 from clipsync.plugins import PluginHost
+from clipsync.services import notification_audience, notification_types
+from clipsync.services.notification_types import Message
+from clipsync.settings import Settings
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Message", "Notifier", "deliver", "install", "queue_delivery", "send_delivery"]
+
 PAGE_SIZE = 20
-# The video events the uploader hears about.
-UPLOADER_TYPES = ("video.ready", "video.failed", "video.approved", "video.rejected", "video.moved")
-
-
-@dataclass(frozen=True)
-class Message:
-    """What one person is told: the in-app item's fields."""
-
-    user_id: int
-    type: str
-    title: str
-    body: str
-    url: str
-    video_id: Any = None
+# The events whose messages this module delivers.
+PREFIXES = ("video.", "account.", "admin.")
 
 
 @dataclass
@@ -56,71 +59,171 @@ class Inbox:
 
 
 class Notifier(Protocol):
-    """A channel (see the `register_notifiers` hook)."""
+    """A channel (see the `register_notifiers` hook); `send` and `broadcast` are optional."""
 
     name: str
 
     async def deliver(self, message: Message) -> None: ...
 
 
+# Queues a delivery's job: (delivery id, delay in seconds).
+EnqueueDelivery = Callable[[int, float], None]
+
+
+@dataclass
+class _Installed:
+    settings: Settings | None = None
+    notifiers: tuple[Any, ...] = ()
+    enqueue: EnqueueDelivery | None = None
+
+
 # This process's channels, from its plugins (the last `install` wins).
-_notifiers: list[Notifier] = []
+_installed = _Installed()
 
 
-def install(plugins: PluginHost) -> None:
-    """Deliver notifications for the events this process publishes (call once at start)."""
-    _notifiers[:] = [
-        cls() for _, classes in plugins.collect("register_notifiers") for cls in classes
-    ]
-    events.on_publish(("video.",), on_event)
+def make_notifiers(plugins: PluginHost) -> tuple[Any, ...]:
+    """One instance of each registered notifier, given its plugin's settings."""
+    return tuple(
+        cls(BackendContext(plugins.settings, plugins.plugin_config(plugin)))
+        for plugin, classes in plugins.collect("register_notifiers")
+        for cls in classes
+    )
 
 
-def _name(video: Video) -> str:
-    return f"“{video.title or video.original_filename or 'Untitled'}”"
+def install(plugins: PluginHost, enqueue: EnqueueDelivery | None = None) -> None:
+    """Deliver notifications for the events this process publishes (call once at start).
+
+    `enqueue` queues the job of an outside delivery; without it (a process with no
+    queue) such deliveries stay PENDING for the reaper to queue.
+    """
+    _installed.settings = plugins.settings
+    _installed.notifiers = make_notifiers(plugins)
+    _installed.enqueue = enqueue
+    events.on_publish(PREFIXES, on_event)
 
 
-def message_for(event: Event, video: Video) -> Message | None:
-    """The uploader's message for a video event, or None when it tells them nothing."""
-    name = _name(video)
-    watch = f"/watch/{video.id}"
-    if event.name == "video.ready":
-        title, body, url = f"{name} is ready", "It has been processed and can be watched.", watch
-    elif event.name == "video.failed":
-        reason = (video.error or "the file could not be processed").strip()
-        title, body, url = f"{name} could not be processed", f"Reason: {reason}", "/videos"
-    elif event.name == "video.approved":
-        title, body, url = f"{name} was approved", "It is now visible to its category.", watch
-    elif event.name == "video.rejected":
-        reason = (video.moderation_reason or "no reason was given").strip()
-        title, body, url = f"{name} was rejected", f"Reason: {reason}", "/videos"
-    elif event.name == "video.moved":
-        old = event.data.get("oldCategory") or "its category"
-        title = f"{name} was moved"
-        body, url = f"It moved from {old} to {video.category}.", watch
-    else:
-        return None
-    return Message(video.owner_id, event.name, title[:200], body, url, video.id)
+def notifier(name: str) -> Any | None:
+    """This process's notifier called `name`."""
+    return next((n for n in _installed.notifiers if n.name == name), None)
+
+
+def email_enabled() -> bool:
+    """Whether this process can send email (the `email` channel is set up)."""
+    channel = notifier("email")
+    return channel is not None and bool(getattr(channel, "enabled", True))
 
 
 async def on_event(event: Event) -> None:
-    """The publish handler: tell the uploader what happened to their video."""
-    if event.name not in UPLOADER_TYPES or not event.data.get("videoId"):
-        return
-    video = await Video.get_or_none(id=event.data["videoId"])
-    if video is None:
-        return
-    message = message_for(event, video)
-    if message is not None:
+    """The publish handler: deliver every message the event makes, then broadcast it."""
+    for message in await notification_audience.messages_for(event):
         await deliver(message)
+    for channel in _installed.notifiers:
+        if hasattr(channel, "broadcast"):
+            try:
+                await channel.broadcast(event)
+            except Exception:
+                log.exception("notifier %s failed to broadcast %s", channel.name, event.name)
 
 
 async def deliver(message: Message) -> None:
-    """Hand the message to every channel; one that fails is logged, the others still run."""
-    for notifier in list(_notifiers):
+    """Hand the message to every channel the person wants for its type.
+
+    A channel that fails is logged; the others still deliver.
+    """
+    settings = _installed.settings
+    for channel in _installed.notifiers:
+        if (
+            message.user_id is not None
+            and settings is not None
+            and not await notification_types.wants(
+                settings, message.user_id, message.type, channel.name
+            )
+        ):
+            continue
         try:
-            await notifier.deliver(message)
+            await channel.deliver(message)
         except Exception:
-            log.exception("notifier %s failed for %s", notifier.name, message.type)
+            log.exception("notifier %s failed for %s", channel.name, message.type)
+
+
+def queue_delivery(delivery: Delivery, delay: float = 0.0) -> None:
+    """Queue the job that sends `delivery` (after `delay` seconds)."""
+    if _installed.enqueue is None:
+        log.warning("no job queue in this process: delivery %s waits for the reaper", delivery.id)
+        return
+    try:
+        _installed.enqueue(delivery.id, delay)
+    except Exception as exc:
+        # The row stays PENDING: the reaper queues it again (see `requeue_stale`).
+        log.warning("could not queue delivery %s: %s", delivery.id, exc)
+
+
+async def queue_lost_deliveries(older_than: timedelta = timedelta(minutes=10)) -> int:
+    """Queue again deliveries whose first job never ran (the queue was down).
+
+    The reaper calls it. Only rows never attempted: retries are the queue's.
+    """
+    cutoff = datetime.now(UTC) - older_than
+    lost = await Delivery.filter(
+        status=DeliveryStatus.PENDING, attempts=0, created_at__lt=cutoff
+    ).limit(500)
+    for delivery in lost:
+        queue_delivery(delivery)
+    return len(lost)
+
+
+class DeliveryFailed(Exception):
+    """This attempt failed and another will follow; the queue retries on it."""
+
+
+async def send_delivery(plugins: PluginHost, delivery_id: int, *, final_attempt: bool) -> None:
+    """Send one queued delivery through its channel (the job's body).
+
+    A delivery already SENT or FAILED is left alone, so a repeated job never sends
+    twice. A failed attempt is recorded; it raises `DeliveryFailed` for the queue to
+    retry, or, on the last attempt, marks the delivery FAILED.
+    """
+    delivery = await Delivery.get_or_none(id=delivery_id)
+    if delivery is None or delivery.status in (DeliveryStatus.SENT, DeliveryStatus.FAILED):
+        return
+    channel = notifier(delivery.channel) or next(
+        (n for n in make_notifiers(plugins) if n.name == delivery.channel), None
+    )
+    now = datetime.now(UTC)
+    # Claim this attempt: of two jobs for one row (a job queued again by the reaper
+    # while the first still ran), only one gets past here.
+    claimed = await Delivery.filter(
+        id=delivery.id, attempts=delivery.attempts, status=delivery.status
+    ).update(attempts=delivery.attempts + 1, last_attempt_at=now)
+    if not claimed:
+        return
+    delivery.attempts += 1
+    delivery.last_attempt_at = now
+    try:
+        if channel is None or not hasattr(channel, "send"):
+            raise RuntimeError(f"no notifier called {delivery.channel!r} sends deliveries")
+        await channel.send(delivery)
+    except Exception as exc:
+        delivery.last_error = str(exc)[:2000] or type(exc).__name__
+        if final_attempt:
+            delivery.status = DeliveryStatus.FAILED
+        await delivery.save(
+            update_fields=["attempts", "last_attempt_at", "last_error", "status", "response_status"]
+        )
+        if final_attempt:
+            log.warning("delivery %s (%s) failed for good: %s", delivery.id, delivery.channel, exc)
+            return
+        raise DeliveryFailed(delivery.last_error) from exc
+    if delivery.status != DeliveryStatus.SENT:
+        # A channel may settle several rows at once (a digest) and mark them itself.
+        delivery.status = DeliveryStatus.SENT
+        delivery.sent_at = now
+    delivery.last_error = ""
+    await delivery.save(
+        update_fields=[
+            "attempts", "last_attempt_at", "last_error", "status", "sent_at", "response_status"
+        ]
+    )  # fmt: skip
 
 
 async def unread_count(user: User) -> int:

@@ -36,7 +36,8 @@ from tortoise.expressions import Q
 
 from clipsync.jobs.liveness import lease_holder
 from clipsync.models import ResumableUpload, Video, VideoStatus
-from clipsync.services.notifications import prune_read
+from clipsync.services import site_alerts
+from clipsync.services.notifications import prune_read, queue_lost_deliveries
 from clipsync.services.resumable import ResumableService
 from clipsync.services.transcoding import JobContext, stale_before
 from clipsync.settings import Settings
@@ -207,4 +208,6 @@ async def reap(
         "expired": await delete_expired_resumable_uploads(ctx),
         "leftovers": await delete_leftovers(ctx),
         "notifications": await prune_read(ctx.settings.notifications.keep_read_days),
+        "deliveries": await queue_lost_deliveries(),
+        "alerts": int(await site_alerts.check_storage(ctx.settings, ctx.backends.storage)),
     }

@@ -21,7 +21,10 @@ from clipsync import events
 from clipsync.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from clipsync.models import Invite, Role, User
 from clipsync.plugins import PluginHost
+from clipsync.services import notifications
+from clipsync.services.accounts import normalize_email
 from clipsync.services.moderation import record
+from clipsync.services.notification_types import INVITE, Message
 from clipsync.settings import Settings
 
 MAX_INVITE_HOURS = 24 * 30
@@ -130,6 +133,13 @@ class UserAdminService:
             )
         # Live streams of the account end now rather than at their next check.
         await events.publish("account.sessions_ended", userId=user.id)
+        # The person hears of it (a security notification, always sent).
+        names = {"categoryRole": "category", "role": "role", "active": "active"}
+        await events.publish(
+            "account.access_changed",
+            userId=user.id,
+            **{names[k]: new for k, (_old, new) in changed.items()},
+        )
         return user
 
     @staticmethod
@@ -173,10 +183,15 @@ class UserAdminService:
     # --- invites --------------------------------------------------------------------
 
     async def create_invite(
-        self, admin: User, category: Any, role: Any, expires_in_hours: Any
+        self, admin: User, category: Any, role: Any, expires_in_hours: Any, email: Any = None
     ) -> tuple[Invite, str]:
-        """A new single-use invite; the token is returned once and only its hash kept."""
+        """A new single-use invite; the token is returned once and only its hash kept.
+
+        With `email`, the link is also sent to that address (by the email channel, so
+        it must be set up), and the audit entry names it.
+        """
         require_admin(admin)
+        address = await self._invitee(email) if email not in (None, "") else None
         category_name, role_value, _ = self._parse(
             {
                 "categoryRole": category or self.settings.default_category.name,
@@ -201,10 +216,45 @@ class UserAdminService:
             created_by=admin,
             expires_at=datetime.now(UTC) + timedelta(hours=hours),
         )
+        sent_to = {"sentTo": address} if address else {}
         await record(
-            admin, "invite_create", category=category_name, role=str(role_value), invite=invite.id
-        )
+            admin, "invite_create", category=category_name, role=str(role_value),
+            invite=invite.id, **sent_to,
+        )  # fmt: skip
+        if address:
+            await self._send_invite(admin, invite, token, address)
         return invite, token
+
+    @staticmethod
+    async def _invitee(email: Any) -> str:
+        """The address an invite is mailed to: valid, with no account yet, email set up."""
+        address = normalize_email(email)
+        if not notifications.email_enabled():
+            raise Conflict(
+                "Email is not set up on this server ([plugins.notify_email] host): create "
+                "the invite without an address and send the link yourself."
+            )
+        if await User.filter(email=address).exists():
+            raise Conflict(f"{address} already has an account.", details={"field": "email"})
+        return address
+
+    async def _send_invite(self, admin: User, invite: Invite, token: str, address: str) -> None:
+        site = self.settings.site_name
+        label = self.settings.category(invite.category)
+        category = label.label if label is not None else invite.category
+        until = invite.expires_at.strftime("%d %B %Y, %H:%M UTC")
+        await notifications.deliver(
+            Message(
+                None,
+                INVITE,
+                f"You are invited to {site}",
+                f"{admin.email} invites you to {site}, to watch and share videos with "
+                f"{category}. The link works once, until {until}.",
+                f"/register?invite={token}",
+                email=address,
+                data={"invitedBy": admin.email, "category": category, "expiresAt": until},
+            )
+        )
 
     async def list_invites(self, admin: User) -> list[Invite]:
         require_admin(admin)

@@ -17,6 +17,7 @@ from sanic.response import HTTPResponse
 
 from clipsync.context import ClipSyncRequest
 from clipsync.models import Role, User, Video, VideoStatus
+from clipsync.services import notifications
 from clipsync.services.moderation import PENDING, audit_json, require_moderator
 from clipsync.services.user_admin import invite_json, require_admin, user_admin_json
 from clipsync.services.videos import Page, page_numbers, video_json
@@ -151,6 +152,7 @@ async def invites(request: ClipSyncRequest) -> HTTPResponse:
         ],
         roles=ROLES,
         invite_hours=INVITE_HOURS,
+        email_on=notifications.email_enabled(),
     )
 
 

@@ -109,7 +109,10 @@ async def login_submit(request: ClipSyncRequest) -> HTTPResponse:
     form = form_fields(request, "email", "password", "next")
     try:
         session = await request.app.ctx.accounts.login(
-            form["email"], form["password"], address=request.remote_addr or request.ip
+            form["email"],
+            form["password"],
+            address=request.remote_addr or request.ip,
+            user_agent=request.headers.get("user-agent", ""),
         )
     except ClipSyncError as error:
         return form_again(request, "login.html", error, form, next=safe_next(form["next"]))

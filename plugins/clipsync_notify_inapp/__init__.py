@@ -17,7 +17,12 @@ class InAppNotifier:
 
     name: ClassVar[str] = "inapp"
 
+    def __init__(self, context: Any = None) -> None:
+        self.context = context
+
     async def deliver(self, message: Any) -> None:
+        if message.user_id is None:
+            return  # a message to an address only (an invite): not for an inbox
         await Notification.create(
             user_id=message.user_id,
             type=message.type,

@@ -21,6 +21,7 @@
   const category = document.getElementById("invite-category");
   const role = document.getElementById("invite-role");
   const expires = document.getElementById("invite-expires");
+  const email = document.getElementById("invite-email");
   const submit = document.getElementById("invite-submit");
   const errorBox = document.getElementById("invite-error");
   const created = document.getElementById("invite-created");
@@ -69,17 +70,20 @@
     submit.disabled = true;
     form.setAttribute("aria-busy", "true");
     try {
-      const answer = await api("POST", "/api/admin/invites", {
+      const body = {
         categoryRole: category.value,
         role: role.value,
         expiresInHours: Number(expires.value),
-      });
-      const { invite, url } = answer;
+      };
+      if (email && !email.disabled && email.value.trim()) body.email = email.value.trim();
+      const answer = await api("POST", "/api/admin/invites", body);
+      const { invite, url, sentTo } = answer;
       urlField.value = url;
       summary.textContent = `${optionText(role, invite.role)} in ${optionText(
         category,
         invite.categoryRole
-      )}, until ${formatDate(invite.expiresAt)}.`;
+      )}, until ${formatDate(invite.expiresAt)}.${sentTo ? ` Sent by email to ${sentTo}.` : ""}`;
+      if (email) email.value = "";
       say(copyStatus, "");
       created.hidden = false;
       createdTitle.focus();

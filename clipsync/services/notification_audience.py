@@ -1,0 +1,168 @@
+"""Who hears what from a domain event: the messages an event makes, one per person.
+
+- The uploader: their video is ready, failed (with the reason), approved, rejected
+  (with the reason), moved.
+- Editors of the video's category and all admins: a video awaits a decision (when it
+  becomes READY); email for it is batched into a digest (see `notification_types`).
+- Members of the category: a new video was approved in it (not its uploader).
+- The person themselves, always: their password changed, a sign-in from a new
+  device, their role or category changed.
+- Admins: a transcode failed for good; storage or disk space is nearly full.
+
+Whether each person gets each message on each channel is their preference
+(`notification_types.wants`), decided when it is delivered.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise.expressions import Q
+
+from clipsync.events import Event
+from clipsync.models import Role, User, Video
+from clipsync.services.notification_types import Message
+
+
+def _name(video: Video) -> str:
+    return f"“{video.title or video.original_filename or 'Untitled'}”"
+
+
+def _message(user_id: int, kind: str, title: str, body: str, url: str, **extra: Any) -> Message:
+    return Message(user_id, kind, title[:200], body, url, **extra)
+
+
+async def _active(query: Q) -> list[int]:
+    return list(await User.filter(query, is_active=True).values_list("id", flat=True))
+
+
+async def moderators_of(category: str) -> list[int]:
+    """Active admins, and the active editors of `category`."""
+    return await _active(Q(role=Role.ADMIN) | Q(role=Role.EDITOR, category=category))
+
+
+async def admins() -> list[int]:
+    return await _active(Q(role=Role.ADMIN))
+
+
+def uploader_message(event: Event, video: Video) -> Message | None:
+    """The uploader's message for a video event, or None when it tells them nothing."""
+    name = _name(video)
+    watch = f"/watch/{video.id}"
+    if event.name == "video.ready":
+        title, body, url = f"{name} is ready", "It has been processed and can be watched.", watch
+    elif event.name == "video.failed":
+        # FAILED is set only when the last attempt failed: this failure is for good.
+        reason = (video.error or "the file could not be processed").strip()
+        title, body, url = f"{name} could not be processed", f"Reason: {reason}", "/videos"
+    elif event.name == "video.approved":
+        title, body, url = f"{name} was approved", "It is now visible to its category.", watch
+    elif event.name == "video.rejected":
+        reason = (video.moderation_reason or "no reason was given").strip()
+        title, body, url = f"{name} was rejected", f"Reason: {reason}", "/videos"
+    elif event.name == "video.moved":
+        old = event.data.get("oldCategory") or "its category"
+        title = f"{name} was moved"
+        body, url = f"It moved from {old} to {video.category}.", watch
+    else:
+        return None
+    return _message(video.owner_id, event.name, title, body, url, video_id=video.id)
+
+
+async def video_messages(event: Event, video: Video) -> list[Message]:
+    """Every message a `video.*` event makes."""
+    messages = []
+    mine = uploader_message(event, video)
+    if mine is not None:
+        messages.append(mine)
+    name = _name(video)
+    if event.name == "video.ready":
+        for user_id in await moderators_of(video.category):
+            if user_id != video.owner_id:
+                messages.append(
+                    _message(
+                        user_id, "video.awaiting", f"{name} awaits a decision",
+                        f"Uploaded to {video.category}; approve or reject it in the queue.",
+                        "/admin/moderation", video_id=video.id,
+                    )
+                )  # fmt: skip
+    elif event.name == "video.approved":
+        members = await _active(Q(category=video.category) & ~Q(id=video.owner_id))
+        for user_id in members:
+            messages.append(
+                _message(
+                    user_id, "video.published", f"New in {video.category}: {name}",
+                    (video.description or "").strip()[:300], f"/watch/{video.id}",
+                    video_id=video.id,
+                )
+            )  # fmt: skip
+    elif event.name == "video.failed":
+        # FAILED is set only when the last attempt failed: this failure is for good.
+        reason = (video.error or "the file could not be processed").strip()
+        for user_id in await admins():
+            messages.append(
+                _message(
+                    user_id, "admin.transcode_failed", f"Transcoding {name} failed",
+                    f"Every attempt failed. Reason: {reason}", "/admin/moderation",
+                    video_id=video.id,
+                )
+            )  # fmt: skip
+    return messages
+
+
+def account_message(event: Event) -> Message | None:
+    """The security message of an `account.*` event, for the person it concerns."""
+    user_id = event.data.get("userId")
+    if not isinstance(user_id, int):
+        return None
+    if event.name == "account.password_changed":
+        title = "Your password was changed"
+        body = "If this was not you, ask an administrator to lock the account at once."
+    elif event.name == "account.new_sign_in":
+        device = event.data.get("device") or "an unknown browser"
+        address = event.data.get("address") or "an unknown address"
+        title = "New sign-in to your account"
+        body = (
+            f"Someone signed in with {device} from {address}. If this was not you, "
+            "change your password and tell an administrator."
+        )
+    elif event.name == "account.access_changed":
+        parts = []
+        if "role" in event.data:
+            parts.append(f"your role is now {event.data['role']}")
+        if "category" in event.data:
+            parts.append(f"your category is now {event.data['category']}")
+        if "active" in event.data and not event.data["active"]:
+            parts.append("your account was deactivated")
+        title = "Your access was changed"
+        body = (("An administrator changed your account: " + "; ".join(parts) + ".") if parts
+                else "An administrator changed your account.")  # fmt: skip
+        body += " You were signed out everywhere."
+    else:
+        return None
+    return _message(user_id, event.name, title, body, "/")
+
+
+async def admin_alert_messages(event: Event) -> list[Message]:
+    """`admin.storage_low`: every admin hears what the check found."""
+    if event.name != "admin.storage_low":
+        return []
+    detail = str(event.data.get("detail") or "Free space is running out.")
+    return [
+        _message(user_id, event.name, "Storage is nearly full", detail, "/admin")
+        for user_id in await admins()
+    ]
+
+
+async def messages_for(event: Event) -> list[Message]:
+    """Every message an event makes, for whoever should hear it."""
+    if event.name.startswith("video."):
+        video_id = event.data.get("videoId")
+        video = await Video.get_or_none(id=video_id) if video_id else None
+        return await video_messages(event, video) if video is not None else []
+    if event.name.startswith("account."):
+        message = account_message(event)
+        return [message] if message is not None else []
+    if event.name.startswith("admin."):
+        return await admin_alert_messages(event)
+    return []
