@@ -7,6 +7,7 @@ from clipsync.models.audit import AuditEntry
 from clipsync.models.deliveries import Delivery, DeliveryStatus
 from clipsync.models.invites import Invite
 from clipsync.models.notifications import KnownDevice, Notification, NotificationPreference
+from clipsync.models.password_resets import PasswordReset
 from clipsync.models.progress import WatchProgress
 from clipsync.models.resumable import ResumableUpload
 from clipsync.models.sign_ins import SignInFailures
@@ -24,6 +25,7 @@ __all__ = [
     "KnownDevice",
     "Notification",
     "NotificationPreference",
+    "PasswordReset",
     "Rendition",
     "ResumableUpload",
     "RevokedToken",
