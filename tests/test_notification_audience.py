@@ -253,3 +253,32 @@ async def test_an_invite_by_email_needs_email_set_up(site) -> None:
     assert "Email is not set up" in answer.json()["error"]["message"]
     listed = await client.get("/api/admin/invites", headers=bearer(people["admin"][1]))
     assert listed.json()["items"] == []
+
+
+async def test_a_whole_category_is_told_in_one_batch(site) -> None:
+    app, client, people = site
+    members = [
+        await app.ctx.accounts.create_user(f"member{n}@example.org", PASSWORD, category="staff")
+        for n in range(120)
+    ]
+    quiet = members[0]
+    await client.put(
+        "/api/notifications/preferences",
+        json={"video.published": {"inapp": False}},
+        headers=bearer(app.ctx.accounts.start_session(quiet).token),
+    )
+    news = []
+    async with events.subscribe("notification.") as subscription:
+        video = await staff_video(people)
+        answer = await client.post(
+            f"/api/admin/videos/{video.id}/approve", headers=bearer(people["editor"][1])
+        )
+        assert answer.status_code == 200, answer.text
+        while (event := await subscription.get(within=0.5)) is not None:
+            news.append(event)
+    told = set(await Notification.filter(type="video.published").values_list("user_id", flat=True))
+    assert told == {m.id for m in members[1:]} | {people["colleague"][0].id, people["editor"][0].id}
+    # The uploader's approval and the category's news: one insert and one event, not
+    # one per person.
+    [event] = news
+    assert sorted(event.data["userIds"]) == sorted(told | {people["uploader"][0].id})

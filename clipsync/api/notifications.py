@@ -85,7 +85,7 @@ async def stream(request: ClipSyncRequest) -> None:
         await send("unread", {"unread": await notifications.unread_count(user)})
 
     async def on_news(user: User, event: Event, send: Send) -> None:
-        if event.data.get("userId") == user.id:
+        if event.data.get("userId") == user.id or user.id in event.data.get("userIds", ()):
             await send_count(user, send)
 
     await serve_live(request, ("notification.",), on_news, send_count)

@@ -42,7 +42,15 @@ from clipsync.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Message", "Notifier", "deliver", "install", "queue_delivery", "send_delivery"]
+__all__ = [
+    "Message",
+    "Notifier",
+    "deliver",
+    "deliver_all",
+    "install",
+    "queue_delivery",
+    "send_delivery",
+]
 
 PAGE_SIZE = 20
 # The events whose messages this module delivers.
@@ -115,8 +123,7 @@ def email_enabled() -> bool:
 
 async def on_event(event: Event) -> None:
     """The publish handler: deliver every message the event makes, then broadcast it."""
-    for message in await notification_audience.messages_for(event):
-        await deliver(message)
+    await deliver_all(await notification_audience.messages_for(event))
     for channel in _installed.notifiers:
         if hasattr(channel, "broadcast"):
             try:
@@ -126,24 +133,36 @@ async def on_event(event: Event) -> None:
 
 
 async def deliver(message: Message) -> None:
-    """Hand the message to every channel the person wants for its type.
+    """Hand one message to every channel its person wants for its type."""
+    await deliver_all([message])
 
-    A channel that fails is logged; the others still deliver.
+
+async def deliver_all(messages: list[Message]) -> None:
+    """Hand messages to every channel, each to the people who want it there.
+
+    An event may tell a whole category: preferences are read in one query per
+    channel, and a channel with `deliver_many` gets the batch at once. A channel
+    that fails is logged; the other channels (and, one by one, the other
+    messages) still deliver.
     """
     settings = _installed.settings
+    if not messages or settings is None:
+        return
     for channel in _installed.notifiers:
-        if (
-            message.user_id is not None
-            and settings is not None
-            and not await notification_types.wants(
-                settings, message.user_id, message.type, channel.name
-            )
-        ):
+        batch = await notification_types.chosen(settings, messages, channel.name)
+        if not batch:
             continue
-        try:
-            await channel.deliver(message)
-        except Exception:
-            log.exception("notifier %s failed for %s", channel.name, message.type)
+        if hasattr(channel, "deliver_many"):
+            try:
+                await channel.deliver_many(batch)
+            except Exception:
+                log.exception("notifier %s failed for %d messages", channel.name, len(batch))
+            continue
+        for message in batch:
+            try:
+                await channel.deliver(message)
+            except Exception:
+                log.exception("notifier %s failed for %s", channel.name, message.type)
 
 
 def queue_delivery(delivery: Delivery, delay: float = 0.0) -> None:

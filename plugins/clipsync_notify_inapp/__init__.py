@@ -1,7 +1,7 @@
 """The in-app inbox channel: each message becomes a row in the person's notifications.
 
-After writing it, `notification.changed` (with `userId`) tells the person's open
-bells, in every process, to show the new unread count.
+After writing them, `notification.changed` (with `userIds`) tells those people's
+open bells, in every process, to show the new unread count.
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from typing import Any, ClassVar
 
 from clipsync import events, hookimpl
 from clipsync.models import Notification
+
+# People named in one `notification.changed` event (PostgreSQL NOTIFY carries < 8 kB).
+NEWS_BATCH = 500
 
 
 class InAppNotifier:
@@ -21,17 +24,28 @@ class InAppNotifier:
         self.context = context
 
     async def deliver(self, message: Any) -> None:
-        if message.user_id is None:
-            return  # a message to an address only (an invite): not for an inbox
-        await Notification.create(
-            user_id=message.user_id,
-            type=message.type,
-            title=message.title,
-            body=message.body,
-            url=message.url,
-            video_id=message.video_id,
-        )
-        await events.publish("notification.changed", userId=message.user_id)
+        await self.deliver_many([message])
+
+    async def deliver_many(self, messages: list[Any]) -> None:
+        """All rows in one insert; then one `notification.changed` per few hundred people."""
+        rows = [
+            Notification(
+                user_id=m.user_id,
+                type=m.type,
+                title=m.title,
+                body=m.body,
+                url=m.url,
+                video_id=m.video_id,
+            )
+            for m in messages
+            if m.user_id is not None  # a message to an address only (an invite)
+        ]
+        if not rows:
+            return
+        await Notification.bulk_create(rows)
+        people = sorted({row.user_id for row in rows})
+        for start in range(0, len(people), NEWS_BATCH):
+            await events.publish("notification.changed", userIds=people[start : start + NEWS_BATCH])
 
 
 @hookimpl
