@@ -108,6 +108,8 @@ def register_notifiers() -> list[type]:
       published the event, right after the change committed. A channel that reaches
       outside writes a `Delivery` row and calls
       `clipsync.services.notifications.queue_delivery(row)`; it never sends inline.
+    - `async deliver_many(messages)` (optional) takes the messages of one event at once
+      (an approval tells a whole category); without it, `deliver` runs per message.
     - `async send(delivery)` (optional) sends one such row from the job consumer;
       raising means "try again later" (with back-off, `[notifications]
       delivery_attempts`), after the last attempt the row is marked failed.
