@@ -21,6 +21,7 @@ from clipsync.api import auth as api_auth
 from clipsync.api import direct_upload, health, hls, uploads_tus
 from clipsync.api import notifications as api_notifications
 from clipsync.api import videos as api_videos
+from clipsync.api import webhooks as api_webhooks
 from clipsync.backends import Backends, select_all
 from clipsync.context import AppContext, ClipSyncApp
 from clipsync.error_handler import ClipSyncErrorHandler
@@ -44,6 +45,7 @@ from clipsync.web import (
     plugin_pages,
     static,
     video_pages,
+    webhook_pages,
 )
 from clipsync.web.templates import Templates
 
@@ -140,6 +142,7 @@ def setup_routes(app: ClipSyncApp) -> None:
         api_notifications.bp,
         direct_upload.bp,
         api_admin.bp,
+        api_webhooks.bp,
         api_analytics.bp,
         uploads_tus.bp,
         hls.bp,
@@ -149,6 +152,7 @@ def setup_routes(app: ClipSyncApp) -> None:
         notification_pages.bp,
         analytics_pages.bp,
         admin_pages.bp,
+        webhook_pages.bp,
         static.bp,
         plugin_pages.bp,
     )

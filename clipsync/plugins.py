@@ -42,6 +42,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "clipsync_analytics_sqlite",
     "clipsync_analytics_clickhouse",
     "clipsync_notify_inapp",
+    "clipsync_notify_webhook",
 )
 ENTRY_POINT_GROUP = "clipsync"
 
