@@ -2,10 +2,11 @@
 
 Each check is a function that returns `Check`s: ffmpeg and ffprobe (found, and their
 versions), the data directory (writable), the database (reachable, migrated), the
-job queue (answers), and one backend of every kind (chosen as start-up would choose
-it, its probe really run). Every transcoder's probe is reported too, with its reason,
-but only the one the configuration needs can fail the run: a GPU this machine does
-not have is information, not a fault.
+job queue (answers), one backend of every kind (chosen as start-up would choose
+it, its probe really run), and each notification channel that can be probed (email:
+the SMTP server really greeted). Every transcoder's probe is reported too, with its
+reason, but only the one the configuration needs can fail the run: a GPU this
+machine does not have is information, not a fault; so is a channel that is off.
 """
 
 from __future__ import annotations
@@ -156,6 +157,34 @@ async def _within(name: str, check: Awaitable[Check]) -> Check:
         return Check(name, False, f"no answer within {TIMEOUT:g} s")
 
 
+async def check_notifiers(host: PluginHost) -> list[Check]:
+    """Each notifier with a `probe()`: can it reach outside now?
+
+    A notifier whose `enabled` is False (email with no SMTP host) is reported for
+    information; one that is set up but cannot work fails the run.
+    """
+    from clipsync.services.notifications import make_notifiers
+
+    checks = []
+    for notifier in make_notifiers(host):
+        probe = getattr(notifier, "probe", None)
+        if probe is None:
+            continue
+        name = f"notify {notifier.name}"
+        enabled = bool(getattr(notifier, "enabled", True))
+        try:
+            availability = await asyncio.wait_for(probe(), TIMEOUT)
+        except TimeoutError:
+            checks.append(Check(name, False, f"no answer within {TIMEOUT:g} s", required=enabled))
+            continue
+        except Exception as exc:
+            detail = str(exc) or type(exc).__name__
+            checks.append(Check(name, False, f"probe failed: {detail}", required=enabled))
+            continue
+        checks.append(Check(name, availability.ok, availability.reason, required=enabled))
+    return checks
+
+
 async def run_checks(settings: Settings) -> list[Check]:
     """Every check, in the order a person would fix them."""
     host: PluginHost | None = None
@@ -178,6 +207,7 @@ async def run_checks(settings: Settings) -> list[Check]:
             checks += await asyncio.to_thread(check_backends, host, settings)
         except ConfigError as exc:  # two plugins register one name, say
             checks.append(Check("backends", False, str(exc)))
+        checks += await check_notifiers(host)
     return checks
 
 

@@ -113,6 +113,11 @@ def register_notifiers() -> list[type]:
     - `async send(delivery)` (optional) sends one such row from the job consumer;
       raising means "try again later" (with back-off, `[notifications]
       delivery_attempts`), after the last attempt the row is marked failed.
+    - `enabled` (optional property): False when the channel is loaded but not set up
+      (email with no SMTP host); `notifications.email_enabled()` reads it.
+    - `async probe()` (optional) returns a `clipsync.backends.Availability`: can the
+      channel reach outside now? `clipsync doctor` reports it as `notify <name>`; it
+      fails the doctor only while `enabled`.
     - `async broadcast(event)` (optional) gets every domain event once, for channels
       that are not per person (webhooks).
 

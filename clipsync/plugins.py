@@ -42,6 +42,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "clipsync_analytics_sqlite",
     "clipsync_analytics_clickhouse",
     "clipsync_notify_inapp",
+    "clipsync_notify_email",
     "clipsync_notify_webhook",
 )
 ENTRY_POINT_GROUP = "clipsync"
@@ -55,6 +56,10 @@ class Route:
     handler: Callable[..., Awaitable[Any]]
     methods: tuple[str, ...] = ("GET",)
     name: str | None = None
+    # False: no CSRF check on this route's unsafe methods. Only for a route that a
+    # secret in its own URL authorises (a signed unsubscribe link, which mail clients
+    # POST to without cookies, RFC 8058), never for one that trusts the session.
+    csrf: bool = True
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,7 @@ async def test_a_ready_video_awaits_its_category_editors_and_the_admins(site) ->
     }
     awaiting = await Notification.get(user_id=people["editor"][0].id)
     assert awaiting.title == "“Harbour tour” awaits a decision"
-    assert awaiting.url == "/admin/moderation"
+    assert awaiting.url == "/admin"
 
 
 async def test_an_approval_tells_the_category_but_not_the_others(site) -> None:

@@ -116,6 +116,7 @@ def test_builtins_are_registered_as_plugins() -> None:
         "analytics_sqlite",
         "analytics_clickhouse",
         "notify_inapp",
+        "notify_email",
         "notify_webhook",
     }
     assert names["auth_local"]["source"] == "built-in"

@@ -83,7 +83,7 @@ async def video_messages(event: Event, video: Video) -> list[Message]:
                     _message(
                         user_id, "video.awaiting", f"{name} awaits a decision",
                         f"Uploaded to {video.category}; approve or reject it in the queue.",
-                        "/admin/moderation", video_id=video.id,
+                        "/admin", video_id=video.id,
                     )
                 )  # fmt: skip
     elif event.name == "video.approved":
@@ -103,7 +103,7 @@ async def video_messages(event: Event, video: Video) -> list[Message]:
             messages.append(
                 _message(
                     user_id, "admin.transcode_failed", f"Transcoding {name} failed",
-                    f"Every attempt failed. Reason: {reason}", "/admin/moderation",
+                    f"Every attempt failed. Reason: {reason}", "/admin",
                     video_id=video.id,
                 )
             )  # fmt: skip

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from tortoise.expressions import Q
+
 from clipsync import events
 from clipsync.backends import BackendContext
 from clipsync.errors import NotFound
@@ -180,11 +182,16 @@ def queue_delivery(delivery: Delivery, delay: float = 0.0) -> None:
 async def queue_lost_deliveries(older_than: timedelta = timedelta(minutes=10)) -> int:
     """Queue again deliveries whose first job never ran (the queue was down).
 
-    The reaper calls it. Only rows never attempted: retries are the queue's.
+    The reaper calls it. Only rows never attempted: retries are the queue's. A
+    digest's rows wait for their window first, so they count as lost only after it.
     """
-    cutoff = datetime.now(UTC) - older_than
+    now = datetime.now(UTC)
+    digest = timedelta(minutes=_installed.settings.notifications.digest_minutes
+                       if _installed.settings else 0)  # fmt: skip
     lost = await Delivery.filter(
-        status=DeliveryStatus.PENDING, attempts=0, created_at__lt=cutoff
+        Q(status=DeliveryStatus.PENDING, created_at__lt=now - older_than)
+        | Q(status=DeliveryStatus.BATCHED, created_at__lt=now - older_than - digest),
+        attempts=0,
     ).limit(500)
     for delivery in lost:
         queue_delivery(delivery)

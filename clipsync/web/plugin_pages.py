@@ -45,7 +45,11 @@ def mount_plugin_routes(app: Sanic, plugins: PluginHost) -> None:
             blueprints[plugin] = Blueprint(f"plugin_{plugin}", url_prefix=f"/-/{plugin}")
         path = "/" + route.path.lstrip("/") if route.path.strip("/") else ""
         blueprints[plugin].add_route(
-            route.handler, path or "/", methods=list(route.methods), name=route.name
+            route.handler,
+            path or "/",
+            methods=list(route.methods),
+            name=route.name,
+            ctx_csrf_exempt=not route.csrf,
         )
     for blueprint in blueprints.values():
         app.blueprint(blueprint)
