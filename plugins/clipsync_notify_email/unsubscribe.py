@@ -40,7 +40,7 @@ PLUGIN = "notify_email"
 PATH = "unsubscribe/<token:str>"
 CHANNEL = "email"
 KEY_FILE = "notify_email_unsubscribe.key"
-PAGE = "emails/unsubscribe_page.html"
+PAGE = "unsubscribe.html"
 NOT_FOUND = "This unsubscribe link is not valid. Change what you receive in your settings."
 
 # The key in use per (data directory, configured secret): read from disk once.
