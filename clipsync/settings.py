@@ -234,6 +234,8 @@ class AuthSettings:
     address_window_minutes: int = check(positive, 15)
     # Sign-ins checked at once per email and per client address, in each worker.
     max_concurrent_logins: int = check(positive, 4)
+    # How long a "forgot password" link works, in minutes.
+    reset_token_minutes: int = check(positive, 60)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""`/api/auth`: register, sign in, who am I, sign out."""
+"""`/api/auth`: register, sign in, who am I, sign out, change or reset a password."""
 
 from __future__ import annotations
 
@@ -7,8 +7,15 @@ from sanic.response import HTTPResponse, empty, json
 
 from clipsync.api.bodies import json_object
 from clipsync.context import ClipSyncRequest
+from clipsync.services import passwords
 from clipsync.services.accounts import Session
-from clipsync.sessions import request_token, require_user
+from clipsync.sessions import (
+    SESSION_COOKIE,
+    bearer_token,
+    request_token,
+    require_user,
+    set_session_cookie,
+)
 
 bp = Blueprint("api_auth", url_prefix="/api/auth")
 
@@ -53,4 +60,43 @@ async def logout(request: ClipSyncRequest) -> HTTPResponse:
     token = request_token(request)
     assert token is not None  # require_user passed, so the request carried one
     await request.app.ctx.accounts.logout(token)
+    return empty()
+
+
+@bp.post("/password")
+async def change_password(request: ClipSyncRequest) -> HTTPResponse:
+    """`{currentPassword, newPassword}` → a new session; every other session ends."""
+    user = require_user(request)
+    body = json_object(request)
+    session = await passwords.change_password(
+        request.app.ctx.accounts,
+        user,
+        body.get("currentPassword"),
+        body.get("newPassword"),
+        address=request.remote_addr or request.ip,
+    )
+    response = json(session_json(session))
+    if bearer_token(request) is None and request.cookies.get(SESSION_COOKIE):
+        # A page's script called with the cookie: keep that browser signed in.
+        max_age = request.app.ctx.settings.auth.token_lifetime_hours * 3600
+        set_session_cookie(request, response, session.token, max_age)
+    return response
+
+
+@bp.post("/password/forgot")
+async def forgot_password(request: ClipSyncRequest) -> HTTPResponse:
+    """`{email}` → 202, the same answer whether or not the address has an account."""
+    body = json_object(request)
+    settings = request.app.ctx.settings
+    await passwords.request_reset(settings, body.get("email"), request.remote_addr or request.ip)
+    return json({"message": passwords.sent_message(settings)}, status=202)
+
+
+@bp.post("/password/reset")
+async def reset_password(request: ClipSyncRequest) -> HTTPResponse:
+    """`{token, password}` → 204; the link is used up and every session ends."""
+    body = json_object(request)
+    await passwords.reset_password(
+        request.app.ctx.accounts, body.get("token"), body.get("password")
+    )
     return empty()

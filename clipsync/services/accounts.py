@@ -1,8 +1,8 @@
 """Accounts: registration, sign-in and its limits, session tokens, first admin set-up.
 
 The auth backend (a plugin) hashes passwords and signs tokens; this service owns
-the rules around them: what a valid email and password are, which categories a
-person may pick, when a client address must wait before trying again (see
+the rules around them: what a valid email is (a new password's rules are
+password_rules.py), which categories a person may pick, when a client address must wait before trying again (see
 rate_limit.py), when a token stops being honoured, and that set-up happens once.
 """
 
@@ -32,6 +32,7 @@ from clipsync.errors import (
 from clipsync.models import Invite, KnownDevice, RevokedToken, Role, SiteState, User
 from clipsync.models.site import SITE_STATE_ID
 from clipsync.plugins import PluginHost
+from clipsync.services.password_rules import check_new_password
 from clipsync.services.rate_limit import AttemptWindow, InFlight, Reservation, SignInThrottle
 from clipsync.settings import Settings
 from clipsync.text_rules import clean_field
@@ -41,7 +42,6 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
 MAX_EMAIL_LENGTH = 254
 # The column that keys failures by client address (an IPv6 address with a zone fits).
 MAX_ADDRESS_LENGTH = 64
-MAX_PASSWORD_LENGTH = 1024
 WRONG_CREDENTIALS = "Email or password is incorrect."
 # None of these says whether the email has an account: they are answered alike.
 TOO_MANY_FOR_EMAIL = (
@@ -95,16 +95,7 @@ class AccountService:
     # --- rules ------------------------------------------------------------------
 
     def check_password_rules(self, password: object) -> str:
-        minimum = self.settings.auth.password_min_length
-        if not isinstance(password, str) or len(password) < minimum:
-            raise ValidationFailed(
-                f"Choose a password of at least {minimum} characters.", field="password"
-            )
-        if len(password) > MAX_PASSWORD_LENGTH:
-            raise ValidationFailed(
-                f"Passwords can be at most {MAX_PASSWORD_LENGTH} characters.", field="password"
-            )
-        return password
+        return check_new_password(self.settings, password)
 
     def registrable_category(self, name: object) -> str:
         if name in (None, ""):
