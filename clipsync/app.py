@@ -18,7 +18,7 @@ from clipsync import db, events
 from clipsync.api import admin as api_admin
 from clipsync.api import analytics as api_analytics
 from clipsync.api import auth as api_auth
-from clipsync.api import direct_upload, health, hls, uploads_tus
+from clipsync.api import direct_upload, health, hls, library_admin, uploads_tus
 from clipsync.api import notifications as api_notifications
 from clipsync.api import videos as api_videos
 from clipsync.api import webhooks as api_webhooks
@@ -40,6 +40,7 @@ from clipsync.settings import Settings, load_settings
 from clipsync.web import (
     admin_pages,
     analytics_pages,
+    library_pages,
     notification_pages,
     pages,
     password_pages,
@@ -143,6 +144,7 @@ def setup_routes(app: ClipSyncApp) -> None:
         api_notifications.bp,
         direct_upload.bp,
         api_admin.bp,
+        library_admin.bp,
         api_webhooks.bp,
         api_analytics.bp,
         uploads_tus.bp,
@@ -154,6 +156,7 @@ def setup_routes(app: ClipSyncApp) -> None:
         notification_pages.bp,
         analytics_pages.bp,
         admin_pages.bp,
+        library_pages.bp,
         webhook_pages.bp,
         static.bp,
         plugin_pages.bp,

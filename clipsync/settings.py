@@ -127,6 +127,13 @@ class NotificationsSettings:
 
 
 @dataclass(frozen=True)
+class ModerationSettings:
+    # Whether an APPROVED video whose title or description its uploader changes goes
+    # back to moderation (READY, hidden from its category until approved again).
+    reapprove_on_edit: bool = False
+
+
+@dataclass(frozen=True)
 class StorageSettings:
     backend: str = "local"
     # Files of a transcoded video's HLS tree that a job stores at once.
@@ -270,6 +277,7 @@ SECTIONS: dict[str, type] = {
     "queue": QueueSettings,
     "events": EventsSettings,
     "notifications": NotificationsSettings,
+    "moderation": ModerationSettings,
     "storage": StorageSettings,
     "transcoder": TranscoderSettings,
     "uploads": UploadSettings,
@@ -288,6 +296,7 @@ class Settings:
     queue: QueueSettings = field(default_factory=QueueSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
     notifications: NotificationsSettings = field(default_factory=NotificationsSettings)
+    moderation: ModerationSettings = field(default_factory=ModerationSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     transcoder: TranscoderSettings = field(default_factory=TranscoderSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)

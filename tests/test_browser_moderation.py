@@ -182,7 +182,7 @@ def test_an_editor_approves_in_the_queue_then_the_category_can_watch_and_others_
         expect(page.get_by_role("heading", level=1)).to_have_text("Moderation queue")
         # Editors moderate; they do not manage accounts.
         tabs = page.get_by_role("navigation", name="Moderation console").get_by_role("link")
-        expect(tabs).to_have_text(["Queue", "Audit log"])
+        expect(tabs).to_have_text(["Queue", "Library", "Audit log"])
         expect(page.locator("#filter-category")).to_have_count(0)
 
         item = page.locator(f'.queue-item[data-video-id="{video_id}"]')

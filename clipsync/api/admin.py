@@ -15,6 +15,7 @@ from clipsync.errors import ClipSyncError, NotFound, ValidationFailed
 from clipsync.events import Event
 from clipsync.models import User, Video
 from clipsync.services.accounts import normalize_email
+from clipsync.services.library import library_for
 from clipsync.services.moderation import audit_json, require_moderator
 from clipsync.services.user_admin import invite_json, user_admin_json
 from clipsync.services.videos import can_moderate, page_numbers, video_json
@@ -22,6 +23,7 @@ from clipsync.sessions import require_user
 
 bp = Blueprint("api_admin", url_prefix="/api/admin")
 MAX_BULK = 100
+BULK_ACTIONS = ("approve", "reject", "unpublish", "delete")
 # The largest id of a row with an integer key (PostgreSQL `integer`); a larger number
 # in a URL names nothing, and the database would fail on it rather than find nothing.
 MAX_ROW_ID = 2**31 - 1
@@ -121,20 +123,27 @@ async def move(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
 
 @bp.post("/videos/bulk")
 async def bulk(request: ClipSyncRequest) -> HTTPResponse:
-    """Approve or reject several videos; each one succeeds or fails on its own."""
+    """Approve, reject, unpublish or delete several videos; each succeeds or fails on its own."""
     user = require_user(request)
     body = json_object(request)
     action, ids = body.get("action"), body.get("videoIds")
-    if action not in ("approve", "reject"):
-        raise ValidationFailed("action is approve or reject.", field="action")
+    if action not in BULK_ACTIONS:
+        raise ValidationFailed(f"action is one of {', '.join(BULK_ACTIONS)}.", field="action")
     if not isinstance(ids, list) or not ids or len(ids) > MAX_BULK:
         raise ValidationFailed(f"videoIds lists 1 to {MAX_BULK} videos.", field="videoIds")
     moderation = request.app.ctx.moderation
+    library = library_for(request.app.ctx)
     results = []
     for video_id in ids:
         try:
             if action == "approve":
                 video = await moderation.approve(user, video_id)
+            elif action == "unpublish":
+                video = await library.unpublish(user, video_id, body.get("reason", ""))
+            elif action == "delete":
+                await library.delete_moderated(user, video_id, body.get("reason", ""))
+                results.append({"videoId": str(video_id), "ok": True, "status": "DELETED"})
+                continue
             else:
                 video = await moderation.reject(
                     user, video_id, body.get("reason"), body.get("deleteFiles", False)

@@ -1,11 +1,11 @@
-"""`/api/videos`: upload, register, list, detail, resume points and live status."""
+"""`/api/videos`: upload, register, list, detail, edit, delete, resume points, live status."""
 
 from __future__ import annotations
 
 import uuid
 
 from sanic import Blueprint
-from sanic.response import HTTPResponse
+from sanic.response import HTTPResponse, empty
 from sanic.response import json as json_response
 
 from clipsync.api.bodies import json_object
@@ -15,6 +15,7 @@ from clipsync.context import ClipSyncRequest
 from clipsync.events import Event
 from clipsync.models import User, Video
 from clipsync.services import disk_space, search, videos
+from clipsync.services.library import library_for
 from clipsync.services.uploads import too_large
 from clipsync.sessions import require_user
 
@@ -93,6 +94,22 @@ async def detail(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
             "userProgress": await videos.progress_of(user, video),
         }
     )
+
+
+@bp.patch("/<video_id:uuid>")
+async def edit(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
+    """The uploader changes `title` and/or `description`; anyone else gets 404."""
+    user = require_user(request)
+    video = await library_for(request.app.ctx).edit(user, video_id, json_object(request))
+    return json_response({"video": videos.video_json(video, user)})
+
+
+@bp.delete("/<video_id:uuid>")
+async def delete(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
+    """The uploader deletes the video and its files for good; anyone else gets 404."""
+    user = require_user(request)
+    await library_for(request.app.ctx).delete_own(user, video_id)
+    return empty()
 
 
 @bp.put("/<video_id:uuid>/progress")

@@ -10,7 +10,8 @@ and live channels subscribe in their own process:
         event = await subscription.get(within=15)
 
 Names in use: `video.uploaded`, `video.status` (progress of a job), `video.ready`,
-`video.failed`, `video.approved`, `video.rejected`, `video.moved`;
+`video.failed`, `video.approved`, `video.rejected`, `video.moved`, `video.edited`,
+`video.unpublished` (approved → ready again), `video.deleted`;
 `account.sessions_ended` / `account.signed_out` (a user's sessions no longer count),
 `account.access_changed` (role, category or active state), `account.new_sign_in`;
 `admin.storage_low` (free space is running out); `notification.changed` (a person's

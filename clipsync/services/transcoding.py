@@ -110,6 +110,9 @@ async def finish(ctx: JobContext, video: Video, new: VideoStatus, **fields: obje
         log.info(
             "transcode %s: the video changed while it was transcoded; result dropped", video.id
         )
+        if not await Video.filter(id=video.id, source_key__isnull=False).exists():
+            # Deleted, or its files deleted, while this job ran: none of its files stay.
+            await ctx.backends.storage.delete_prefix(keys.video_prefix(video.id))
         return False
     await video.refresh_from_db()
     if new != VideoStatus.PROCESSING:
@@ -287,9 +290,6 @@ async def _run_claimed(ctx: JobContext, video: Video, final_attempt: bool) -> No
     done = VideoStatus.APPROVED if approved else VideoStatus.READY
     if await finish(ctx, video, done, progress=100, error=None, **stored):
         await ctx.plugins.notify("video_ready", video=video)
-    elif await Video.filter(id=video.id, source_key__isnull=True).exists():
-        # Its files were deleted (rejected with "delete files") while this job ran.
-        await ctx.backends.storage.delete_prefix(keys.video_prefix(video.id))
 
 
 def max_concurrent(settings: Settings, backends: Backends) -> int:

@@ -1,4 +1,5 @@
-"""The video pages: home (what I may watch), upload, my videos, and the watch page.
+"""The video pages: home (what I may watch), upload, my videos, the watch page, and the
+uploader's edit page with its delete confirmation (plain forms).
 
 Each page is rendered on the server with everything it shows, so lists and links work
 without JavaScript; the page's own script (the theme's `static/js/<page>.js`) then uses
@@ -11,10 +12,13 @@ import uuid
 from typing import Any
 
 from sanic import Blueprint
-from sanic.response import HTTPResponse
+from sanic.response import HTTPResponse, redirect
 
+from clipsync.api.bodies import form_fields
 from clipsync.context import ClipSyncRequest
+from clipsync.errors import ClipSyncError, NotFound
 from clipsync.models import User
+from clipsync.services.library import library_for
 from clipsync.services.search import search_visible
 from clipsync.services.videos import (
     Page,
@@ -78,7 +82,11 @@ async def my_videos(request: ClipSyncRequest) -> HTTPResponse:
     number, size = page_numbers(request.args.get("page"), None, MY_VIDEOS_PAGE_SIZE)
     page = await list_visible(user, number, size, mine=True)
     return request.app.ctx.templates.render(
-        request, "my_videos.html", category_names=category_labels(request), **listing(page, user)
+        request,
+        "my_videos.html",
+        category_names=category_labels(request),
+        deleted=request.args.get("deleted") == "1",
+        **listing(page, user),
     )
 
 
@@ -94,3 +102,66 @@ async def watch(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
         resume_at=position or 0,
         category_names=category_labels(request),
     )
+
+
+@bp.get("/videos/<video_id:uuid>/edit")
+async def edit_video(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
+    user = require_user(request)
+    video = await library_for(request.app.ctx).owned(user, video_id)
+    return _edit_page(request, video_json(video, user), saved=request.args.get("saved") == "1")
+
+
+@bp.post("/videos/<video_id:uuid>/edit")
+async def save_video(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
+    """Save the form; a refused value shows the form again, as typed, with the reason."""
+    user = require_user(request)
+    library = library_for(request.app.ctx)
+    fields = form_fields(request, "title", "description")
+    try:
+        await library.edit(user, video_id, fields)
+    except NotFound:
+        raise
+    except ClipSyncError as error:
+        video = video_json(await library.owned(user, video_id), user)
+        return _edit_page(request, video | fields, status=error.status, error=error.message)
+    return redirect(f"/videos/{video_id}/edit?saved=1", status=303)
+
+
+def _edit_page(
+    request: ClipSyncRequest,
+    video: dict[str, Any],
+    *,
+    status: int = 200,
+    error: str = "",
+    saved: bool = False,
+) -> HTTPResponse:
+    return request.app.ctx.templates.render(
+        request,
+        "edit_video.html",
+        status=status,
+        video=video,
+        error=error,
+        saved=saved,
+        reapprove_on_edit=request.app.ctx.settings.moderation.reapprove_on_edit,
+    )
+
+
+@bp.get("/videos/<video_id:uuid>/delete")
+async def confirm_delete(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
+    """The confirmation step: nothing is deleted until this page's form is sent."""
+    user = require_user(request)
+    video = await library_for(request.app.ctx).owned(user, video_id)
+    return request.app.ctx.templates.render(
+        request,
+        "delete_video.html",
+        video=video_json(video, user),
+        action=f"/videos/{video.id}/delete",
+        cancel=f"/videos/{video.id}/edit",
+    )
+
+
+@bp.post("/videos/<video_id:uuid>/delete")
+async def delete_video(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
+    user = require_user(request)
+    await library_for(request.app.ctx).delete_own(user, video_id)
+    return redirect("/videos?deleted=1", status=303)
