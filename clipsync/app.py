@@ -14,7 +14,7 @@ from pathlib import Path
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, redirect
 
-from clipsync import db, events
+from clipsync import db, events, logs
 from clipsync.api import admin as api_admin
 from clipsync.api import analytics as api_analytics
 from clipsync.api import auth as api_auth
@@ -28,6 +28,7 @@ from clipsync.error_handler import ClipSyncErrorHandler
 from clipsync.http_security import setup_http_security
 from clipsync.jobs.queue import create_queue
 from clipsync.plugins import create_plugin_host
+from clipsync.request_ids import setup_request_ids
 from clipsync.services import notifications
 from clipsync.services.accounts import AccountService
 from clipsync.services.analytics import AnalyticsService
@@ -75,6 +76,8 @@ def create_app(settings: Settings, *, load_entry_points: bool = True) -> ClipSyn
         jobs=jobs,
     )
     app: ClipSyncApp = Sanic("clipsync", ctx=context, error_handler=ClipSyncErrorHandler())
+    # After Sanic(), which gives its loggers handlers of their own.
+    logs.setup_logging(settings.logging)
     app.config.REQUEST_MAX_SIZE = settings.server.max_body_size
     app.config.PROXIES_COUNT = settings.server.proxies_count
     app.config.FORWARDED_FOR_HEADER = "X-Forwarded-For"
@@ -114,6 +117,7 @@ def setup_resources(app: ClipSyncApp) -> None:
 
 
 def setup_sessions(app: ClipSyncApp) -> None:
+    setup_request_ids(app)
     app.register_middleware(attach_actor, "request")
     app.register_middleware(remember_csrf, "response")
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from clipsync import __version__, db
 from clipsync.errors import ClipSyncError, ConfigError
+from clipsync.logs import setup_logging
 from clipsync.models import Role
 from clipsync.settings import Settings, load_settings
 
@@ -62,13 +63,16 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ["CLIPSYNC_SERVER_HOST"] = args.host
     if args.port:
         os.environ["CLIPSYNC_SERVER_PORT"] = str(args.port)
+    if args.access_log:
+        os.environ["CLIPSYNC_LOGGING_ACCESS_LOG"] = "true"
     loader = AppLoader(factory=partial(serving_app, path))
     app = loader.load()
     app.prepare(
         host=args.host or settings.server.host,
         port=args.port or settings.server.port,
         workers=settings.server.workers,
-        access_log=args.access_log,
+        # ClipSync writes its own access line, with the route, user and request id.
+        access_log=False,
         motd=False,
     )
     print(f"ClipSync {__version__} on http://{app.state.host}:{app.state.port}", flush=True)
@@ -270,7 +274,11 @@ def parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the web server (and the job consumer)")
     serve.add_argument("--host", help="address to listen on (default: [server] host)")
     serve.add_argument("--port", type=int, help="port to listen on (default: [server] port)")
-    serve.add_argument("--access-log", action="store_true", help="log every request")
+    serve.add_argument(
+        "--access-log",
+        action="store_true",
+        help="log every request, whatever [logging] access_log says",
+    )
     serve.set_defaults(run=cmd_serve)
 
     worker = commands.add_parser("worker", help="run only the job consumer")
@@ -358,11 +366,9 @@ def positive(text: str) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
     try:
         settings = load_settings(config_path(args.config))
+        setup_logging(settings.logging)
         return args.run(args, settings)
     except ConfigError as exc:
         print(f"clipsync: {exc}", file=sys.stderr)

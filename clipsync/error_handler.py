@@ -1,9 +1,11 @@
 """The one place errors become responses.
 
-API requests get `{"error": {"code", "message"}}` with the right status; page
-requests get the theme's `error.html`. Sanic's own errors (unknown URL, wrong
-method, body too large, malformed JSON) are translated to the same shapes, and
-anything unexpected is logged in full and shown as a plain 500 without details.
+API requests get `{"error": {"code", "message", "requestId"}}` with the right
+status; page requests get the theme's `error.html`, which shows the request id as a
+reference (`clipsync.request_ids`: the key to the request's log lines). Sanic's own
+errors (unknown URL, wrong method, body too large, malformed JSON) are translated to
+the same shapes, and anything unexpected is logged in full and shown as a plain 500
+without details.
 
 Two kinds of failure are not the code's fault and are never a 500:
 
@@ -30,7 +32,7 @@ from sanic.exceptions import RequestCancelled, SanicException
 from sanic.handlers import ErrorHandler
 from sanic.response import HTTPResponse, empty, json, redirect
 
-from clipsync import errors
+from clipsync import errors, request_ids
 from clipsync.services.disk_space import is_disk_full
 from clipsync.sessions import is_api
 
@@ -157,8 +159,12 @@ class ClipSyncErrorHandler(ErrorHandler):
             )
         elif error.status >= 500:
             log.error("unhandled error on %s %s", request.method, request.path, exc_info=exception)
+        # The id of a request refused before any middleware ran is chosen here.
+        request_id = request_ids.request_id(request) if request is not None else None
         if request is None or is_api(request):
-            response = json(error.to_json(), status=error.status)
+            body = error.to_json()
+            body["error"]["requestId"] = request_id
+            response = json(body, status=error.status)
         elif isinstance(error, errors.Unauthorized) and request.method in ("GET", "HEAD"):
             target = quote(
                 request.path + (f"?{request.query_string}" if request.query_string else "")
@@ -167,7 +173,7 @@ class ClipSyncErrorHandler(ErrorHandler):
         else:
             app: ClipSyncApp = request.app
             response = app.ctx.templates.render(
-                request, "error.html", status=error.status, error=error
+                request, "error.html", status=error.status, error=error, request_id=request_id
             )
         for name, value in error.headers.items():
             response.headers[name] = value

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from clipsync import hosts
+from clipsync import hosts, logs
 from clipsync.environment import ENV_PREFIX as ENV_PREFIX  # re-exported
 from clipsync.environment import (
     OTHER_VARIABLES,
@@ -253,6 +253,18 @@ class WebSettings:
 
 
 @dataclass(frozen=True)
+class LoggingSettings:
+    # "text" for a terminal or journald, "json" for one object per line (a collector).
+    format: Literal["text", "json"] = "text"
+    # The level of every logger: DEBUG, INFO, WARNING, ERROR or CRITICAL.
+    level: str = check(logs.level_problem, "INFO")
+    # Levels of single loggers, "name=LEVEL", e.g. ["clipsync.jobs=DEBUG"].
+    levels: list[str] = field(default_factory=list, metadata={"check": logs.levels_problem})
+    # One line per request: method, route, status, duration and user id.
+    access_log: bool = True
+
+
+@dataclass(frozen=True)
 class PluginsSettings:
     dirs: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)
@@ -285,6 +297,7 @@ SECTIONS: dict[str, type] = {
     "analytics": AnalyticsSettings,
     "auth": AuthSettings,
     "web": WebSettings,
+    "logging": LoggingSettings,
 }
 
 
@@ -304,6 +317,7 @@ class Settings:
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    logging: LoggingSettings = field(default_factory=LoggingSettings)
     plugins: PluginsSettings = field(default_factory=PluginsSettings)
     categories: tuple[Category, ...] = DEFAULT_CATEGORIES
     # Raw `[plugins.<name>]` tables, checked by `clipsync.plugins` against each schema.

@@ -58,3 +58,8 @@ def play_with_ffmpeg(url: str, token: str | None = None) -> subprocess.Completed
         text=True,
         timeout=120,
     )
+
+
+def error_of(response: httpx.Response) -> dict[str, Any]:
+    """A JSON error without its `requestId`, which differs from one request to the next."""
+    return {k: v for k, v in response.json()["error"].items() if k != "requestId"}

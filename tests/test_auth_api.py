@@ -8,7 +8,7 @@ import bcrypt
 import httpx
 import jwt
 import pytest
-from clients import PASSWORD, bearer, register
+from clients import PASSWORD, bearer, error_of, register
 
 from clipsync.context import ClipSyncApp
 from clipsync.models import RevokedToken, Role, User
@@ -159,7 +159,7 @@ async def test_failed_login_does_not_say_which_part_was_wrong(client: httpx.Asyn
         "/api/auth/login", json={"email": "bob@example.org", "password": PASSWORD}
     )
     assert wrong_password.status_code == unknown_email.status_code == 401
-    assert wrong_password.json() == unknown_email.json()
+    assert error_of(wrong_password) == error_of(unknown_email)
 
 
 async def test_repeated_failures_make_that_address_wait(client: httpx.AsyncClient) -> None:
@@ -317,7 +317,7 @@ async def test_malformed_bodies_are_400_not_500(client: httpx.AsyncClient, body:
         "/api/auth/login", content=body, headers={"content-type": "application/json"}
     )
     assert response.status_code == 400
-    assert set(response.json()["error"]) == {"code", "message"}
+    assert set(response.json()["error"]) == {"code", "message", "requestId"}
 
 
 async def test_oversized_body_is_413(client: httpx.AsyncClient) -> None:

@@ -10,7 +10,7 @@ import uuid
 
 import httpx
 import pytest
-from clients import PASSWORD, bearer, register
+from clients import PASSWORD, bearer, error_of, register
 
 from clipsync.context import ClipSyncApp
 from clipsync.models import Role, User, Video, VideoStatus
@@ -92,7 +92,7 @@ async def test_hidden_and_missing_videos_answer_the_same(app, client, people) ->
     not_allowed = await client.get(f"/hls/{hidden.id}/master.m3u8", headers=bearer(token))
     missing = await client.get(f"/hls/{uuid.uuid4()}/master.m3u8", headers=bearer(token))
     assert not_allowed.status_code == missing.status_code == 404
-    assert not_allowed.json() == missing.json()
+    assert error_of(not_allowed) == error_of(missing)
 
 
 async def test_content_types_and_cache_headers(app, client, people) -> None:

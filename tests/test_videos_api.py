@@ -6,7 +6,7 @@ import uuid
 
 import httpx
 import pytest
-from clients import PASSWORD, bearer, register
+from clients import PASSWORD, bearer, error_of, register
 
 from clipsync.context import ClipSyncApp
 from clipsync.models import Role, User, Video, VideoStatus
@@ -86,7 +86,7 @@ async def test_detail_and_404_for_what_one_may_not_see(client: httpx.AsyncClient
         f"/api/videos/{uuid.uuid4()}", headers=bearer(world["tokens"]["bob"])
     )
     assert hidden.status_code == missing.status_code == 404
-    assert hidden.json() == missing.json()
+    assert error_of(hidden) == error_of(missing)
 
 
 async def test_processing_details_are_for_the_uploader_and_admins(

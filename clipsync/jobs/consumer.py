@@ -11,6 +11,7 @@ from typing import Any
 from huey.consumer import Consumer
 
 from clipsync.jobs.queue import create_queue
+from clipsync.logs import setup_logging
 from clipsync.settings import load_settings
 
 log = logging.getLogger(__name__)
@@ -64,11 +65,8 @@ class JobConsumer(Consumer):
 
 def run_consumer(config_path: str | None = None) -> None:
     """Run the consumer until it is stopped (SIGINT or SIGTERM: finish running jobs first)."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    logging.getLogger("tortoise").setLevel(logging.WARNING)
     settings = load_settings(config_path)
+    setup_logging(settings.logging)
     tasks = create_queue(settings)
     consumer = JobConsumer(
         tasks.huey,

@@ -3,6 +3,10 @@
 A task's name is its identity in the queue: renaming one orphans messages already
 queued under the old name, so names are given explicitly.
 
+A task queued while a request runs carries the request's id (`request_id`, a keyword
+argument), and every log line of the job, Huey's own included, carries it too;
+messages queued without one, by older versions or by the reaper, run as before.
+
 The reaper is not a Huey task: each consumer runs it on its own runtime, when it
 starts and every `[queue] reaper_interval_seconds` (Huey's periodic tasks run at
 most once a minute, too seldom for jobs to recover in seconds).
@@ -18,6 +22,7 @@ from typing import Any
 
 from huey import Huey
 
+from clipsync import request_ids
 from clipsync.jobs.liveness import Liveness
 from clipsync.jobs.runtime import WorkerRuntime
 from clipsync.services import notifications, transcoding
@@ -37,20 +42,46 @@ class Tasks:
     queued: Callable[[], set[str]]
 
     def enqueue_transcode(self, video_id: uuid.UUID | str) -> None:
-        self.transcode_video(str(video_id))
+        self.transcode_video(str(video_id), **carried_request_id())
 
     def enqueue_delivery(self, delivery_id: int, delay: float = 0.0) -> None:
         if delay > 0:
-            self.deliver_notification.schedule(args=(delivery_id,), delay=delay)
+            self.deliver_notification.schedule(
+                args=(delivery_id,), kwargs=carried_request_id(), delay=delay
+            )
         else:
-            self.deliver_notification(delivery_id)
+            self.deliver_notification(delivery_id, **carried_request_id())
 
     def start_consumer(self) -> None:
         """Run this process as a consumer: liveness, lease renewal and the reaper."""
         self.runtime.start_consumer(self.enqueue_transcode, self.queued)
 
 
+def carried_request_id() -> dict[str, str]:
+    """The keyword argument that hands a job the current request's id, if there is one."""
+    request_id = request_ids.current()
+    return {"request_id": request_id} if request_id else {}
+
+
+def carry_request_ids(huey: Huey) -> None:
+    """Make a task's `request_id` current in the worker thread while Huey runs it.
+
+    Around `huey.execute`, which the consumer's workers (and immediate mode) call for
+    each task, so Huey's own lines ("Executing", "executed in", a traceback) carry
+    the id as well as the task's; `runtime.run` hands the context on to the coroutine
+    it schedules on the worker's loop.
+    """
+    execute = huey.execute
+
+    def execute_with_request_id(task: Any, timestamp: Any = None) -> Any:
+        with request_ids.bound((task.kwargs or {}).get("request_id")):
+            return execute(task, timestamp)
+
+    huey.execute = execute_with_request_id  # type: ignore[method-assign]
+
+
 def register_tasks(huey: Huey, settings: Settings) -> Tasks:
+    carry_request_ids(huey)
     liveness = Liveness(huey, settings)
     runtime = WorkerRuntime(settings, liveness)
     options = settings.transcoder
@@ -62,7 +93,7 @@ def register_tasks(huey: Huey, settings: Settings) -> Tasks:
         retry_backoff=2,
         context=True,
     )
-    def transcode_video(video_id: str, task: Any = None) -> None:
+    def transcode_video(video_id: str, request_id: str | None = None, task: Any = None) -> None:
         final_attempt = task is None or not task.retries
         with runtime.transcode_slot(video_id):
             runtime.run(
@@ -78,7 +109,9 @@ def register_tasks(huey: Huey, settings: Settings) -> Tasks:
         retry_backoff=2,
         context=True,
     )
-    def deliver_notification(delivery_id: int, task: Any = None) -> None:
+    def deliver_notification(
+        delivery_id: int, request_id: str | None = None, task: Any = None
+    ) -> None:
         final_attempt = task is None or not task.retries
         ctx = runtime.context()
         runtime.run(
