@@ -3,7 +3,8 @@
 #
 #   scripts/install-deps.sh run    what the appliance itself runs: ffmpeg/ffprobe
 #   scripts/install-deps.sh test   that, plus what the test suite runs for real:
-#                                  Redis, PostgreSQL, ClickHouse and Chromium
+#                                  Redis, PostgreSQL, ClickHouse, Chromium and
+#                                  Ceph (a one-node cluster behind radosgw: real S3)
 #
 # The tests never skip when one is missing, they fail, so a fresh machine (CI's
 # included) runs this first. It is idempotent: when everything is present it only
@@ -43,6 +44,14 @@ test)
         "clickhouse-server clickhouse-server"
         "chromium chromium"
         "lavapipe mesa-vulkan-drivers"
+        # clamd, for the scan_clamav plugin's tests (no freshclam: they make their database).
+        "clamd clamav-daemon"
+        # Ceph: one monitor, one OSD and radosgw make the S3 store that checks
+        # presigned signatures, expiry, privacy and CORS as AWS does.
+        "ceph-mon ceph-mon"
+        "ceph-osd ceph-osd"
+        "radosgw radosgw"
+        "radosgw-admin ceph-common"
     )
     ;;
 *)

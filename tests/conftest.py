@@ -193,3 +193,13 @@ def s3_server() -> Iterator[S3Server]:
     """moto's S3 server, enforcing signatures; see `services.S3Server`."""
     with S3Server() as server:
         yield server
+
+
+from services import RadosGwServer  # noqa: E402  (appended with the radosgw tests)
+
+
+@pytest.fixture(scope="session")
+def rgw_server() -> Iterator[RadosGwServer]:
+    """Ceph's radosgw on a one-node cluster (about 20 s to start); see `services.RadosGwServer`."""
+    with RadosGwServer() as server:
+        yield server

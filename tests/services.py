@@ -42,6 +42,7 @@ __all__ = [
     "LOOPBACK",
     "ClickHouseServer",
     "PostgresServer",
+    "RadosGwServer",
     "RedisServer",
     "Server",
     "ServiceUnavailable",
@@ -673,6 +674,419 @@ class S3Server(Server):
         conn = http.client.HTTPConnection(self.host, self.port, timeout=1)
         try:
             conn.request("GET", "/moto-api/")
+            return conn.getresponse().status == 200
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
+
+
+# ClamAV's test string (EICAR's), split so that this file is not itself detected.
+EICAR = b"X5O!P%@AP[4\\PZX54(P^)7CC)7}$" + b"EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+EICAR_SIGNATURE = "Eicar-Test-Signature"
+
+_CLAMD_CONFIG = """\
+Foreground yes
+LocalSocket {socket}
+TCPSocket {port}
+TCPAddr {host}
+DatabaseDirectory {database}
+TemporaryDirectory {temp}
+PidFile {workdir}/clamd.pid
+LogFile {workdir}/clamd.log
+LogTime yes
+LogClean yes
+StreamMaxLength {stream_max_bytes}
+{options}"""
+
+
+class ClamdServer(Server):
+    """clamd (Debian's clamav-daemon) with a signature database made here, no freshclam.
+
+    The public database cannot be downloaded here, so the database holds only
+    ``signatures``: names and the byte strings they match anywhere in a file (an
+    ``.ndb`` database); by default EICAR's test string as ``Eicar-Test-Signature``.
+    clamd answers on a unix socket (``socket_path``) and on TCP (``host``, ``port``),
+    and reads at most ``stream_max_bytes`` of one INSTREAM (its StreamMaxLength);
+    ``options`` adds lines to its clamd.conf (``{"MaxFileSize": "1M"}``).
+    ``scans()`` lists the verdicts it gave; ``pause()`` freezes it (SIGSTOP):
+    connections are then accepted and never answered.
+    """
+
+    name = "clamd"
+
+    def __init__(
+        self,
+        *,
+        signatures: dict[str, bytes] | None = None,
+        stream_max_bytes: int = 100 * 1024 * 1024,
+        options: dict[str, str] | None = None,
+        startup_timeout: float = 60.0,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        super().__init__(startup_timeout=startup_timeout, stop_timeout=stop_timeout)
+        self._binary = find_binary("clamd", "clamav-daemon")
+        self.signatures = signatures if signatures is not None else {EICAR_SIGNATURE: EICAR}
+        self.stream_max_bytes = stream_max_bytes
+        self.options = options or {}
+        self.port = free_port()
+
+    @property
+    def socket_path(self) -> Path:
+        return self.workdir / "clamd.sock"
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "clamd.conf"
+
+    def scans(self) -> list[str]:
+        """clamd's log lines of the scans so far: "instream(local): OK", "… FOUND"."""
+        log = self.workdir / "clamd.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        return [line.split(" -> ", 1)[-1] for line in lines if "instream(" in line]
+
+    def pause(self) -> None:
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self._process is not None
+        os.kill(self._process.pid, signal.SIGCONT)
+
+    def _prepare(self) -> None:
+        database = self.workdir / "database"
+        database.mkdir()
+        (self.workdir / "tmp").mkdir()
+        # name:target type (0, any file):offset (* anywhere):the bytes in hex
+        (database / "tests.ndb").write_text(
+            "".join(f"{name}:0:*:{data.hex()}\n" for name, data in self.signatures.items())
+        )
+        self.config_path.write_text(
+            _CLAMD_CONFIG.format(
+                socket=self.socket_path,
+                port=self.port,
+                host=self.host,
+                database=database,
+                temp=self.workdir / "tmp",
+                workdir=self.workdir,
+                stream_max_bytes=self.stream_max_bytes,
+                options="".join(f"{key} {value}\n" for key, value in self.options.items()),
+            )
+        )
+
+    def _command(self) -> list[str]:
+        return [str(self._binary), f"--config-file={self.config_path}"]
+
+    def _is_ready(self) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(1)
+                conn.connect(str(self.socket_path))
+                conn.sendall(b"zPING\0")
+                return conn.recv(64) == b"PONG\0"
+        except OSError:
+            return False
+
+    def _terminate(self, process: subprocess.Popen[bytes]) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGCONT)  # a paused clamd could not stop
+        super()._terminate(process)
+
+
+import secrets  # noqa: E402  (appended with RadosGwServer)
+import uuid  # noqa: E402
+
+# A one-node cluster: every pool has one copy on the one OSD, placement groups are
+# spread over OSDs rather than hosts, and nothing asks for a manager daemon. The
+# health warnings such a cluster raises by design are silenced; the OSD's block
+# device is a sparse file, so "10 GiB" costs only what is written.
+_CEPH_CONFIG = """\
+[global]
+fsid = {fsid}
+mon_host = [v2:{host}:{mon_port}]
+public_addr = {host}
+cluster_addr = {host}
+ms_bind_msgr1 = false
+ms_bind_port_min = {first_port}
+ms_bind_port_max = {last_port}
+auth_cluster_required = cephx
+auth_service_required = cephx
+auth_client_required = cephx
+auth_allow_insecure_global_id_reclaim = false
+keyring = {workdir}/keyring
+run_dir = {workdir}/run
+log_to_file = false
+log_to_stderr = true
+err_to_stderr = true
+mon_cluster_log_to_file = false
+debug_rocksdb = 0/0
+debug_bluestore = 0/0
+debug_bluefs = 0/0
+debug_bdev = 0/0
+osd_pool_default_size = 1
+osd_pool_default_min_size = 1
+osd_pool_default_pg_num = 8
+osd_pool_default_pgp_num = 8
+osd_pool_default_pg_autoscale_mode = off
+osd_crush_chooseleaf_type = 0
+mon_allow_pool_size_one = true
+mon_warn_on_pool_no_redundancy = false
+mon_data_avail_warn = 1
+
+[mon]
+mon_data = {workdir}/mon
+
+[osd]
+osd_data = {workdir}/osd
+osd_objectstore = bluestore
+bluestore_block_create = true
+bluestore_block_size = 10737418240
+osd_memory_target = 536870912
+
+[client.rgw.a]
+rgw_frontends = beast endpoint={host}:{port}
+rgw_data = {workdir}/rgw
+"""
+
+# Each daemon's cephx identity and what it may do.
+_CEPH_ENTITIES: dict[str, list[tuple[str, str]]] = {
+    "mon.": [("mon", "allow *")],
+    "client.admin": [("mon", "allow *"), ("osd", "allow *"), ("mgr", "allow *")],
+    "osd.0": [("mon", "allow profile osd"), ("mgr", "allow profile osd"), ("osd", "allow *")],
+    "client.rgw.a": [("mon", "allow rw"), ("osd", "allow rwx")],
+}
+# The OSD's messenger listens on four ports (public, cluster and two heartbeats).
+_CEPH_OSD_PORTS = 8
+_CEPH_COMMAND_TIMEOUT = 60.0
+
+
+def _free_port_block(count: int) -> int:
+    """The first of ``count`` consecutive free loopback ports (see ``free_ports``).
+
+    Ceph daemons take their ports from a range, ``ms_bind_port_min`` to ``_max``.
+    """
+    ephemeral = _ephemeral_port_range()
+    starts = list(range(_LOWEST_PORT, 65536 - count))
+    random.shuffle(starts)
+    for start in starts[:200]:
+        block = range(start, start + count)
+        if any(port in ephemeral for port in block):
+            continue
+        with contextlib.ExitStack() as stack:
+            try:
+                for port in block:
+                    probe = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+                    probe.bind((LOOPBACK, port))
+            except OSError:
+                continue
+            return start
+    raise ServiceUnavailable(f"could not find {count} consecutive free TCP ports on {LOOPBACK}")
+
+
+class RadosGwServer(Server):
+    """Ceph's S3 gateway on a throwaway one-node cluster: a production S3 implementation.
+
+    Unlike moto, radosgw checks what AWS checks: a presigned URL's signature and
+    expiry, that objects are private (an unsigned read is refused), and a bucket's
+    CORS rules before a browser may read cross-origin. One ``ceph-mon``, one
+    ``ceph-osd`` (bluestore on a sparse file) and ``radosgw`` (beast) run from one
+    temporary folder on loopback ports; ``start()`` makes the S3 user
+    (``access_key`` / ``secret_key``, allowed everything in its own buckets) with
+    ``radosgw-admin``. A new cluster answers in about 20 s, so start one per session.
+
+    radosgw is the process the harness watches; the monitor and the OSD are its
+    helpers, started before it and stopped after it. ``stop(keep_data=True)`` then
+    ``start()`` brings the same cluster back (about 6 s).
+    """
+
+    name = "radosgw"
+    region: ClassVar[str] = "us-east-1"
+
+    def __init__(self, *, startup_timeout: float = 60.0, stop_timeout: float = 10.0) -> None:
+        super().__init__(startup_timeout=startup_timeout, stop_timeout=stop_timeout)
+        self._binaries = {
+            "ceph-mon": find_binary("ceph-mon", "ceph-mon"),
+            "ceph-osd": find_binary("ceph-osd", "ceph-osd"),
+            "radosgw": find_binary("radosgw", "radosgw"),
+            "radosgw-admin": find_binary("radosgw-admin", "ceph-common"),
+            "ceph": find_binary("ceph", "ceph-common"),
+            "ceph-authtool": find_binary("ceph-authtool", "ceph-common"),
+            "monmaptool": find_binary("monmaptool", "ceph-base"),
+        }
+        self.port, self.mon_port = free_ports(2)
+        self._first_osd_port = _free_port_block(_CEPH_OSD_PORTS)
+        self._fsid, self._osd_uuid = str(uuid.uuid4()), str(uuid.uuid4())
+        self._helpers: list[subprocess.Popen[bytes]] = []
+        self.access_key = ""
+        self.secret_key = ""
+
+    @property
+    def endpoint(self) -> str:
+        """``host:port``, as the minio SDK and ``[plugins.storage_s3] endpoint`` take it."""
+        return f"{self.host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.endpoint}"
+
+    @property
+    def config_path(self) -> Path:
+        """The cluster's ``ceph.conf``, in its working directory."""
+        return self.workdir / "ceph.conf"
+
+    def plugin_table(self, **overrides: object) -> dict[str, object]:
+        """A ``[plugins.storage_s3]`` table pointing at this gateway."""
+        table: dict[str, object] = {
+            "endpoint": self.endpoint,
+            "secure": False,
+            "access_key": self.access_key,
+            "secret_key": self.secret_key,
+            "region": self.region,
+        }
+        table.update(overrides)
+        return table
+
+    # -- lifecycle: the monitor and the OSD before radosgw, and after it -------------------
+
+    def start(self) -> Self:
+        if self._process is not None:
+            raise RuntimeError(f"{self.name} is already running")
+        fresh = self._workdir is None
+        try:
+            if fresh:
+                self._workdir = Path(tempfile.mkdtemp(prefix=f"clipsync-{self.name}-"))
+                self._prepare()
+            self._spawn("ceph-mon", "-i", "a")
+            if fresh:
+                self._ceph("ceph", "osd", "new", self._osd_uuid, "0")
+                self._ceph("ceph-osd", "-i", "0", "--mkfs", "--osd-uuid", self._osd_uuid)
+            self._spawn("ceph-osd", "-i", "0")
+            super().start()  # radosgw, once it answers HTTP
+            if fresh:
+                self._create_user()
+                self._warm_up()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self, *, keep_data: bool = False) -> None:
+        """Stop radosgw, then the OSD, then the monitor; see ``Server.stop``."""
+        process, self._process = self._process, None
+        if process is not None:
+            self._terminate(process)
+        while self._helpers:
+            self._terminate(self._helpers.pop())
+        super().stop(keep_data=keep_data)
+
+    def _spawn(self, daemon: str, *args: str) -> None:
+        command = [str(self._binaries[daemon]), "-f", "-c", str(self.config_path), *args]
+        with self.log_path.open("ab") as log:
+            self._helpers.append(
+                subprocess.Popen(
+                    self._as_user(command),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    cwd=self.workdir,
+                    process_group=0,
+                )
+            )
+
+    def _ceph(self, program: str, *args: str) -> str:
+        """Run a Ceph tool against this cluster; return its standard output."""
+        command = [str(self._binaries[program]), "-c", str(self.config_path), *args]
+        if program == "ceph":
+            command[1:1] = ["--connect-timeout", str(int(_CEPH_COMMAND_TIMEOUT))]
+        with self.log_path.open("ab") as log:
+            try:
+                result = subprocess.run(
+                    self._as_user(command),
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    cwd=self.workdir,
+                    timeout=_CEPH_COMMAND_TIMEOUT,
+                    check=False,
+                )
+            except subprocess.TimeoutExpired as error:
+                raise ServiceUnavailable(
+                    f"{program} {args[0]} did not finish within "
+                    f"{_CEPH_COMMAND_TIMEOUT:g}s{self._log_tail()}"
+                ) from error
+        if result.returncode != 0:
+            raise ServiceUnavailable(
+                f"{program} {' '.join(args[:2])} exited with status "
+                f"{result.returncode}{self._log_tail()}"
+            )
+        return result.stdout.decode(errors="replace")
+
+    def _prepare(self) -> None:
+        """Write ceph.conf and the keyring, and make the monitor's store."""
+        for folder in ("mon", "osd", "run", "rgw"):
+            (self.workdir / folder).mkdir()
+        self.config_path.write_text(
+            _CEPH_CONFIG.format(
+                fsid=self._fsid,
+                host=self.host,
+                mon_port=self.mon_port,
+                port=self.port,
+                first_port=self._first_osd_port,
+                last_port=self._first_osd_port + _CEPH_OSD_PORTS - 1,
+                workdir=self.workdir,
+            )
+        )
+        keyring = str(self.workdir / "keyring")
+        for number, (entity, caps) in enumerate(_CEPH_ENTITIES.items()):
+            options = ["--create-keyring"] if number == 0 else []
+            pairs = [arg for kind, cap in caps for arg in ("--cap", kind, cap)]
+            self._ceph("ceph-authtool", keyring, *options, "--gen-key", "-n", entity, *pairs)
+        monmap = str(self.workdir / "monmap")
+        address = f"[v2:{self.host}:{self.mon_port}]"
+        self._ceph("monmaptool", "--create", "--fsid", self._fsid, "--addv", "a", address, monmap)
+        self._ceph("ceph-mon", "--mkfs", "-i", "a", "--monmap", monmap, "--keyring", keyring)
+
+    def _create_user(self) -> None:
+        access_key, secret_key = secrets.token_hex(10).upper(), secrets.token_urlsafe(30)
+        self._ceph(
+            "radosgw-admin",
+            *("user", "create", "--uid=clipsync", "--display-name=ClipSync tests"),
+            f"--access-key={access_key}",
+            f"--secret-key={secret_key}",
+        )
+        self.access_key, self.secret_key = access_key, secret_key
+
+    def _warm_up(self) -> None:
+        """Store one object, so the pools of bucket indexes and data exist (about 4 s).
+
+        radosgw creates them on first use: the first test would pay for it otherwise.
+        """
+        import boto3
+
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            region_name=self.region,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+        )
+        s3.create_bucket(Bucket="clipsync-warm-up")
+        s3.put_object(Bucket="clipsync-warm-up", Key="warm-up", Body=b"warm-up")
+        s3.delete_object(Bucket="clipsync-warm-up", Key="warm-up")
+        s3.delete_bucket(Bucket="clipsync-warm-up")
+
+    def _command(self) -> list[str]:
+        return [
+            str(self._binaries["radosgw"]),
+            *("-f", "-c", str(self.config_path)),
+            *("-n", "client.rgw.a"),
+        ]
+
+    def _is_ready(self) -> bool:
+        # An anonymous "list buckets" answers 200 once the gateway has its pools.
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=1)
+        try:
+            conn.request("GET", "/")
             return conn.getresponse().status == 200
         except (OSError, http.client.HTTPException):
             return False
