@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Awaitable, Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from clipsync import db
 from clipsync.backends import KINDS, BackendContext, Selection, choose, gather
@@ -129,6 +130,8 @@ def check_backends(host: PluginHost, settings: Settings) -> list[Check]:
         checks.append(
             Check(kind, True, f"{name} from {selection.chosen.plugin}: {selection.reason}")
         )
+        if kind == "storage" and (cross_origin := check_cross_origin(selection, settings)):
+            checks.append(cross_origin)
     for entry in sorted(registries["transcoder"].values(), key=lambda e: -e.priority):
         context = BackendContext(settings=settings, config=host.plugin_config(entry.plugin))
         availability = entry.probe(context)
@@ -142,6 +145,28 @@ def check_backends(host: PluginHost, settings: Settings) -> list[Check]:
             )
         )
     return checks
+
+
+def check_cross_origin(selection: Selection, settings: Settings) -> Check | None:
+    """With presigned playback, may the site's pages read media from the store?
+
+    Players fetch segments from the store cross-origin, which a browser allows only
+    when the store's CORS rules name the site's origin. A backend that can tell
+    (`cross_origin_problem(origin)`, the `s3` one asks the store as a browser would)
+    is asked; None when playback is proxied or the backend cannot tell.
+    """
+    problem_of = getattr(selection.instance, "cross_origin_problem", None)
+    if settings.storage.playback != "presigned" or problem_of is None:
+        return None
+    parts = urlsplit(settings.server.base_url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    try:
+        problem = problem_of(origin)
+    except Exception as exc:
+        problem = f"cannot tell whether browsers on {origin} may read it: {exc}"
+    if problem is not None:
+        return Check("storage cors", False, problem)
+    return Check("storage cors", True, f"pages on {origin} may play media from the store")
 
 
 def _ffmpeg_of(host: PluginHost | None, settings: Settings) -> str:

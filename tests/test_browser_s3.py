@@ -11,16 +11,22 @@ emulation) so that pausing, reloading and resuming happen mid-file.
 
 from __future__ import annotations
 
+import io
 import re
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
+import clipsync_storage_s3 as s3
 import pytest
 from browser import LiveServer, Watcher, reported, set_up_admin, url_is
 from clips import FFMPEG, run
-from playwright.sync_api import Page, Request, Response, Route, expect
-from services import S3Server
+from playwright.sync_api import Browser, Page, Request, Response, Route, expect
+from services import LOOPBACK, RadosGwServer, S3Server, free_port
+from test_storage_s3 import new_bucket, probe, s3_config
 
 pytestmark = pytest.mark.browser
 
@@ -252,3 +258,67 @@ def test_upload_to_s3_pauses_resumes_survives_a_reload_and_plays_from_the_bucket
     through_app = [r.url for r in first_watch if r.url.startswith(live_server.base_url)]
     assert any(u.endswith("/master.m3u8") for u in through_app), through_app
     assert not [u for u in through_app if ".m4s" in u], through_app
+
+
+# --- CORS, as a browser meets it (Ceph's radosgw: moto lets every origin read) ---------
+
+
+class _SitePage(BaseHTTPRequestHandler):
+    """An empty page: the site's origin, for a script that fetches media from the store."""
+
+    def do_GET(self) -> None:
+        body = b"<!doctype html><title>ClipSync</title>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def site_origin() -> Iterator[str]:
+    server = ThreadingHTTPServer((LOOPBACK, free_port()), _SitePage)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{LOOPBACK}:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+READ = """async (url) => {
+    try {
+        const response = await fetch(url);
+        return `${response.status} ${await response.text()}`;
+    } catch (error) {
+        return `refused: ${error}`;
+    }
+}"""
+
+
+def test_a_page_reads_presigned_media_only_once_the_bucket_allows_its_origin(
+    browser: Browser, rgw_server: RadosGwServer, site_origin: str, tmp_path: Path, make_settings
+) -> None:
+    config = s3_config(rgw_server, new_bucket())
+    assert probe(config, tmp_path, make_settings(storage={"playback": "proxy"})).ok
+    storage = s3.S3Storage(config, tmp_path / "scratch")
+    name = storage.object_name("videos/b/hls/360p/seg_00001.m4s")
+    storage.client.put_object(storage.bucket, name, io.BytesIO(b"segment"), 7)
+    url = storage.presigned_get("videos/b/hls/360p/seg_00001.m4s", 60)
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(site_origin)
+        # The store sends the bytes, but no CORS header: the browser keeps them from the page.
+        assert page.evaluate(READ, url).startswith("refused: TypeError")
+        # What ClipSync's start-up does with presigned playback and this public URL.
+        settings = make_settings(server={"public_url": site_origin})
+        assert probe(config, tmp_path, settings).ok
+        assert page.evaluate(READ, url) == "200 segment"
+    finally:
+        context.close()

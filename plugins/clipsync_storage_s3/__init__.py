@@ -8,8 +8,9 @@ needs about one part of memory; a stream that fails half-way aborts its multipar
 upload and leaves nothing behind.
 
 Objects are private: clients read them through the app, or through a presigned URL
-(`presigned_get`, `presigned_put`) that expires. Keys and secrets never appear in
-logs, errors or probe reasons.
+(`presigned_get`, `presigned_put`) that expires. With presigned playback, the probe
+also makes sure the bucket's CORS rules let the site's pages read them (cors.py).
+Keys and secrets never appear in logs, errors or probe reasons.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from clipsync.backends import Availability, BackendContext
 from clipsync.settings import Secret, check
 from clipsync.storage.keys import check_key
 
-from . import multipart
+from . import cors, multipart
 from .errors import DEFAULT_REGION, S3StorageError, explain
 from .presign import resign_with_headers
 
@@ -61,6 +62,8 @@ PROBE_READ_TIMEOUT = 10.0
 # A stream that sends nothing for this long aborts its upload.
 STALL_SECONDS = 600.0
 MISSING_ERRORS = frozenset({"NoSuchKey", "NotFound", "ResourceNotFound"})
+# The key a CORS preflight asks about; it need not exist.
+CORS_CHECK_KEY = "clipsync-probe/cors-check"
 
 
 def _part_size(value: int) -> str | None:
@@ -244,7 +247,13 @@ class S3Storage:
             scratch.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             return Availability.no(f"cannot create the scratch folder {scratch}: {exc.strerror}")
-        return probe_bucket(config)
+        availability = probe_bucket(config)
+        if availability.ok and context.settings.storage.playback == "presigned":
+            origin = cors.site_origin(context.settings.server.base_url)
+            availability = Availability.yes(
+                f"{availability.reason}; {playback_cors(config, origin)}"
+            )
+        return availability
 
     @classmethod
     def create(cls, context: BackendContext) -> S3Storage:
@@ -475,6 +484,28 @@ class S3Storage:
             return url
         return resign_with_headers(url, self.config.secret_key, {"content-type": content_type})
 
+    def cross_origin_problem(self, origin: str) -> str | None:
+        """Why a page on `origin` could not play presigned media from the store, or None.
+
+        Asks the store as a browser would (a CORS preflight for a presigned GET), so
+        the answer holds whatever set the rules; `clipsync doctor` reports it when
+        `[storage] playback = "presigned"`.
+        """
+        url = self.presigned_get(CORS_CHECK_KEY, 60)
+        try:
+            http = _http(PROBE_CONNECT_TIMEOUT, PROBE_READ_TIMEOUT, 0)
+            if cors.preflight(http, url, origin):
+                return None
+        except HTTPError as exc:
+            return explain(exc, self.config, "answer a CORS preflight")
+        return (
+            f"browsers on {origin} are refused media from bucket {self.bucket!r}: its CORS "
+            f'rules do not allow that origin, so with [storage] playback = "presigned" '
+            f"players there fail. ClipSync sets its rule when it starts if the key may "
+            f"(s3:PutBucketCORS); or add a rule allowing GET from {origin}, or set "
+            f'[storage] playback = "proxy"'
+        )
+
 
 # -- the start-up probe -------------------------------------------------------------------------
 
@@ -520,6 +551,27 @@ def probe_bucket(config: S3Settings) -> Availability:
     scheme = "https" if config.secure else "http"
     where = f"{scheme}://{config.endpoint}/{bucket}/{_normal_prefix(config.prefix)}"
     return Availability.yes(f"objects in {where}{created}")
+
+
+def playback_cors(config: S3Settings, origin: str) -> str:
+    """Let pages on `origin` read presigned media (see cors.py); say how that stands.
+
+    Never fails the probe: proxy playback and uploads work without the rule.
+    """
+    client = make_client(config, probe=True)
+    try:
+        return cors.ensure_playback_rule(client, config.bucket, origin)
+    except S3Error as exc:
+        if exc.code in cors.NO_API:
+            return (
+                f"the store has no bucket CORS API ({exc.code}): it must let pages on "
+                f"{origin} read presigned media by itself (MinIO lets every origin)"
+            )
+        reason = explain(exc, config, "set the bucket's CORS rule")
+    except (MinioException, HTTPError) as exc:
+        reason = explain(exc, config, "set the bucket's CORS rule")
+    log.warning("%s: browsers on %s may be refused presigned media", reason, origin)
+    return f"{reason}: browsers on {origin} may be refused presigned media"
 
 
 @hookimpl
