@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 from clipsync import db
 from clipsync.backends import KINDS, BackendContext, Selection, choose, gather
 from clipsync.errors import ConfigError
-from clipsync.plugins import PluginHost, create_plugin_host
+from clipsync.plugins import PluginHost, await_me_maybe, create_plugin_host
 from clipsync.settings import Settings
 
 TIMEOUT = 15.0
@@ -210,6 +210,25 @@ async def check_notifiers(host: PluginHost) -> list[Check]:
     return checks
 
 
+async def check_plugins(host: PluginHost) -> list[Check]:
+    """What the plugins ask the doctor to check (the `doctor_checks` hook)."""
+    checks: list[Check] = []
+    for impl in host.pm.hook.doctor_checks.get_hookimpls():
+        name = impl.plugin_name
+        # As pluggy does: an implementation takes only the arguments it names.
+        arguments = {"plugins": host} if "plugins" in impl.argnames else {}
+        try:
+            found = await asyncio.wait_for(await_me_maybe(impl.function(**arguments)), TIMEOUT)
+        except TimeoutError:
+            checks.append(Check(name, False, f"no answer within {TIMEOUT:g} s"))
+            continue
+        except Exception as exc:
+            checks.append(Check(name, False, f"its check failed: {exc or type(exc).__name__}"))
+            continue
+        checks += list(found or ())
+    return checks
+
+
 async def run_checks(settings: Settings) -> list[Check]:
     """Every check, in the order a person would fix them."""
     host: PluginHost | None = None
@@ -233,6 +252,7 @@ async def run_checks(settings: Settings) -> list[Check]:
         except ConfigError as exc:  # two plugins register one name, say
             checks.append(Check("backends", False, str(exc)))
         checks += await check_notifiers(host)
+        checks += await check_plugins(host)
     return checks
 
 

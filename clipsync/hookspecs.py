@@ -91,6 +91,21 @@ def register_routes() -> list[Any]:
     """
 
 
+# --- operations -----------------------------------------------------------------------
+
+
+@hookspec
+def doctor_checks(plugins: Any) -> list[Any] | None:
+    """Return `clipsync.doctor.Check`s for `clipsync doctor` (or an awaitable of them).
+
+    For what a plugin depends on that is not a backend, such as a daemon it talks to.
+    `plugins` is the `clipsync.plugins.PluginHost` (its `settings` and
+    `plugin_config(name)`). A check with `required=False` is information; a failed
+    required one makes the doctor fail. Each plugin's checks must answer within the
+    doctor's time limit; one that raises or does not answer is reported as failed.
+    """
+
+
 # --- notifications --------------------------------------------------------------------
 
 
@@ -182,11 +197,17 @@ def track_event(event: Any) -> None:
 
 
 @hookspec(firstresult=True)
-def validate_upload(video: Any, source: Any) -> str | None:
+def validate_upload(video: Any, source: Any, path: Any, plugins: Any) -> str | None:
     """Refuse an upload by returning the message to show the uploader, or None.
 
-    `video` is the `Video` row (owner, title, original file name), `source` the
-    `clipsync.media.probe.SourceInfo` ffprobe found (duration, width, height,
-    codecs…). The first plugin to return a message refuses the upload; its bytes
-    are deleted and the uploader sees the message.
+    `video` is the `Video` row (owner, original file name, size, category; the title
+    comes after), `source` the `clipsync.media.probe.SourceInfo` ffprobe found
+    (duration, width, height, codecs…), `path` a local file (`pathlib.Path`) with the
+    upload's bytes, there only during the call (object storage downloads it to scratch
+    space first), and `plugins` the `clipsync.plugins.PluginHost`, whose
+    `plugin_config(name)` is a plugin's validated `[plugins.<name>]` table. The first
+    plugin to return a message refuses the upload; its bytes are deleted and the
+    uploader sees the message. A `clipsync.errors.ServiceUnavailable` raised instead
+    (something the check needs does not answer) refuses it for now: the upload is
+    kept, and registering it again tries again.
     """

@@ -44,6 +44,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "clipsync_notify_inapp",
     "clipsync_notify_email",
     "clipsync_notify_webhook",
+    "clipsync_scan_clamav",
 )
 ENTRY_POINT_GROUP = "clipsync"
 

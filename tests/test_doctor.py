@@ -138,3 +138,26 @@ def test_a_missing_ffprobe_fails(tmp_path: Path, migrated_sqlite: Path, capsys) 
     )
     assert main(["--config", config, "doctor"]) == 1
     assert "  FAIL  ffprobe           /nonexistent/ffprobe not found" in capsys.readouterr().out
+
+
+async def test_hook_doctor_checks_are_reported_and_a_failing_one_is_named(tmp_path: Path) -> None:
+    from clipsync import doctor, hookimpl
+    from clipsync.plugins import create_plugin_host
+    from clipsync.settings import parse_settings
+
+    class Healthy:
+        @hookimpl
+        async def doctor_checks(self, plugins):
+            return [doctor.Check("thing", True, f"{plugins.settings.web.site_name} sees it")]
+
+    class Broken:
+        @hookimpl
+        def doctor_checks(self):
+            raise ConnectionError("the daemon hung up")
+
+    host = create_plugin_host(parse_settings({"paths": {"data_dir": str(tmp_path)}}, where="t"))
+    host.pm.register(Healthy(), name="healthy")
+    host.pm.register(Broken(), name="broken")
+    checks = {c.name: c for c in await doctor.check_plugins(host)}
+    assert checks["thing"].ok and checks["thing"].detail == "ClipSync sees it"
+    assert checks["broken"].failed and "the daemon hung up" in checks["broken"].detail

@@ -319,6 +319,8 @@ class UploadService:
     async def _check(self, video: Video) -> SourceInfo:
         """Probe the stored file; refuse it (deleting its bytes and row) when unusable."""
         assert video.source_key is not None
+        limit = self.settings.uploads.max_duration_seconds
+        refusal: str | None = None
         try:
             async with self.storage.open_local(video.source_key) as path:
                 info = await probe(path, self.settings.uploads.ffprobe)
@@ -326,18 +328,19 @@ class UploadService:
                     # A direct upload never passed through ClipSync: hash the local
                     # copy ffprobe needed anyway (object storage downloads it whole).
                     video.checksum = await sha256_file(path)
+                if info.duration > limit:
+                    refusal = (
+                        f"This video is {info.duration / 60:.0f} minutes long; "
+                        f"the limit is {limit / 60:.0f} minutes."
+                    )
+                else:
+                    # While the local file exists: a plugin may read it (a virus scan).
+                    refusal = await self.plugins.decide(
+                        "validate_upload", video=video, source=info, path=path, plugins=self.plugins
+                    )
         except MediaError as exc:
             await self.discard(video)
             raise UnsupportedUpload(exc.message) from None
-        limit = self.settings.uploads.max_duration_seconds
-        refusal: str | None = None
-        if info.duration > limit:
-            refusal = (
-                f"This video is {info.duration / 60:.0f} minutes long; "
-                f"the limit is {limit / 60:.0f} minutes."
-            )
-        else:
-            refusal = await self.plugins.decide("validate_upload", video=video, source=info)
         if refusal:
             await self.discard(video)
             raise UnsupportedUpload(str(refusal))
