@@ -4,6 +4,8 @@ Changing a model needs a migration: see "Changing the models" in docs/developmen
 """
 
 from clipsync.models.audit import AuditEntry
+from clipsync.models.auth_sessions import AuthSession, UsedRefreshToken
+from clipsync.models.captions import Caption
 from clipsync.models.deliveries import Delivery, DeliveryStatus
 from clipsync.models.invites import Invite
 from clipsync.models.notifications import KnownDevice, Notification, NotificationPreference
@@ -19,6 +21,8 @@ from clipsync.models.webhooks import Webhook
 
 __all__ = [
     "AuditEntry",
+    "AuthSession",
+    "Caption",
     "Delivery",
     "DeliveryStatus",
     "Invite",
@@ -33,6 +37,7 @@ __all__ = [
     "SignInFailures",
     "SiteAlert",
     "SiteState",
+    "UsedRefreshToken",
     "User",
     "Video",
     "VideoStatus",
