@@ -87,6 +87,39 @@ async def test_many_subscribers_share_one_reader_of_the_log(tmp_path: Path) -> N
         await bus.close()
 
 
+async def test_pages_that_want_the_same_row_read_it_once(tmp_path: Path) -> None:
+    """A hundred pages hearing one event share one read of what it names."""
+    bus = EventBus(SqliteLogTransport(tmp_path / "events.sqlite3"))
+    await bus.start()
+    reads = []
+
+    async def read_video() -> dict[str, str]:
+        reads.append(1)
+        await asyncio.sleep(0.01)  # a query: the other pages ask meanwhile
+        return {"title": "Harbour tour"}
+
+    async def page() -> dict[str, str]:
+        async with bus.subscribe(["video."]) as subscription:
+            event = await subscription.get(within=WAIT)
+            assert event is not None
+            return await event.shared("video", read_video)
+
+    try:
+        async with asyncio.TaskGroup() as group:
+            pages = [group.create_task(page()) for _ in range(100)]
+            await asyncio.sleep(0)
+            await bus.publish(Event("video.status", {"videoId": "v1"}))
+        assert [p.result() for p in pages] == [{"title": "Harbour tour"}] * 100
+        assert len(reads) == 1
+        # The shared reads stay out of the event's identity and its payload.
+        event = Event("video.status", {"videoId": "v1"})
+        await event.shared("video", read_video)
+        assert event == Event("video.status", {"videoId": "v1"})
+        assert event.encode() == '{"name":"video.status","data":{"videoId":"v1"}}'
+    finally:
+        await bus.close()
+
+
 async def one_page(bus: EventBus) -> str:
     async with bus.subscribe(["video."]) as subscription:
         event = await subscription.get(within=WAIT)

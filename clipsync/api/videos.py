@@ -142,10 +142,11 @@ async def events(request: ClipSyncRequest) -> None:
             await send_video(user, video, send)
 
     async def on_news(user: User, event: Event, send: Send) -> None:
-        if event.data.get("ownerId") != user.id:
+        if event.data.get("ownerId") != user.id or not event.data.get("videoId"):
             return
-        video = await Video.get_or_none(id=event.data.get("videoId"), owner_id=user.id)
-        if video is not None:
+        # One read per event in this process, however many of the owner's pages are open.
+        video = await event.shared("video", lambda: Video.get_or_none(id=event.data["videoId"]))
+        if video is not None and video.owner_id == user.id:
             await send_video(user, video, send)
 
     await serve_live(request, ("video.",), on_news, opening)

@@ -14,9 +14,10 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Payloads carry ids and a few small fields, never whole rows: PostgreSQL's NOTIFY
 # refuses more than 8000 bytes, and every process decodes every event.
@@ -31,6 +32,19 @@ class Event:
 
     name: str
     data: dict[str, Any] = field(default_factory=dict)
+    # What subscribers of this process read about it, read once (see `shared`).
+    _reads: dict[str, asyncio.Future[Any]] = field(default_factory=dict, compare=False, repr=False)
+
+    async def shared(self, key: str, read: Callable[[], Awaitable[T]]) -> T:
+        """What `read` gives, read once in this process for all who ask about this event.
+
+        Every local subscriber gets the same event, so a thousand open pages that
+        each want the video it names cost one query, not a thousand. Treat the
+        result as read-only: the other subscribers see the same object.
+        """
+        if key not in self._reads:
+            self._reads[key] = asyncio.ensure_future(read())
+        return await asyncio.shield(self._reads[key])
 
     def encode(self) -> str:
         return json.dumps({"name": self.name, "data": self.data}, separators=(",", ":"))
