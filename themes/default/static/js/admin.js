@@ -2,8 +2,8 @@
 // script (admin_queue.js, admin_users.js, admin_invites.js): status words, row
 // messages, and an inline HLS preview player.
 //
-// window.ClipSyncAdmin = { LABELS, statusLabel, setBadge, say, part, openPreview,
-// closePreview }. For tests: window.clipsyncPreview is the open preview
+// window.ClipSyncAdmin = { LABELS, statusLabel, setBadge, say, part, copyField,
+// openPreview, closePreview }. For tests: window.clipsyncPreview is the open preview
 // ({ hls, video, box }) or null.
 (() => {
   "use strict";
@@ -122,5 +122,41 @@
   }
 
   window.clipsyncPreview = null;
-  window.ClipSyncAdmin = { LABELS, statusLabel, setBadge, say, part, openPreview, closePreview };
+  // Copy a read-only field's text (an invite link, a webhook secret) and say how it
+  // went in `status`. `what` names it in the fallback hint: "the link is selected…".
+  async function copyField(field, status, what, done = "Copied.") {
+    const text = field.value;
+    if (!text) return;
+    try {
+      if (!navigator.clipboard || !window.isSecureContext) throw new Error("no clipboard");
+      await navigator.clipboard.writeText(text);
+      say(status, done, "ok");
+    } catch {
+      // Plain http, or the permission was refused: the old way, from the selection.
+      field.focus();
+      field.select();
+      let copied = false;
+      try {
+        copied = document.execCommand("copy");
+      } catch {
+        copied = false;
+      }
+      say(
+        status,
+        copied ? done : `Could not copy by itself: ${what} is selected, press Ctrl+C (⌘C on a Mac).`,
+        copied ? "ok" : "error"
+      );
+    }
+  }
+
+  window.ClipSyncAdmin = {
+    LABELS,
+    statusLabel,
+    setBadge,
+    say,
+    part,
+    copyField,
+    openPreview,
+    closePreview,
+  };
 })();

@@ -12,7 +12,7 @@
   "use strict";
 
   const { api, formatDate } = window.ClipSync;
-  const { say, part } = window.ClipSyncAdmin;
+  const { say, part, copyField } = window.ClipSyncAdmin;
 
   const root = document.getElementById("admin-invites");
   const form = document.getElementById("invite-form");
@@ -100,32 +100,9 @@
 
   urlField.addEventListener("focus", () => urlField.select());
 
-  copyButton.addEventListener("click", async () => {
-    const text = urlField.value;
-    if (!text) return;
-    try {
-      if (!navigator.clipboard || !window.isSecureContext) throw new Error("no clipboard");
-      await navigator.clipboard.writeText(text);
-      say(copyStatus, "Copied. Paste it into your message to them.", "ok");
-    } catch {
-      // Plain http, or the permission was refused: the old way, from the selection.
-      urlField.focus();
-      urlField.select();
-      let copied = false;
-      try {
-        copied = document.execCommand("copy");
-      } catch {
-        copied = false;
-      }
-      say(
-        copyStatus,
-        copied
-          ? "Copied. Paste it into your message to them."
-          : "Could not copy by itself: the link is selected, press Ctrl+C (⌘C on a Mac).",
-        copied ? "ok" : "error"
-      );
-    }
-  });
+  copyButton.addEventListener("click", () =>
+    copyField(urlField, copyStatus, "the link", "Copied. Paste it into your message to them.")
+  );
 
   root.addEventListener("click", async (event) => {
     const button = event.target.closest('button[data-action="revoke"]');

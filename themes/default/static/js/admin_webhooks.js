@@ -13,7 +13,7 @@
   "use strict";
 
   const { api, formatDate } = window.ClipSync;
-  const { say, part } = window.ClipSyncAdmin;
+  const { say, part, copyField } = window.ClipSyncAdmin;
 
   const root = document.getElementById("admin-webhooks");
   const form = document.getElementById("webhook-form");
@@ -105,32 +105,9 @@
 
   secretField.addEventListener("focus", () => secretField.select());
 
-  copyButton.addEventListener("click", async () => {
-    const text = secretField.value;
-    if (!text) return;
-    try {
-      if (!navigator.clipboard || !window.isSecureContext) throw new Error("no clipboard");
-      await navigator.clipboard.writeText(text);
-      say(copyStatus, "Copied.", "ok");
-    } catch {
-      // Plain http, or the permission was refused: the old way, from the selection.
-      secretField.focus();
-      secretField.select();
-      let copied = false;
-      try {
-        copied = document.execCommand("copy");
-      } catch {
-        copied = false;
-      }
-      say(
-        copyStatus,
-        copied
-          ? "Copied."
-          : "Could not copy by itself: the secret is selected, press Ctrl+C (⌘C on a Mac).",
-        copied ? "ok" : "error"
-      );
-    }
-  });
+  copyButton.addEventListener("click", () =>
+    copyField(secretField, copyStatus, "the secret", "Copied.")
+  );
 
   root.addEventListener("click", async (event) => {
     const button = event.target.closest('button[data-action="delete"]');
