@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import functools
 import hashlib
 import hmac
@@ -27,12 +26,9 @@ from typing import Any
 import httpx
 import pytest
 from browser import LiveServer
+from certificates import self_signed
 from clients import PASSWORD, bearer
 from clips import make_clip
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from faults.processes import PATIENCE, fast_jobs_toml, wait_for
 
 from clipsync import events
@@ -415,31 +411,7 @@ async def test_chat_formats_get_their_own_body_with_the_title_escaped(
 
 def certificate_for(name: str, folder: Path) -> tuple[Path, Path]:
     """A self-signed certificate (its own CA) valid for the DNS name `name` only."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
+    return self_signed(folder, name, dns_names=[name])
 
 
 async def test_the_connection_goes_to_the_checked_address(
