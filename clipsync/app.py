@@ -18,6 +18,7 @@ from clipsync import db, events, logs
 from clipsync.api import admin as api_admin
 from clipsync.api import analytics as api_analytics
 from clipsync.api import auth as api_auth
+from clipsync.api import captions as api_captions
 from clipsync.api import direct_upload, health, hls, library_admin, uploads_tus
 from clipsync.api import notifications as api_notifications
 from clipsync.api import videos as api_videos
@@ -41,6 +42,7 @@ from clipsync.settings import Settings, load_settings
 from clipsync.web import (
     admin_pages,
     analytics_pages,
+    caption_pages,
     library_pages,
     notification_pages,
     pages,
@@ -145,6 +147,7 @@ def setup_routes(app: ClipSyncApp) -> None:
     blueprints = (
         api_auth.bp,
         api_videos.bp,
+        api_captions.bp,
         api_notifications.bp,
         direct_upload.bp,
         api_admin.bp,
@@ -157,6 +160,7 @@ def setup_routes(app: ClipSyncApp) -> None:
         pages.bp,
         password_pages.bp,
         video_pages.bp,
+        caption_pages.bp,
         notification_pages.bp,
         analytics_pages.bp,
         admin_pages.bp,

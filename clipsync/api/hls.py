@@ -14,6 +14,14 @@ Two ways to deliver the bytes once a request is allowed:
   served with its segment and init URIs rewritten to presigned GET URLs, so the
   player fetches the media straight from the store; any other file (poster, sprite,
   thumbnails) answers a redirect to a presigned URL.
+
+Captions (`services/captions.py`) are added after the transcode and kept outside the
+HLS tree, so the stored master playlist does not list them: when a video has any,
+`master.m3u8` is served with a SUBTITLES group merged in
+(`playlists.master_with_subtitles`), and `captions/<language>.m3u8` is a one-segment
+subtitle playlist made on request, naming `captions/<language>.vtt` (proxy) or a
+presigned URL of it (presigned). Both are re-checked on every request (`no-cache`):
+a replaced or deleted track shows at once.
 """
 
 from __future__ import annotations
@@ -31,7 +39,8 @@ from clipsync.backends import PresigningStorage
 from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, NotFound
 from clipsync.media import playlists
-from clipsync.models import Video, VideoStatus
+from clipsync.models import Caption, Video, VideoStatus
+from clipsync.services.captions import captions_for, tracks_of
 from clipsync.services.transcoding import content_type
 from clipsync.services.videos import get_visible
 from clipsync.sessions import require_user
@@ -44,6 +53,9 @@ RANGE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")
 PLAYABLE = (VideoStatus.READY, VideoStatus.APPROVED)
 # Signed URLs must not outlive the answer that carries them in any cache.
 SIGNED_CACHE_CONTROL = "private, no-store"
+MASTER = "master.m3u8"
+CAPTIONS = "captions/"
+CAPTION_FILE = re.compile(r"^captions/([A-Za-z0-9-]{1,35})\.(m3u8|vtt)$")
 
 
 class RangeNotSatisfiable(ClipSyncError):
@@ -96,11 +108,17 @@ async def hls_file(request: ClipSyncRequest, video_id: uuid.UUID, path: str) -> 
     video = await get_visible(user, video_id)
     if video.status not in PLAYABLE:
         raise NotFound("This video is not ready to play yet.")
+    if path.startswith(CAPTIONS):
+        return await _caption_file(request, video, path)
     try:
         key = keys.hls_key(video.id, path)
     except ValueError:
         raise NotFound("There is no such file.") from None
     storage = request.app.ctx.backends.storage
+    if path == MASTER:
+        tracks = await tracks_of(video.id)
+        if tracks:
+            return await _master_with_captions(request, key, tracks)
     store = presigning_store(request.app.ctx.settings, storage)
     if store is not None:
         return await _presigned(request, store, video, path, key)
@@ -141,6 +159,53 @@ async def _presigned(
         headers["Content-Length"] = str(len(text.encode()))
         return HTTPResponse(status=200, headers=headers, content_type=content_type(path))
     return text_response(text, headers=headers, content_type=content_type(path))
+
+
+def _text_answer(request: ClipSyncRequest, text: str, path: str, cache: str) -> HTTPResponse:
+    headers = {"Cache-Control": cache}
+    if request.method == "HEAD":
+        headers["Content-Length"] = str(len(text.encode()))
+        return HTTPResponse(status=200, headers=headers, content_type=content_type(path))
+    return text_response(text, headers=headers, content_type=content_type(path))
+
+
+async def _master_with_captions(
+    request: ClipSyncRequest, key: str, tracks: list[Caption]
+) -> HTTPResponse:
+    """The stored master playlist with the video's caption tracks merged in."""
+    storage = request.app.ctx.backends.storage
+    try:
+        text = b"".join([chunk async for chunk in storage.read(key)]).decode()
+    except FileNotFoundError:
+        raise NotFound("There is no such file.") from None
+    subtitles = [
+        playlists.SubtitleTrack(t.language, t.label, f"{CAPTIONS}{t.language}.m3u8") for t in tracks
+    ]
+    text = playlists.master_with_subtitles(text, subtitles)
+    return _text_answer(request, text, MASTER, "private, no-cache")
+
+
+async def _caption_file(request: ClipSyncRequest, video: Video, path: str) -> HTTPResponse:
+    """A caption track's subtitle playlist or its WebVTT file (module docstring)."""
+    match = CAPTION_FILE.match(path)
+    if match is None:
+        raise NotFound("There is no such file.")
+    language, kind = match.groups()
+    settings = request.app.ctx.settings
+    if kind == "vtt":
+        data = await captions_for(request.app.ctx).read(video, language)
+        return _text_answer(request, data.decode(), path, "private, no-cache")
+    caption = await Caption.get_or_none(video_id=video.id, language=language)
+    if caption is None:
+        raise NotFound("There is no such file.")
+    store = presigning_store(settings, request.app.ctx.backends.storage)
+    uri = f"{caption.language}.vtt"
+    cache = "private, no-cache"
+    if store is not None:
+        uri = store.presigned_get(caption.key, playback_expiry(settings, video))
+        cache = SIGNED_CACHE_CONTROL
+    text = playlists.subtitle_playlist(uri, video.duration or 0)
+    return _text_answer(request, text, path, cache)
 
 
 async def _proxied(request: ClipSyncRequest, key: str, path: str, size: int) -> None:

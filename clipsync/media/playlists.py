@@ -311,6 +311,73 @@ def master_playlist(renditions: list[RenditionOutput], audio: AudioOutput | None
     return "\n".join(lines) + "\n"
 
 
+# --- subtitles ------------------------------------------------------------------------
+
+SUBTITLE_GROUP = "subs"
+
+
+@dataclass(frozen=True)
+class SubtitleTrack:
+    """A caption track as the master playlist lists it."""
+
+    language: str  # a checked BCP 47 tag
+    name: str  # what a player's menu shows; no double quote (a quoted-string)
+    uri: str  # its subtitle media playlist, relative to the master playlist
+
+
+def subtitle_playlist(vtt_uri: str, duration: float) -> str:
+    """A subtitle media playlist: one WebVTT segment covering the whole video.
+
+    HLS wants subtitles as segments of a media playlist; one segment holding every
+    cue is valid and all a VOD needs (players load it once).
+    """
+    seconds = max(duration, 0.001)
+    return (
+        "#EXTM3U\n"
+        "#EXT-X-VERSION:3\n"
+        f"#EXT-X-TARGETDURATION:{math.ceil(seconds)}\n"
+        "#EXT-X-MEDIA-SEQUENCE:0\n"
+        "#EXT-X-PLAYLIST-TYPE:VOD\n"
+        f"#EXTINF:{seconds:.3f},\n"
+        f"{vtt_uri}\n"
+        "#EXT-X-ENDLIST\n"
+    )
+
+
+def master_with_subtitles(master: str, tracks: list[SubtitleTrack]) -> str:
+    """`master` (as the transcode stored it) listing `tracks` as a SUBTITLES group.
+
+    Captions are added after the transcode, so the stored master playlist knows none:
+    the app merges them in each time it serves it. Any SUBTITLES group already in the
+    text is replaced. Each track becomes an `EXT-X-MEDIA` line before the first
+    variant (DEFAULT=NO: captions are the viewer's choice), and every variant names
+    the group. Without tracks, the playlist comes back without a SUBTITLES group.
+    """
+    lines = master.splitlines()
+    if not lines or lines[0].strip() != "#EXTM3U" or not is_master_playlist(master):
+        raise ValueError("not a master playlist")
+    media = [
+        f'#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="{SUBTITLE_GROUP}",'
+        f'NAME="{track.name.replace(chr(34), chr(39))}",LANGUAGE="{track.language}",'
+        f'DEFAULT=NO,AUTOSELECT=YES,FORCED=NO,URI="{track.uri}"'
+        for track in tracks
+    ]
+    out: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("#EXT-X-MEDIA:") and "TYPE=SUBTITLES" in stripped:
+            continue
+        if stripped.startswith("#EXT-X-STREAM-INF:"):
+            out += media
+            media = []
+            attributes = re.sub(r',SUBTITLES="[^"]*"', "", stripped)
+            if tracks:
+                attributes += f',SUBTITLES="{SUBTITLE_GROUP}"'
+            line = attributes
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
 # --- seek preview -------------------------------------------------------------------
 
 

@@ -21,6 +21,7 @@ from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
 
 from clipsync.errors import BadRequest, NotFound, ValidationFailed
+from clipsync.media.chapters import chapters_json
 from clipsync.models import Role, User, Video, VideoStatus, WatchProgress
 
 MAX_PAGE_SIZE = 100
@@ -127,6 +128,7 @@ def video_json(video: Video, viewer: User) -> dict[str, Any]:
         "createdAt": video.created_at.isoformat() if video.created_at else None,
         "ownerId": video.owner_id,
         "playable": video.status in (VideoStatus.READY, VideoStatus.APPROVED),
+        "chapters": chapters_json(video.description, video.duration),
     }
     if data["playable"]:
         base = f"/hls/{video.id}"

@@ -11,6 +11,8 @@ is a copy:
     videos/<video id>/hls/poster.jpg        poster, seek-preview sprite and its index
     videos/<video id>/hls/sprite.jpg
     videos/<video id>/hls/thumbnails.vtt
+    videos/<video id>/captions/<language>.vtt   a caption track (outside hls/, which a
+                                            re-transcode replaces whole)
 """
 
 from __future__ import annotations
@@ -48,3 +50,8 @@ def hls_prefix(video_id: uuid.UUID | str) -> str:
 def hls_key(video_id: uuid.UUID | str, relative: str) -> str:
     """The key of a file of the HLS tree, from its path relative to the tree."""
     return check_key(f"{hls_prefix(video_id)}/{relative}")
+
+
+def caption_key(video_id: uuid.UUID | str, language: str) -> str:
+    """Where the WebVTT track of one language (a checked BCP 47 tag) is kept."""
+    return check_key(f"{video_prefix(video_id)}/captions/{language}.vtt")

@@ -17,7 +17,9 @@ from sanic.response import HTTPResponse, redirect
 from clipsync.api.bodies import form_fields
 from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, NotFound
+from clipsync.media.captions import MAX_BYTES as MAX_CAPTION_BYTES
 from clipsync.models import User
+from clipsync.services.captions import caption_json, tracks_of
 from clipsync.services.library import library_for
 from clipsync.services.search import search_visible
 from clipsync.services.videos import (
@@ -108,7 +110,9 @@ async def watch(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
 async def edit_video(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
     user = require_user(request)
     video = await library_for(request.app.ctx).owned(user, video_id)
-    return _edit_page(request, video_json(video, user), saved=request.args.get("saved") == "1")
+    return await edit_page(
+        request, video_json(video, user), saved=request.args.get("saved") == "1"
+    )
 
 
 @bp.post("/videos/<video_id:uuid>/edit")
@@ -123,18 +127,20 @@ async def save_video(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPRespo
         raise
     except ClipSyncError as error:
         video = video_json(await library.owned(user, video_id), user)
-        return _edit_page(request, video | fields, status=error.status, error=error.message)
+        return await edit_page(request, video | fields, status=error.status, error=error.message)
     return redirect(f"/videos/{video_id}/edit?saved=1", status=303)
 
 
-def _edit_page(
+async def edit_page(
     request: ClipSyncRequest,
     video: dict[str, Any],
     *,
     status: int = 200,
     error: str = "",
     saved: bool = False,
+    **caption_notices: Any,
 ) -> HTTPResponse:
+    """The edit page; `caption_notices`: the caption form's refusal (`caption_pages.py`)."""
     return request.app.ctx.templates.render(
         request,
         "edit_video.html",
@@ -143,6 +149,9 @@ def _edit_page(
         error=error,
         saved=saved,
         reapprove_on_edit=request.app.ctx.settings.moderation.reapprove_on_edit,
+        captions=[caption_json(c) for c in await tracks_of(video["id"])],
+        caption_max_size=MAX_CAPTION_BYTES,
+        **caption_notices,
     )
 
 

@@ -1,10 +1,12 @@
 // The watch page: HLS playback, quality and speed menus, resume, progress saving,
-// and a seek bar with thumbnail previews.
+// captions (hls.js subtitle tracks), and a seek bar with thumbnail previews and chapter
+// marks.
 //
 // <video id="player"> carries what the page knows: data-hls (master playlist),
-// data-video-id, data-resume-at (seconds), data-duration and data-thumbnails (a WebVTT
-// file whose cues are "sprite.jpg#xywh=x,y,w,h"). hls.js plays it where Media Source
-// Extensions exist; browsers that play HLS themselves (Safari) get it as `src`.
+// data-video-id, data-resume-at (seconds), data-duration, data-thumbnails (a WebVTT
+// file whose cues are "sprite.jpg#xywh=x,y,w,h") and data-chapters (JSON). hls.js plays
+// it where Media Source Extensions exist; browsers that play HLS themselves (Safari)
+// get it as `src`.
 // For tests: window.clipsyncPlayer = { hls, video }.
 (() => {
   "use strict";
@@ -14,6 +16,7 @@
   const SAVE_EVERY_MS = 5000; // save the position this often while playing
   const RESUME_MARGIN = 5; // resume only between 5 s in and 5 s before the end
   const EVENTS_URL = "/api/videos/events";
+  const CAPTIONS_KEY = "clipsync.captions"; // the captions language last chosen, if any
 
   // --- a video that is not ready yet: follow its processing ---------------------------
 
@@ -100,13 +103,19 @@
   let hls = null;
 
   if (Hls && Hls.isSupported()) {
+    const captionsLanguage = rememberedCaptions();
     hls = new Hls({
       capLevelToPlayerSize: true,
+      // The captions chosen last time, when this video has them in that language.
+      subtitlePreference: captionsLanguage ? { lang: captionsLanguage } : undefined,
+      subtitleDisplay: Boolean(captionsLanguage),
       // Start fetching where we will resume, not at 0 (checked again on loadedmetadata).
       startPosition: canResume(knownDuration) ? resumeAt : -1,
     });
     player.hls = hls;
     hls.on(Hls.Events.MANIFEST_PARSED, buildQualityMenu);
+    hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, buildCaptionsMenu);
+    hls.on(Hls.Events.SUBTITLE_TRACK_SWITCH, showCurrentCaptions);
     hls.on(Hls.Events.LEVEL_SWITCHED, showCurrentLevel);
     hls.on(Hls.Events.ERROR, onHlsError);
     hls.on(Hls.Events.FRAG_LOADED, () => {
@@ -397,7 +406,8 @@
     } else if (previewImage) {
       previewImage.hidden = true;
     }
-    previewTime.textContent = formatTime(seconds);
+    const chapter = chapters.length >= 2 ? chapterAt(seconds) : null;
+    previewTime.textContent = formatTime(seconds) + (chapter ? ` · ${chapter.title}` : "");
     preview.hidden = false;
     const width = seekBox.clientWidth;
     const half = preview.offsetWidth / 2;
@@ -476,6 +486,120 @@
     });
   }
 
+  // --- captions menu ----------------------------------------------------------------------
+  // The master playlist lists each caption track in a SUBTITLES group
+  // (clipsync/api/hls.py); hls.js loads the chosen one into a text track of the video.
+  // The choice (a language, or off) is remembered for the next video.
+
+  function rememberedCaptions() {
+    try {
+      return window.localStorage.getItem(CAPTIONS_KEY) || "";
+    } catch {
+      return "";
+    }
+  }
+
+  function showCaptions(index) {
+    if (!hls) return;
+    hls.subtitleDisplay = index >= 0;
+    hls.subtitleTrack = index;
+  }
+
+  function buildCaptionsMenu() {
+    if (!captionsMenu || !hls) return;
+    const tracks = hls.subtitleTracks || [];
+    const options = [new Option("Off", "-1")];
+    tracks.forEach((track, index) => {
+      options.push(new Option(track.name || track.lang || `Track ${index + 1}`, String(index)));
+    });
+    captionsMenu.replaceChildren(...options);
+    if (captionsOption) captionsOption.hidden = tracks.length === 0;
+    showCurrentCaptions();
+  }
+
+  // hls.js picks the remembered language itself (`subtitlePreference`); the menu follows.
+  function showCurrentCaptions() {
+    if (!captionsMenu || !hls) return;
+    const index = hls.subtitleDisplay ? hls.subtitleTrack : -1;
+    captionsMenu.value = String(index >= 0 ? index : -1);
+  }
+
+  const captionsMenu = document.getElementById("captions");
+  const captionsOption = document.getElementById("captions-option");
+  if (captionsMenu) {
+    captionsMenu.addEventListener("change", () => {
+      const index = Number(captionsMenu.value);
+      showCaptions(index);
+      const track = index >= 0 && hls ? hls.subtitleTracks[index] : null;
+      try {
+        if (track && track.lang) window.localStorage.setItem(CAPTIONS_KEY, track.lang);
+        else window.localStorage.removeItem(CAPTIONS_KEY);
+      } catch {
+        // Storage may be off (private mode): the choice lasts for this page only.
+      }
+    });
+  }
+
+  // --- chapters on the seek bar --------------------------------------------------------
+  // data-chapters: [{start, title}] from "0:00 Title" lines of the description
+  // (clipsync/media/chapters.py). Each gets a mark on the bar; the preview names the
+  // chapter under the pointer.
+
+  let chapters = [];
+  try {
+    chapters = JSON.parse(video.dataset.chapters || "[]").filter(
+      (chapter) => Number.isFinite(chapter.start) && typeof chapter.title === "string"
+    );
+  } catch {
+    chapters = [];
+  }
+
+  function chapterAt(seconds) {
+    let found = null;
+    for (const chapter of chapters) if (chapter.start <= seconds) found = chapter;
+    return found;
+  }
+
+  function drawChapterMarks() {
+    const total = duration();
+    if (!seekBox || !seek || !total || chapters.length < 2) return;
+    let marks = document.getElementById("seek-chapters");
+    if (!marks) {
+      marks = document.createElement("div");
+      marks.id = "seek-chapters";
+      marks.className = "seek-chapters";
+      marks.setAttribute("aria-hidden", "true");
+      Object.assign(marks.style, { position: "absolute", inset: "0", pointerEvents: "none" });
+      seekBox.style.position = seekBox.style.position || "relative";
+      seekBox.appendChild(marks);
+    }
+    const offset = seek.getBoundingClientRect().left - seekBox.getBoundingClientRect().left;
+    marks.replaceChildren(
+      ...chapters.slice(1).map((chapter) => {
+        const mark = document.createElement("span");
+        mark.className = "seek-chapter";
+        mark.title = chapter.title;
+        mark.dataset.start = String(chapter.start);
+        const left = offset + (Math.min(chapter.start, total) / total) * seek.clientWidth;
+        Object.assign(mark.style, {
+          position: "absolute",
+          top: "50%",
+          left: `${left}px`,
+          width: "2px",
+          height: "0.75rem",
+          transform: "translate(-1px, -50%)",
+          background: "currentColor",
+          opacity: "0.6",
+        });
+        return mark;
+      })
+    );
+  }
+
+  video.addEventListener("loadedmetadata", drawChapterMarks);
+  window.addEventListener("resize", drawChapterMarks);
+
   loadThumbnails();
   showTimes();
+  drawChapterMarks();
 })();
