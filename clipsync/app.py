@@ -20,6 +20,7 @@ from clipsync.api import analytics as api_analytics
 from clipsync.api import auth as api_auth
 from clipsync.api import captions as api_captions
 from clipsync.api import direct_upload, health, hls, library_admin, uploads_tus
+from clipsync.api import metrics as api_metrics
 from clipsync.api import notifications as api_notifications
 from clipsync.api import videos as api_videos
 from clipsync.api import webhooks as api_webhooks
@@ -57,7 +58,7 @@ from clipsync.web.templates import Templates
 log = logging.getLogger(__name__)
 
 # Addresses reachable before the first administrator exists.
-SETUP_OPEN = ("/setup", "/static/", "/healthz", "/api/")
+SETUP_OPEN = ("/setup", "/static/", "/healthz", "/api/", "/metrics")
 
 
 def create_app(settings: Settings, *, load_entry_points: bool = True) -> ClipSyncApp:
@@ -92,6 +93,7 @@ def create_app(settings: Settings, *, load_entry_points: bool = True) -> ClipSyn
     setup_sessions(app)
     setup_first_run(app)
     setup_routes(app)
+    api_metrics.setup_metrics(app)
     return app
 
 

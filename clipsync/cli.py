@@ -15,7 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from clipsync import __version__, db
+from clipsync import __version__, db, metrics
 from clipsync.errors import ClipSyncError, ConfigError
 from clipsync.logs import setup_logging
 from clipsync.models import Role
@@ -65,6 +65,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
         os.environ["CLIPSYNC_SERVER_PORT"] = str(args.port)
     if args.access_log:
         os.environ["CLIPSYNC_LOGGING_ACCESS_LOG"] = "true"
+    metrics.prepare_run(settings, "serve")
     loader = AppLoader(factory=partial(serving_app, path))
     app = loader.load()
     app.prepare(
@@ -81,6 +82,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    metrics.prepare_run(settings, "worker")
     from clipsync.jobs.consumer import run_consumer
 
     run_consumer(str(settings.source) if settings.source else None)

@@ -134,6 +134,12 @@ def setup_logging(settings: LoggingSettings, stream: IO[str] | None = None) -> N
     access_log.disabled = not settings.access_log
 
 
+def route_pattern(request: Request) -> str | None:
+    """The route a request matched (`/api/videos/<video_id:uuid>`), None when none did."""
+    route = request.route
+    return "/" + route.path.lstrip("/") if route is not None else None
+
+
 async def log_access(request: Request, response: BaseHTTPResponse) -> None:
     """Response middleware: one line per request, by route pattern, never by raw path.
 
@@ -143,11 +149,10 @@ async def log_access(request: Request, response: BaseHTTPResponse) -> None:
     if access_log.disabled or not access_log.isEnabledFor(logging.INFO):
         return
     started = getattr(request.ctx, "started", None)
-    route = request.route
     actor = getattr(request.ctx, "actor", None)
     fields = {
         "method": request.method,
-        "route": "/" + route.path.lstrip("/") if route is not None else None,
+        "route": route_pattern(request),
         "status": response.status,
         "durationMs": round((time.perf_counter() - started) * 1000, 1) if started else None,
         "userId": getattr(actor, "id", None),

@@ -265,6 +265,14 @@ class LoggingSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    # Serve GET /metrics in the Prometheus text format (see clipsync.metrics).
+    enabled: bool = False
+    # A bearer token every scrape must send; empty: only loopback clients may scrape.
+    token: Secret = field(default_factory=Secret)
+
+
+@dataclass(frozen=True)
 class PluginsSettings:
     dirs: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)
@@ -298,6 +306,7 @@ SECTIONS: dict[str, type] = {
     "auth": AuthSettings,
     "web": WebSettings,
     "logging": LoggingSettings,
+    "metrics": MetricsSettings,
 }
 
 
@@ -318,6 +327,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     web: WebSettings = field(default_factory=WebSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     plugins: PluginsSettings = field(default_factory=PluginsSettings)
     categories: tuple[Category, ...] = DEFAULT_CATEGORIES
     # Raw `[plugins.<name>]` tables, checked by `clipsync.plugins` against each schema.

@@ -23,6 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from clipsync import metrics
 from clipsync.analytics.events import WatchEvent
 from clipsync.analytics.spool import Spool
 
@@ -164,6 +165,7 @@ class BatchWriter:
             # Only what was spooled: record() may have added more meanwhile.
             del self._buffer[: len(batch)]
             self.spooled += 1
+            metrics.analytics_spooled(len(batch))
             log.debug("analytics (%s): spooled %d events to %s", self.name, len(batch), path)
 
     async def _deliver_spool(self) -> bool:

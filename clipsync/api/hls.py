@@ -35,6 +35,7 @@ from sanic import Blueprint
 from sanic.response import HTTPResponse, redirect
 from sanic.response import text as text_response
 
+from clipsync import metrics
 from clipsync.backends import PresigningStorage
 from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, NotFound
@@ -137,6 +138,7 @@ async def _presigned(
         if await storage.size(key) is None:
             raise NotFound("There is no such file.")
         url = store.presigned_get(key, settings.storage.playback_url_seconds)
+        metrics.hls_file_served(path, 0, presigned=True)
         return redirect(url, status=302, headers={"Cache-Control": SIGNED_CACHE_CONTROL})
     try:
         text = b"".join([chunk async for chunk in storage.read(key)]).decode()
@@ -229,3 +231,4 @@ async def _proxied(request: ClipSyncRequest, key: str, path: str, size: int) -> 
         async for chunk in storage.read(key, start, end):
             await response.send(chunk)
     await response.eof()
+    metrics.hls_file_served(path, 0 if request.method == "HEAD" else end - start + 1)

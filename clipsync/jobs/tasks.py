@@ -22,7 +22,7 @@ from typing import Any
 
 from huey import Huey
 
-from clipsync import request_ids
+from clipsync import metrics, request_ids
 from clipsync.jobs.liveness import Liveness
 from clipsync.jobs.runtime import WorkerRuntime
 from clipsync.services import notifications, transcoding
@@ -82,6 +82,7 @@ def carry_request_ids(huey: Huey) -> None:
 
 def register_tasks(huey: Huey, settings: Settings) -> Tasks:
     carry_request_ids(huey)
+    metrics.count_jobs(huey)
     liveness = Liveness(huey, settings)
     runtime = WorkerRuntime(settings, liveness)
     options = settings.transcoder

@@ -20,7 +20,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
-from clipsync import devices, events
+from clipsync import devices, events, metrics
 from clipsync.backends import AuthBackend, TokenClaims
 from clipsync.errors import (
     Conflict,
@@ -246,16 +246,19 @@ class AccountService:
     async def _login(self, email: str, password: str, address: str) -> Session:
         wait = self.address_attempts.reserve(address)
         if wait:
+            metrics.sign_in_failed("throttled_address")
             raise TooManyRequests(TOO_MANY_FROM_ADDRESS, retry_after=wait)
         reservation = await self.throttle.reserve(email, address, datetime.now(UTC))
         if reservation.retry_after:
             self.address_attempts.release(address)  # refused unchecked: no guess was made
+            metrics.sign_in_failed("throttled_email")
             raise TooManyRequests(TOO_MANY_FOR_EMAIL, retry_after=reservation.retry_after)
         user = await User.get_or_none(email=email)
         # An unknown email costs a bcrypt too, so timing does not tell them apart.
         password_hash = user.password_hash if user is not None else await self._decoy()
         right = await asyncio.to_thread(self.auth.check_password, password, password_hash)
         if user is None or not right:
+            metrics.sign_in_failed("wrong_credentials", lockout=reservation.wait_until is not None)
             if user is not None:
                 await self._note_failure(user, reservation)
             raise Unauthorized(WRONG_CREDENTIALS)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from clipsync import metrics
 from clipsync.analytics.events import EVENT_TYPES, Period, Scope, WatchEvent
 from clipsync.errors import NotFound, PayloadTooLarge, ValidationFailed
 from clipsync.models import Role, User, Video
@@ -161,6 +162,7 @@ class AnalyticsService:
             if self.plugins.pm.hook.track_event.get_hookimpls():
                 for event in accepted:
                     await self.plugins.notify("track_event", event=event)
+        metrics.analytics_ingested(len(accepted), rejected)
         return Ingested(accepted=len(accepted), rejected=rejected)
 
     @staticmethod

@@ -32,7 +32,7 @@ from typing import Any, Protocol
 
 from tortoise.expressions import Q
 
-from clipsync import events
+from clipsync import events, metrics
 from clipsync.backends import BackendContext
 from clipsync.errors import NotFound
 from clipsync.events import Event
@@ -236,6 +236,7 @@ async def send_delivery(plugins: PluginHost, delivery_id: int, *, final_attempt:
         await delivery.save(
             update_fields=["attempts", "last_attempt_at", "last_error", "status", "response_status"]
         )
+        metrics.delivery_attempted(delivery.channel, "failed" if final_attempt else "retried")
         if final_attempt:
             log.warning("delivery %s (%s) failed for good: %s", delivery.id, delivery.channel, exc)
             return
@@ -250,6 +251,7 @@ async def send_delivery(plugins: PluginHost, delivery_id: int, *, final_attempt:
             "attempts", "last_attempt_at", "last_error", "status", "sent_at", "response_status"
         ]
     )  # fmt: skip
+    metrics.delivery_attempted(delivery.channel, "sent")
 
 
 async def unread_count(user: User) -> int:

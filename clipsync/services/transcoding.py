@@ -29,7 +29,7 @@ from pathlib import Path
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
-from clipsync import events
+from clipsync import events, metrics
 from clipsync.backends import AdoptingStorage, Backends, StorageBackend, Transcoder
 from clipsync.errors import QueueUnavailable
 from clipsync.jobs.liveness import Liveness, lease_holder, new_consumer_id
@@ -267,7 +267,7 @@ async def _run_claimed(ctx: JobContext, video: Video, final_attempt: bool) -> No
     try:
         with disk_space.disk_full_as_media_error(scratch):
             await disk_space.ensure_room_to_transcode(ctx.settings, ctx.backends.storage, video)
-            result = await _transcode(ctx, video, scratch)
+            result = await metrics.timed_transcode(_transcode(ctx, video, scratch), video.duration)
             stored = await _store(ctx, video, result, scratch / "hls")
     except Exception as exc:
         if isinstance(exc, MediaError):
@@ -278,6 +278,7 @@ async def _run_claimed(ctx: JobContext, video: Video, final_attempt: bool) -> No
             log.exception("transcode %s failed", video.id)
         if final_attempt:
             await finish(ctx, video, VideoStatus.FAILED, error=f"Transcoding failed: {reason}")
+            metrics.job_failed("transcode_video")
             return
         retrying = f"Attempt {video.attempts} failed ({reason}); trying again."
         if await finish(ctx, video, VideoStatus.PROCESSING, error=retrying):

@@ -18,7 +18,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from clipsync import events
+from clipsync import events, metrics
 from clipsync.backends import PresigningStorage, StorageBackend
 from clipsync.errors import (
     Conflict,
@@ -129,6 +129,7 @@ class UploadService:
         try:
             await self.storage.put_stream(key, counted(), content_type)
         except BaseException:
+            metrics.upload_failed("receiving")
             # Too large, cut off or cancelled: the store drops its partial file, and the
             # video's folder it made for it (local storage) goes too.
             try:
@@ -271,6 +272,7 @@ class UploadService:
                 id=video.id, status=VideoStatus.PROCESSING, worker_lease__isnull=True
             ).update(status=VideoStatus.UPLOADED)
             raise
+        metrics.upload_accepted(video.size)
         # Plugins hear of the video once it is queued, never of one that was not.
         await self.plugins.notify("video_uploaded", video=video)
         await events.status_changed(
@@ -348,6 +350,7 @@ class UploadService:
 
     async def discard(self, video: Video) -> None:
         """Delete an upload that will not become a video: its bytes and its row."""
+        metrics.upload_failed("checking")
         await self.storage.delete_prefix(keys.video_prefix(video.id))
         await video.delete()
         log.info("discarded upload %s of user %s", video.id, video.owner_id)
