@@ -1,4 +1,4 @@
-"""The `clipsync` command: serve, worker, migrate, plugins, doctor, user create, storage."""
+"""The `clipsync` command: serve, worker, migrate, plugins, doctor, user, storage, backups."""
 
 from __future__ import annotations
 
@@ -265,6 +265,71 @@ def cmd_storage_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace, settings: Settings) -> int:
+    from clipsync.backup import failures, open_install
+    from clipsync.backup.progress import Bars
+    from clipsync.backup.schedule import prune
+    from clipsync.backup.snapshot import create_backup
+    from clipsync.backup.targets import open_target
+
+    install = open_install(settings)
+    target = open_target(args.to, settings, install.s3_settings)
+    bars = Bars()
+    try:
+        outcome = asyncio.run(
+            create_backup(
+                install.sources,
+                target,
+                media=args.media,
+                include_secrets=args.include_secrets,
+                progress=bars,
+            )
+        )
+        if args.keep:
+            deleted = asyncio.run(prune(target, args.keep))
+    except failures() as exc:
+        print(f"clipsync: the backup failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        bars.close()
+    print(outcome.summary())
+    if args.keep:
+        print(f"Kept the newest {args.keep} backup(s); deleted {deleted}.")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace, settings: Settings) -> int:
+    from clipsync.backup import failures, open_install
+    from clipsync.backup.progress import Bars
+    from clipsync.backup.restore import restore_backup
+    from clipsync.backup.targets import open_target
+
+    install = open_install(settings)
+    source = open_target(args.source, settings, install.s3_settings)
+    bars = Bars()
+    try:
+        restored = asyncio.run(
+            restore_backup(
+                settings,
+                install.sources.storage,
+                source,
+                media=args.media,
+                analytics_db=install.sources.analytics_db,
+                progress=bars,
+            )
+        )
+    except failures() as exc:
+        print(f"clipsync: the restore failed: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        bars.close()
+    print(restored.summary())
+    pending = asyncio.run(db.pending_migrations(settings))
+    if pending:
+        print(f"The database needs {len(pending)} migration(s): run `clipsync migrate`.")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="clipsync", description="ClipSync video platform")
     top.add_argument(
@@ -353,6 +418,57 @@ def parser() -> argparse.ArgumentParser:
         help="copy and verify but do not switch (a first pass while ClipSync still runs)",
     )
     move.set_defaults(run=cmd_storage_migrate)
+
+    backup = commands.add_parser(
+        "backup",
+        help="back up the database, config, analytics and media list (media with --media)",
+        description=(
+            "Write a consistent backup into a new folder of TARGET: the database (SQLite "
+            "online backup, or pg_dump), the SQLite analytics, config.toml with its secrets "
+            "masked, and a manifest of every media object with its size and sha256. "
+            "ClipSync may keep running. See docs/operations.md, Backups."
+        ),
+    )
+    backup.add_argument(
+        "--to", required=True, metavar="TARGET", help="a folder, or s3://bucket/prefix"
+    )
+    backup.add_argument(
+        "--media",
+        action="store_true",
+        help="copy the media too (only what the target does not hold yet)",
+    )
+    backup.add_argument(
+        "--include-secrets",
+        action="store_true",
+        help="keep config.toml's secrets and the token signing key (guard the backup)",
+    )
+    backup.add_argument(
+        "--keep", type=positive, metavar="N", help="then delete all but the newest N backups"
+    )
+    backup.set_defaults(run=cmd_backup)
+
+    restore = commands.add_parser(
+        "restore",
+        help="restore a backup into an empty install and verify every media checksum",
+        description=(
+            "Restore the backup SOURCE names (one backup folder, or the newest in a target) "
+            "into this install, which must be empty (no users, no videos): the database, "
+            "the SQLite analytics and, with --media, the media into the configured store. "
+            "Every media object is then read back and its sha256 compared with the "
+            "manifest. Stop ClipSync first."
+        ),
+    )
+    restore.add_argument(
+        "--from",
+        dest="source",
+        required=True,
+        metavar="SOURCE",
+        help="a backup folder or target, or s3://bucket/prefix",
+    )
+    restore.add_argument(
+        "--media", action="store_true", help="copy the media from the backup into the store"
+    )
+    restore.set_defaults(run=cmd_restore)
     return top
 
 

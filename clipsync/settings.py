@@ -273,6 +273,29 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class BackupSettings:
+    # Hours between scheduled backups (`clipsync backup` run by the job consumer);
+    # 0 turns the schedule off.
+    schedule_hours: float = check(non_negative, 0.0)
+    # Where scheduled backups go: a folder (relative: inside the data directory) or
+    # "s3://bucket/prefix". Empty: the "backups" folder in the data directory.
+    target: str = ""
+    # How many scheduled backups are kept; older ones (and media only they use) are deleted.
+    keep: int = check(positive, 7)
+    # Whether scheduled backups copy the media too (incrementally), not only list it.
+    media: bool = False
+    # Whether scheduled backups keep the secrets of config.toml and the token key.
+    include_secrets: bool = False
+    # An S3 target's endpoint ("host:port") and keys; empty: those of
+    # [plugins.storage_s3]. Also CLIPSYNC_BACKUP_S3_ENDPOINT and so on.
+    s3_endpoint: str = ""
+    s3_access_key: Secret = field(default_factory=Secret)
+    s3_secret_key: Secret = field(default_factory=Secret)
+    s3_region: str = ""
+    s3_secure: bool = True
+
+
+@dataclass(frozen=True)
 class PluginsSettings:
     dirs: list[str] = field(default_factory=list)
     disabled: list[str] = field(default_factory=list)
@@ -307,6 +330,7 @@ SECTIONS: dict[str, type] = {
     "web": WebSettings,
     "logging": LoggingSettings,
     "metrics": MetricsSettings,
+    "backup": BackupSettings,
 }
 
 
@@ -328,6 +352,7 @@ class Settings:
     web: WebSettings = field(default_factory=WebSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    backup: BackupSettings = field(default_factory=BackupSettings)
     plugins: PluginsSettings = field(default_factory=PluginsSettings)
     categories: tuple[Category, ...] = DEFAULT_CATEGORIES
     # Raw `[plugins.<name>]` tables, checked by `clipsync.plugins` against each schema.

@@ -15,6 +15,7 @@ from clients import PASSWORD, bearer
 from clipsync import events
 from clipsync.models import Notification, Role, SiteAlert, Video, VideoStatus
 from clipsync.services import site_alerts
+from clipsync.services.notification_types import INVITE, TYPES
 from clipsync.sessions import SESSION_COOKIE
 
 CATEGORIES = [
@@ -282,3 +283,23 @@ async def test_a_whole_category_is_told_in_one_batch(site) -> None:
     # one per person.
     [event] = news
     assert sorted(event.data["userIds"]) == sorted(told | {people["uploader"][0].id})
+
+
+async def test_a_failed_backup_tells_the_admins(site) -> None:
+    _app, _client, people = site
+    await events.publish("admin.backup_failed", detail="the target folder is read-only")
+    told = await everyone(people)
+    assert told["admin"] == ["admin.backup_failed"]
+    assert all(not kinds for name, kinds in told.items() if name != "admin")
+    item = await Notification.get(user_id=people["admin"][0].id)
+    assert (item.title, item.body) == (
+        "The scheduled backup failed",
+        "the target folder is read-only",
+    )
+
+
+def test_every_type_has_its_mail_in_the_default_theme() -> None:
+    emails = Path(__file__).parent.parent / "themes" / "default" / "templates" / "emails"
+    for name in [*TYPES, INVITE, "account.password_reset"]:
+        for suffix in ("txt", "html"):
+            assert (emails / f"{name}.{suffix}").is_file(), f"emails/{name}.{suffix}"

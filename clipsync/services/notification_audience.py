@@ -7,7 +7,8 @@
 - Members of the category: a new video was approved in it (not its uploader).
 - The person themselves, always: their password changed, a sign-in from a new
   device, their role or category changed.
-- Admins: a transcode failed for good; storage or disk space is nearly full.
+- Admins: a transcode failed for good; storage or disk space is nearly full; a
+  scheduled backup failed.
 
 Whether each person gets each message on each channel is their preference
 (`notification_types.wants`), decided when it is delivered.
@@ -143,15 +144,20 @@ def account_message(event: Event) -> Message | None:
     return _message(user_id, event.name, title, body, "/")
 
 
+# The admins' alerts: each event's title; its `detail` says what was found.
+ALERT_TITLES = {
+    "admin.storage_low": ("Storage is nearly full", "/admin"),
+    "admin.backup_failed": ("The scheduled backup failed", "/admin"),
+}
+
+
 async def admin_alert_messages(event: Event) -> list[Message]:
-    """`admin.storage_low`: every admin hears what the check found."""
-    if event.name != "admin.storage_low":
+    """An `admin.*` alert (storage nearly full, a failed backup): every admin hears it."""
+    if event.name not in ALERT_TITLES:
         return []
-    detail = str(event.data.get("detail") or "Free space is running out.")
-    return [
-        _message(user_id, event.name, "Storage is nearly full", detail, "/admin")
-        for user_id in await admins()
-    ]
+    title, url = ALERT_TITLES[event.name]
+    detail = str(event.data.get("detail") or title)
+    return [_message(user_id, event.name, title, detail, url) for user_id in await admins()]
 
 
 async def messages_for(event: Event) -> list[Message]:

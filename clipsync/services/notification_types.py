@@ -87,6 +87,7 @@ TYPES: dict[str, NotificationType] = {
         ),
         NotificationType("admin.transcode_failed", "admins", "A transcode failed for good"),
         NotificationType("admin.storage_low", "admins", "Storage or disk space is nearly full"),
+        NotificationType("admin.backup_failed", "admins", "A scheduled backup failed"),
     )
 }
 

@@ -17,6 +17,8 @@
 - A resumable (tus) upload that expired (`[uploads] resumable_expiry_hours` without a
   byte) is deleted: its staged bytes, the parts it stored, its row.
 - Read notifications older than `[notifications] keep_read_days` are deleted.
+- Every `[backup] schedule_hours`, one consumer starts the scheduled backup
+  (`clipsync.backup.schedule`), which runs in the background.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from typing import Any
 
 from tortoise.expressions import Q
 
+from clipsync.backup import schedule as backups
 from clipsync.jobs.liveness import lease_holder
 from clipsync.models import ResumableUpload, Video, VideoStatus
 from clipsync.services import site_alerts
@@ -210,4 +213,5 @@ async def reap(
         "notifications": await prune_read(ctx.settings.notifications.keep_read_days),
         "deliveries": await queue_lost_deliveries(),
         "alerts": int(await site_alerts.check_storage(ctx.settings, ctx.backends.storage)),
+        "backup": int(await backups.start_if_due(ctx)),
     }

@@ -21,12 +21,13 @@ from clipsync.sizes import format_size
 ONCE_EVERY = timedelta(days=1)
 
 
-async def claim(name: str, now: datetime | None = None) -> bool:
-    """True for the one caller that may send alert `name` now (none sent in a day)."""
+async def claim(name: str, now: datetime | None = None, every: timedelta = ONCE_EVERY) -> bool:
+    """True for the one caller that may do `name` now: nobody did within `every`.
+
+    Alerts use it (once a day), and so does the scheduled backup (once a period).
+    """
     now = now or datetime.now(UTC)
-    if await SiteAlert.filter(name=name, last_sent_at__lte=now - ONCE_EVERY).update(
-        last_sent_at=now
-    ):
+    if await SiteAlert.filter(name=name, last_sent_at__lte=now - every).update(last_sent_at=now):
         return True
     try:
         await SiteAlert.create(name=name, last_sent_at=now)
