@@ -41,6 +41,7 @@ from clipsync.services.user_admin import UserAdminService
 from clipsync.sessions import attach_actor, is_api, remember_csrf
 from clipsync.settings import Settings, load_settings
 from clipsync.web import (
+    account_pages,
     admin_pages,
     analytics_pages,
     caption_pages,
@@ -161,6 +162,7 @@ def setup_routes(app: ClipSyncApp) -> None:
         health.bp,
         pages.bp,
         password_pages.bp,
+        account_pages.bp,
         video_pages.bp,
         caption_pages.bp,
         notification_pages.bp,

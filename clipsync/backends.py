@@ -78,6 +78,10 @@ class TokenClaims:
     expires_at: int = 0
     # A unique id per token, so one token can be revoked (sign-out) before it expires.
     token_id: str = ""
+    # The sign-in session (`AuthSession.id`) the token was issued for: ending that
+    # session ends the token at once. Empty for a token tied to no session (one
+    # made by `AccountService.start_session` for tools and tests).
+    session_id: str = ""
 
 
 @runtime_checkable

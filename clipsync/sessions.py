@@ -1,9 +1,21 @@
 """Who is making a request: the session cookie or a bearer token, and CSRF.
 
-The web UI keeps its token in an HttpOnly, SameSite=Lax cookie; scripts send
+The web UI keeps its access token in an HttpOnly, SameSite=Lax cookie; scripts send
 `Authorization: Bearer <token>`. A middleware resolves either to
-`request.ctx.actor` (a `User` or None) before any handler runs; handlers then ask
-for what they need with `require_user` / `require_role`.
+`request.ctx.actor` (a `User` or None) and `request.ctx.session_id` (the sign-in
+session the token names, or "") before any handler runs; handlers then ask for what
+they need with `require_user` / `require_role`.
+
+Sign-in cookies (see services/auth_sessions.py for the sessions themselves):
+- `clipsync_session`: the access token; HttpOnly, kept as long as the session so an
+  expired token still tells the page a refresh may bring it back.
+- `clipsync_refresh`: the refresh token; HttpOnly, SameSite=Strict, sent only to
+  `/api/auth/refresh`. Page requests never carry it, so the server never refreshes
+  on a page load: `static/js/session.js` does, before the access token runs out
+  and when a page was rendered with an expired one (then it reloads the page).
+- `clipsync_session_expires`: `<expiry>:<lifetime>` of the access token in Unix
+  seconds; readable by scripts (it holds nothing secret) so session.js knows when
+  to refresh, in every tab, without asking the server.
 
 CSRF: forms carry a `csrf_token` field and scripts in the page an `X-CSRF-Token`
 header, both equal to the `clipsync_csrf` cookie (double submit). It is checked on
@@ -21,6 +33,7 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import time
 from typing import TYPE_CHECKING
 
 from sanic import Request
@@ -31,8 +44,12 @@ from clipsync.models import Role, User
 
 if TYPE_CHECKING:
     from clipsync.context import ClipSyncApp
+    from clipsync.services.accounts import Session
 
 SESSION_COOKIE = "clipsync_session"
+REFRESH_COOKIE = "clipsync_refresh"
+REFRESH_PATH = "/api/auth/refresh"
+EXPIRY_COOKIE = "clipsync_session_expires"
 CSRF_COOKIE = "clipsync_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -62,11 +79,15 @@ async def attach_actor(request: Request) -> None:
     """Middleware: resolve the request's token to `request.ctx.actor`."""
     request.ctx.actor = None
     request.ctx.auth_error = None
+    request.ctx.session_id = ""
+    request.ctx.claims = None
     token = request_token(request)
     if token:
         app: ClipSyncApp = request.app
         try:
-            request.ctx.actor = await app.ctx.accounts.user_for_token(token)
+            request.ctx.actor, claims = await app.ctx.accounts.identify(token)
+            request.ctx.session_id = claims.session_id
+            request.ctx.claims = claims
         except Unauthorized as exc:
             request.ctx.auth_error = exc
     if request.method not in SAFE_METHODS:
@@ -127,13 +148,59 @@ def set_session_cookie(request: Request, response: HTTPResponse, token: str, max
     rotate_csrf(request)
 
 
+def set_sign_in_cookies(
+    request: Request, response: HTTPResponse, session: Session, *, rotate: bool = True
+) -> None:
+    """Give the browser a session's access and refresh tokens (see the module docstring).
+
+    `rotate` replaces the CSRF token (a sign-in); a refresh keeps it, so forms open
+    in other tabs still work.
+    """
+    lifetime = max(1, session.session_expires_at - int(time.time()))
+    _session_cookie(request, response, session.token, lifetime)
+    if session.refresh_token:
+        _refresh_cookie(request, response, session.refresh_token, lifetime)
+    access = max(1, session.expires_at - int(time.time()))
+    _expiry_cookie(request, response, f"{session.expires_at}:{access}", lifetime)
+    if rotate:
+        rotate_csrf(request)
+
+
 def clear_session_cookie(request: Request, response: HTTPResponse) -> None:
     """Sign the browser out, and replace the CSRF token of the ended session."""
     # Sent with exactly the attributes it was set with: Sanic's `delete_cookie` adds
     # Secure by default, and a browser ignores a Secure Set-Cookie over plain HTTP,
     # so the session cookie would stay behind after signing out.
     _session_cookie(request, response, "", 0)
+    _refresh_cookie(request, response, "", 0)
+    _expiry_cookie(request, response, "", 0)
     rotate_csrf(request)
+
+
+def _refresh_cookie(request: Request, response: HTTPResponse, value: str, max_age: int) -> None:
+    app: ClipSyncApp = request.app
+    response.add_cookie(
+        REFRESH_COOKIE,
+        value,
+        path=REFRESH_PATH,
+        max_age=max_age,
+        httponly=True,
+        samesite="Strict",
+        secure=app.ctx.settings.server.secure_cookies,
+    )
+
+
+def _expiry_cookie(request: Request, response: HTTPResponse, value: str, max_age: int) -> None:
+    app: ClipSyncApp = request.app
+    response.add_cookie(
+        EXPIRY_COOKIE,
+        value,
+        path="/",
+        max_age=max_age,
+        httponly=False,
+        samesite="Lax",
+        secure=app.ctx.settings.server.secure_cookies,
+    )
 
 
 def _session_cookie(request: Request, response: HTTPResponse, value: str, max_age: int) -> None:

@@ -226,7 +226,16 @@ class AnalyticsSettings:
 @dataclass(frozen=True)
 class AuthSettings:
     backend: str = "local"
-    token_lifetime_hours: int = check(positive, 168)
+    # An access token (the JWT naming its session) lives this long; a fraction is
+    # allowed (0.05 is three seconds: the browser tests). Pages renew it silently.
+    access_token_minutes: float = check(positive, 15.0)
+    # A sign-in lasts this long after its last refresh (sliding), and never longer
+    # than session_max_days after it started. (`token_lifetime_hours`, the one
+    # long-lived token before sessions, is gone: remove it from older configs.)
+    session_days: int = check(positive, 30)
+    session_max_days: int = check(positive, 90)
+    # Where sign-in sessions are kept: "database" (the only store for now).
+    session_store: Literal["database"] = "database"
     password_min_length: int = check(at_least(8), 8)
     registration: Literal["open", "invite", "closed"] = "open"
     # Failed sign-ins to one email from one client address before that address must
@@ -243,6 +252,13 @@ class AuthSettings:
     max_concurrent_logins: int = check(positive, 4)
     # How long a "forgot password" link works, in minutes.
     reset_token_minutes: int = check(positive, 60)
+
+    def __post_init__(self) -> None:
+        if self.session_max_days < self.session_days:
+            raise ConfigError(
+                f"[auth] session_max_days ({self.session_max_days}) must be at least "
+                f"session_days ({self.session_days})"
+            )
 
 
 @dataclass(frozen=True)
@@ -262,14 +278,6 @@ class LoggingSettings:
     levels: list[str] = field(default_factory=list, metadata={"check": logs.levels_problem})
     # One line per request: method, route, status, duration and user id.
     access_log: bool = True
-
-
-@dataclass(frozen=True)
-class MetricsSettings:
-    # Serve GET /metrics in the Prometheus text format (see clipsync.metrics).
-    enabled: bool = False
-    # A bearer token every scrape must send; empty: only loopback clients may scrape.
-    token: Secret = field(default_factory=Secret)
 
 
 @dataclass(frozen=True)
@@ -293,6 +301,14 @@ class BackupSettings:
     s3_secret_key: Secret = field(default_factory=Secret)
     s3_region: str = ""
     s3_secure: bool = True
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    # Serve GET /metrics in the Prometheus text format (see clipsync.metrics).
+    enabled: bool = False
+    # A bearer token every scrape must send; empty: only loopback clients may scrape.
+    token: Secret = field(default_factory=Secret)
 
 
 @dataclass(frozen=True)

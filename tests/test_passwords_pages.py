@@ -84,6 +84,7 @@ async def test_changing_the_password_on_its_page_keeps_this_browser_and_ends_the
     site.cookies.clear()
     await sign_in_page(site)
     old_cookie = site.cookies[SESSION_COOKIE]
+    [mine] = [s for s in (await site.get("/api/auth/sessions")).json()["sessions"] if s["current"]]
     page = await site.get("/account/password")
     assert page.status_code == 200 and "Change password" in page.text
     token = csrf_of(page)
@@ -114,6 +115,9 @@ async def test_changing_the_password_on_its_page_keeps_this_browser_and_ends_the
     done = await site.get("/account/password?changed=1")
     assert done.status_code == 200 and 'id="password-changed"' in done.text
     assert (await site.get("/api/auth/me", headers=bearer(elsewhere))).status_code == 401
+    # This browser's sign-in session goes on (new tokens, the same session); the other ended.
+    sessions = (await site.get("/api/auth/sessions")).json()["sessions"]
+    assert [(s["id"], s["current"]) for s in sessions] == [(mine["id"], True)]
     # The new cookie came with a CSRF token of its own: the next form works.
     again = await site.post(
         "/account/password",

@@ -1,20 +1,32 @@
-"""`/api/auth`: register, sign in, who am I, sign out, change or reset a password."""
+"""`/api/auth`: register, sign in, refresh, who am I, sign out, sessions, passwords.
+
+Signing in answers `{user, token, refreshToken, expiresIn, expiresAt}`; the sessions
+behind them are services/auth_sessions.py. A page's script refreshes with the
+refresh cookie instead of a body: then the tokens travel only in HttpOnly cookies,
+never in the answer.
+"""
 
 from __future__ import annotations
 
 from sanic import Blueprint, Request
 from sanic.response import HTTPResponse, empty, json
 
+from clipsync import request_ids
 from clipsync.api.bodies import json_object
 from clipsync.context import ClipSyncRequest
+from clipsync.errors import Unauthorized
 from clipsync.services import passwords
 from clipsync.services.accounts import Session
+from clipsync.services.auth_sessions import REFRESH_RACED
+from clipsync.services.auth_sessions import session_json as auth_session_json
 from clipsync.sessions import (
+    REFRESH_COOKIE,
     SESSION_COOKIE,
     bearer_token,
+    clear_session_cookie,
     request_token,
     require_user,
-    set_session_cookie,
+    set_sign_in_cookies,
 )
 
 bp = Blueprint("api_auth", url_prefix="/api/auth")
@@ -24,7 +36,21 @@ def session_json(session: Session) -> dict[str, object]:
     return {
         "user": session.user.to_public(),
         "token": session.token,
+        "refreshToken": session.refresh_token,
+        "expiresIn": session.expires_in,
         "expiresAt": session.expires_at,
+    }
+
+
+def cookie_session(request: ClipSyncRequest) -> bool:
+    """A page's script calling with the browser's cookies, not a script with a token."""
+    return bearer_token(request) is None and bool(request.cookies.get(SESSION_COOKIE))
+
+
+def client_of(request: ClipSyncRequest) -> dict[str, str]:
+    return {
+        "address": request.remote_addr or request.ip,
+        "user_agent": request.headers.get("user-agent", ""),
     }
 
 
@@ -32,7 +58,11 @@ def session_json(session: Session) -> dict[str, object]:
 async def register(request: ClipSyncRequest) -> HTTPResponse:
     body = json_object(request)
     session = await request.app.ctx.accounts.register(
-        body.get("email"), body.get("password"), body.get("categoryRole"), body.get("invite")
+        body.get("email"),
+        body.get("password"),
+        body.get("categoryRole"),
+        body.get("invite"),
+        **client_of(request),
     )
     return json(session_json(session), status=201)
 
@@ -41,12 +71,47 @@ async def register(request: ClipSyncRequest) -> HTTPResponse:
 async def login(request: ClipSyncRequest) -> HTTPResponse:
     body = json_object(request)
     session = await request.app.ctx.accounts.login(
-        body.get("email"),
-        body.get("password"),
-        address=request.remote_addr or request.ip,
-        user_agent=request.headers.get("user-agent", ""),
+        body.get("email"), body.get("password"), **client_of(request)
     )
     return json(session_json(session))
+
+
+@bp.post("/refresh")
+async def refresh(request: ClipSyncRequest) -> HTTPResponse:
+    """`{refreshToken}` → a new pair; or, from a page, the refresh cookie → new cookies.
+
+    The refresh token is used up. A page's failed refresh also clears its cookies
+    (the person is signed out), except when another tab won a refresh at that moment.
+    """
+    body = json_object(request) if request.body else {}
+    token = body.get("refreshToken")
+    from_cookie = token is None and bool(request.cookies.get(REFRESH_COOKIE))
+    if from_cookie:
+        token = request.cookies.get(REFRESH_COOKIE)
+    try:
+        session = await request.app.ctx.accounts.sessions.refresh(
+            token, address=request.remote_addr or request.ip
+        )
+    except Unauthorized as error:
+        if not from_cookie or error.message == REFRESH_RACED:
+            raise
+        answer = error.to_json()
+        answer["error"]["requestId"] = request_ids.request_id(request)
+        response = json(answer, status=error.status)
+        clear_session_cookie(request, response)
+        return response
+    if not from_cookie:
+        return json(session_json(session))
+    # The tokens stay in HttpOnly cookies: the script learns only when to come back.
+    response = json(
+        {
+            "user": session.user.to_public(),
+            "expiresIn": session.expires_in,
+            "expiresAt": session.expires_at,
+        }
+    )
+    set_sign_in_cookies(request, response, session, rotate=False)
+    return response
 
 
 @bp.get("/me")
@@ -60,7 +125,38 @@ async def logout(request: ClipSyncRequest) -> HTTPResponse:
     token = request_token(request)
     assert token is not None  # require_user passed, so the request carried one
     await request.app.ctx.accounts.logout(token)
-    return empty()
+    response = empty()
+    if cookie_session(request):
+        clear_session_cookie(request, response)
+    return response
+
+
+@bp.get("/sessions")
+async def list_sessions(request: ClipSyncRequest) -> HTTPResponse:
+    """The caller's live sign-in sessions, `current` marking the one asking."""
+    user = require_user(request)
+    rows = await request.app.ctx.accounts.sessions.list(user)
+    current = request.ctx.session_id
+    return json({"sessions": [auth_session_json(row, current) for row in rows]})
+
+
+@bp.delete("/sessions/<session_id:str>")
+async def end_session(request: ClipSyncRequest, session_id: str) -> HTTPResponse:
+    """End one of the caller's sessions (404 for anyone else's: it is not theirs to see)."""
+    user = require_user(request)
+    await request.app.ctx.accounts.sessions.end(user, session_id)
+    response = empty()
+    if session_id == request.ctx.session_id and cookie_session(request):
+        clear_session_cookie(request, response)
+    return response
+
+
+@bp.post("/sessions/revoke-others")
+async def end_other_sessions(request: ClipSyncRequest) -> HTTPResponse:
+    """End every session of the caller but the one asking; `{ended}` says how many."""
+    user = require_user(request)
+    ended = await request.app.ctx.accounts.sessions.end_others(user, request.ctx.session_id)
+    return json({"ended": ended})
 
 
 @bp.post("/password")
@@ -73,13 +169,13 @@ async def change_password(request: ClipSyncRequest) -> HTTPResponse:
         user,
         body.get("currentPassword"),
         body.get("newPassword"),
-        address=request.remote_addr or request.ip,
+        session_id=request.ctx.session_id,
+        **client_of(request),
     )
     response = json(session_json(session))
-    if bearer_token(request) is None and request.cookies.get(SESSION_COOKIE):
+    if cookie_session(request):
         # A page's script called with the cookie: keep that browser signed in.
-        max_age = request.app.ctx.settings.auth.token_lifetime_hours * 3600
-        set_session_cookie(request, response, session.token, max_age)
+        set_sign_in_cookies(request, response, session)
     return response
 
 

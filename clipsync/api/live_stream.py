@@ -3,8 +3,10 @@
 Each stream is a subscription to this process's bus (`clipsync.events`): no stream
 reads the database on a timer. The session is checked again whenever the bus says
 the user's sessions ended or they signed out, and at least every `KEEPALIVE_SECONDS`
-(which catches a token that expired): once it is no longer honoured, a last
-`event: signed-out` carries the reason and the stream ends.
+(`AccountService.still_signed_in`: a stream outlives its short access token while
+the sign-in session it names goes on; a token tied to no session ends it when it
+expires): once it is no longer honoured, a last `event: signed-out` carries the
+reason and the stream ends.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from clipsync.context import ClipSyncRequest
 from clipsync.errors import Unauthorized
 from clipsync.events import Event
 from clipsync.models import User
-from clipsync.sessions import request_token, require_user
+from clipsync.sessions import require_user
 
 # A comment line this often keeps idle connections open through proxies.
 KEEPALIVE_SECONDS = 15.0
@@ -43,8 +45,8 @@ async def serve_live(
     user = require_user(request)
     if check is not None:
         check(user)
-    token = request_token(request)
-    assert token is not None  # require_user passed, so the request carried one
+    claims = request.ctx.claims
+    assert claims is not None  # require_user passed, so the request carried a token
     accounts = request.app.ctx.accounts
     # Subscribed before the opening read, so no change falls between the two.
     async with event_bus.subscribe("account.", *prefixes) as news:
@@ -74,7 +76,7 @@ async def serve_live(
             if not (about_me or due or event is None):
                 continue
             try:
-                user = await accounts.user_for_token(token)
+                user = await accounts.still_signed_in(claims)
             except Unauthorized as exc:
                 # A named event the page acts on (it stops listening instead of
                 # reconnecting).

@@ -2,8 +2,10 @@
 
 The auth backend (a plugin) hashes passwords and signs tokens; this service owns
 the rules around them: what a valid email is (a new password's rules are
-password_rules.py), which categories a person may pick, when a client address must wait before trying again (see
-rate_limit.py), when a token stops being honoured, and that set-up happens once.
+password_rules.py), which categories a person may pick, when a client address must
+wait before trying again (see rate_limit.py), when a token stops being honoured,
+and that set-up happens once. Sign-in sessions and their refresh tokens are
+auth_sessions.py (`AccountService.sessions`).
 """
 
 from __future__ import annotations
@@ -30,8 +32,10 @@ from clipsync.errors import (
     ValidationFailed,
 )
 from clipsync.models import Invite, KnownDevice, RevokedToken, Role, SiteState, User
+from clipsync.models.auth_sessions import AuthSession
 from clipsync.models.site import SITE_STATE_ID
 from clipsync.plugins import PluginHost
+from clipsync.services.auth_sessions import AuthSessions, end_sessions
 from clipsync.services.password_rules import check_new_password
 from clipsync.services.rate_limit import AttemptWindow, InFlight, Reservation, SignInThrottle
 from clipsync.settings import Settings
@@ -53,9 +57,24 @@ TOO_MANY_AT_ONCE = "Too many sign-ins at the same time. Please wait a moment and
 
 @dataclass(frozen=True)
 class Session:
+    """What a sign-in (or a refresh) hands out.
+
+    `token` is the access token, expiring at `expires_at` (Unix seconds). A session
+    kept in the database (`services/auth_sessions.py`) also has its id, its refresh
+    token and when it ends unless refreshed; `start_session` makes one without.
+    """
+
     user: User
     token: str
     expires_at: int
+    refresh_token: str = ""
+    session_id: str = ""
+    session_expires_at: int = 0
+
+    @property
+    def expires_in(self) -> int:
+        """Seconds the access token has left."""
+        return max(0, self.expires_at - int(time.time()))
 
 
 def fold_email(email: str) -> str:
@@ -88,6 +107,7 @@ class AccountService:
         )
         self.in_flight = InFlight(settings.auth.max_concurrent_logins)
         self.throttle = SignInThrottle(settings.auth)
+        self.sessions = AuthSessions(settings, auth)
         # A hash to check wrong passwords against when the email is unknown, so a
         # sign-in takes as long whether or not the account exists.
         self._decoy_hash: str | None = None
@@ -144,7 +164,14 @@ class AccountService:
         return user
 
     async def register(
-        self, email: object, password: object, category: object = None, invite: object = None
+        self,
+        email: object,
+        password: object,
+        category: object = None,
+        invite: object = None,
+        *,
+        user_agent: str = "",
+        address: str = "",
     ) -> Session:
         """Self-service registration, as `[auth] registration` allows.
 
@@ -160,7 +187,7 @@ class AccountService:
             user = await self.create_user(
                 email, password, category=self.registrable_category(category)
             )
-            return await self.signed_in(user)
+            return await self.signed_in(user, user_agent=user_agent, address=address)
         async with in_transaction():
             found = await self._open_invite(invite)
             user = await self.create_user(email, password, role=found.role, category=found.category)
@@ -170,7 +197,7 @@ class AccountService:
             )
             if not used:
                 raise Conflict("This invite has just been used. Ask for a new one.")
-        return await self.signed_in(user)
+        return await self.signed_in(user, user_agent=user_agent, address=address)
 
     @staticmethod
     async def _open_invite(token: object) -> Invite:
@@ -206,7 +233,9 @@ class AccountService:
         )
         return bool(await SiteState.filter(id=SITE_STATE_ID, set_up=False).update(set_up=True))
 
-    async def set_up_first_admin(self, email: object, password: object) -> Session:
+    async def set_up_first_admin(
+        self, email: object, password: object, *, user_agent: str = "", address: str = ""
+    ) -> Session:
         """Create the first administrator; refused once set-up was ever done."""
         normalize_email(email)
         self.check_password_rules(password)
@@ -216,7 +245,7 @@ class AccountService:
             if not await self._mark_set_up() or await User.filter(role=Role.ADMIN).exists():
                 raise Conflict("This ClipSync is already set up. Sign in instead.")
             user = await self.create_user(email, password, role=Role.ADMIN)
-        return await self.signed_in(user)
+        return await self.signed_in(user, user_agent=user_agent, address=address)
 
     # --- signing in -------------------------------------------------------------
 
@@ -237,13 +266,13 @@ class AccountService:
         if not self.in_flight.enter(*places):
             raise TooManyRequests(TOO_MANY_AT_ONCE, retry_after=1)
         try:
-            session = await self._login(key, password, address)
+            session = await self._login(key, password, address, user_agent)
         finally:
             self.in_flight.leave(*places)
         await self._note_device(session.user, user_agent, address)
         return session
 
-    async def _login(self, email: str, password: str, address: str) -> Session:
+    async def _login(self, email: str, password: str, address: str, user_agent: str) -> Session:
         wait = self.address_attempts.reserve(address)
         if wait:
             metrics.sign_in_failed("throttled_address")
@@ -270,7 +299,7 @@ class AccountService:
         if not user.is_active:
             raise Forbidden("This account has been deactivated. Ask an administrator.")
         await User.filter(id=user.id).update(failed_logins=0, locked_until=None)
-        return await self.signed_in(user)
+        return await self.signed_in(user, user_agent=user_agent, address=address)
 
     @staticmethod
     async def _note_device(user: User, user_agent: str, address: str) -> None:
@@ -308,35 +337,63 @@ class AccountService:
 
     # --- tokens -----------------------------------------------------------------
 
-    async def signed_in(self, user: User) -> Session:
-        """Start a session for `user` and note it as their last sign-in."""
+    async def signed_in(self, user: User, *, user_agent: str = "", address: str = "") -> Session:
+        """Start a sign-in session for `user` and note it as their last sign-in."""
         now = datetime.now(UTC)
         await User.filter(id=user.id).update(last_login_at=now)
         user.last_login_at = now
-        return self.start_session(user)
+        return await self.sessions.start(user, user_agent=user_agent, address=address)
 
     def start_session(self, user: User) -> Session:
-        now = int(time.time())
-        expires_at = now + self.settings.auth.token_lifetime_hours * 3600
-        claims = TokenClaims(
-            id=user.id,
-            email=user.email,
-            role=str(user.role),
-            category_role=user.category,
-            token_version=user.token_version,
-            issued_at=now,
-            expires_at=expires_at,
-        )
-        return Session(user=user, token=self.auth.issue_token(claims), expires_at=expires_at)
+        """An access token tied to no sign-in session, so it has no refresh token.
+
+        For tools and tests that act as a person for a moment. It lives
+        `[auth] access_token_minutes`; the token version and sign-out still end it.
+        """
+        token, expires_at = self.sessions.access_token(user)
+        return Session(user=user, token=token, expires_at=expires_at)
 
     async def user_for_token(self, token: str) -> User:
         """The user a token belongs to, if the token is still honoured."""
+        user, _claims = await self.identify(token)
+        return user
+
+    async def identify(self, token: str) -> tuple[User, TokenClaims]:
+        """The user a token belongs to and its claims, if the token is still honoured.
+
+        A token naming a session is honoured only while that session is not revoked.
+        """
         claims = self.auth.read_token(token)
-        # One query for the user and the revocation: it runs on every request.
+        return await self._honoured(claims), claims
+
+    async def still_signed_in(self, claims: TokenClaims) -> User:
+        """The user of a long-lived connection opened with `claims`, if it may go on.
+
+        A live stream outlives its access token: while the token's session goes on
+        (refreshed by the page), so does the stream. A token tied to no session
+        ends it when the token expires.
+        """
+        if not claims.session_id and claims.expires_at <= time.time():
+            raise Unauthorized("Your session has expired. Please sign in again.")
+        return await self._honoured(claims, live_until=datetime.now(UTC))
+
+    async def _honoured(self, claims: TokenClaims, live_until: datetime | None = None) -> User:
+        """The user of `claims`, unless the token or its session no longer counts.
+
+        `live_until`: the session must also not have expired by then.
+        """
+        # One query for the user, the revocation and the session: it runs on every request.
         users = User.filter(id=claims.id)
         if claims.token_id:
             revoked = RevokedToken.filter(token_id=claims.token_id).values("token_id")
             users = users.annotate(revoked_token=Subquery(revoked))
+        if claims.session_id:
+            live = AuthSession.filter(
+                id=claims.session_id, user_id=claims.id, revoked_at__isnull=True
+            )
+            if live_until is not None:
+                live = live.filter(expires_at__gt=live_until, ends_at__gt=live_until)
+            users = users.annotate(live_session=Subquery(live.values("id")))
         user = await users.first()
         if user is None or not user.is_active:
             raise Unauthorized("Your account is no longer active.")
@@ -346,12 +403,18 @@ class AccountService:
             )
         if claims.token_id and getattr(user, "revoked_token", None) is not None:
             raise Unauthorized("You have signed out. Please sign in again.")
+        if claims.session_id and getattr(user, "live_session", None) is None:
+            raise Unauthorized("This sign-in has ended. Please sign in again.")
         return user
 
     async def logout(self, token: str) -> None:
-        """Refuse this token from now on; other sessions of the user go on."""
+        """End this token's session (and the token itself); other sessions go on."""
         claims = self.auth.read_token(token)
         now = datetime.now(UTC)
+        if claims.session_id:
+            await AuthSession.filter(
+                id=claims.session_id, user_id=claims.id, revoked_at__isnull=True
+            ).update(revoked_at=now)
         await RevokedToken.filter(expires_at__lt=now).delete()
         await RevokedToken.update_or_create(
             token_id=claims.token_id,
@@ -360,7 +423,9 @@ class AccountService:
         await events.publish("account.signed_out", userId=claims.id)
 
     async def end_all_sessions(self, user: User) -> None:
-        """Invalidate every token issued to `user` (role or category change)."""
-        await User.filter(id=user.id).update(token_version=F("token_version") + 1)
+        """Invalidate every token and sign-in session of `user`."""
+        async with in_transaction():
+            await User.filter(id=user.id).update(token_version=F("token_version") + 1)
+            await end_sessions(user.id)
         await user.refresh_from_db(fields=["token_version"])
         await events.publish("account.sessions_ended", userId=user.id)

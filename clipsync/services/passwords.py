@@ -1,15 +1,18 @@
 """Passwords: changing one, and resetting a forgotten one with a link sent by email.
 
 What a new password may be is `password_rules.check_new_password`, the same check
-as at registration. Either way the password changes, every session ends (the token
-version is bumped, see `AccountService.user_for_token`), the account's unused reset
+as at registration. Either way the password changes, sessions end (the token
+version is bumped, see `AccountService.identify`, and the sign-in sessions of
+services/auth_sessions.py are revoked: all of them on a reset, all but the
+caller's on a change), the account's unused reset
 links stop working, and `account.password_changed` tells the owner (a security
 notification: in-app and email, always sent) while `account.sessions_ended` closes
 the live streams of the ended sessions.
 
 - Change: the current password is checked within the sign-in limits of
   rate_limit.py, on the same counters as signing in, so a stolen session is no
-  faster way to guess it. The caller gets a fresh token; other sessions end.
+  faster way to guess it. The caller's session goes on with a fresh pair of
+  tokens; other sessions end.
 - Forgot: the answer never tells whether an address has an account, and takes
   about as long either way (the same hashing and queries, and a write that changes
   nothing where there is no link to store). For an active account, a link with a
@@ -46,6 +49,7 @@ from clipsync.services.accounts import (
     Session,
     fold_email,
 )
+from clipsync.services.auth_sessions import end_sessions
 from clipsync.services.notification_types import Message
 from clipsync.services.password_rules import check_new_password
 from clipsync.settings import Settings
@@ -84,11 +88,20 @@ def sent_message(settings: Settings) -> str:
 
 
 async def change_password(
-    accounts: AccountService, user: User, current: object, new: object, *, address: str
+    accounts: AccountService,
+    user: User,
+    current: object,
+    new: object,
+    *,
+    address: str,
+    session_id: str = "",
+    user_agent: str = "",
 ) -> Session:
-    """Change a signed-in person's password; answers their new session.
+    """Change a signed-in person's password; answers new tokens for their session.
 
-    The new password is checked first, so a typo there costs no attempt.
+    `session_id` is the caller's sign-in session: it goes on, every other ends.
+    Without one (a token tied to no session) every session ends and a new one
+    starts. The new password is checked first, so a typo there costs no attempt.
     """
     if not isinstance(current, str) or not current:
         raise ValidationFailed("Enter your current password.", field="currentPassword")
@@ -100,11 +113,13 @@ async def change_password(
         )
     password_hash = await asyncio.to_thread(accounts.auth.hash_password, secret)
     async with in_transaction():
-        if not await _set_password(user.id, password_hash):
+        if not await _set_password(user.id, password_hash, keep_session=session_id):
             raise Unauthorized("Your account is no longer active.")
     await user.refresh_from_db()
     await _announce(user, "change")
-    return accounts.start_session(user)
+    if session_id:
+        return await accounts.sessions.renew(user, session_id)
+    return await accounts.sessions.start(user, user_agent=user_agent, address=address)
 
 
 async def _check_current(accounts: AccountService, user: User, current: str, address: str) -> None:
@@ -231,8 +246,9 @@ async def reset_password(accounts: AccountService, token: object, password: obje
 # --- both ---------------------------------------------------------------------------
 
 
-async def _set_password(user_id: int, password_hash: str) -> bool:
-    """Store the hash and end every session and reset link (in the caller's transaction).
+async def _set_password(user_id: int, password_hash: str, keep_session: str = "") -> bool:
+    """Store the hash and end every session (but `keep_session`) and reset link (in
+    the caller's transaction).
 
     False, changing nothing, when the account is not active.
     """
@@ -246,6 +262,7 @@ async def _set_password(user_id: int, password_hash: str) -> bool:
         await PasswordReset.filter(user_id=user_id, used_at__isnull=True).update(
             used_at=datetime.now(UTC)
         )
+        await end_sessions(user_id, keep=keep_session)
     return bool(changed)
 
 

@@ -1,8 +1,9 @@
 """Administering accounts: listing, changing role, category or active state, invites.
 
 Only admins administer accounts. A role or category change bumps the user's token
-version, so every token issued before stops working at once and they sign in
-again; deactivating an account does the same. The last active admin can neither be
+version, so every token issued before stops working at once, and revokes their
+sign-in sessions, so no refresh token makes new ones: they sign in again.
+Deactivating an account does the same. The last active admin can neither be
 demoted nor deactivated, so a ClipSync can never lock its administrators out: not
 even by two admins demoting each other at the same moment (see `update`).
 """
@@ -23,6 +24,7 @@ from clipsync.models import Invite, Role, User
 from clipsync.plugins import PluginHost
 from clipsync.services import notifications
 from clipsync.services.accounts import normalize_email
+from clipsync.services.auth_sessions import end_sessions
 from clipsync.services.moderation import record
 from clipsync.services.notification_types import INVITE, Message
 from clipsync.settings import Settings
@@ -117,6 +119,7 @@ class UserAdminService:
             await user.save(update_fields=["category", "role", "is_active"])
             # Any change of who someone is or may see ends their sessions.
             await User.filter(id=user.id).update(token_version=F("token_version") + 1)
+            await end_sessions(user.id)
             await user.refresh_from_db()
             if stops_being_admin and not await User.filter(**ACTIVE_ADMIN).exists():
                 # The locks already rule this out on PostgreSQL; on SQLite, which has

@@ -13,7 +13,7 @@ from clipsync.api.bodies import form_fields
 from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, ValidationFailed
 from clipsync.services.accounts import Session
-from clipsync.sessions import clear_session_cookie, request_token, set_session_cookie
+from clipsync.sessions import clear_session_cookie, request_token, set_sign_in_cookies
 
 bp = Blueprint("pages")
 
@@ -26,10 +26,18 @@ def safe_next(target: str | None) -> str:
 
 
 def signed_in(request: ClipSyncRequest, session: Session, target: str = "/") -> HTTPResponse:
+    """Go on to `target` with the session's cookies (see clipsync/sessions.py)."""
     response = redirect(safe_next(target), status=303)
-    max_age = request.app.ctx.settings.auth.token_lifetime_hours * 3600
-    set_session_cookie(request, response, session.token, max_age)
+    set_sign_in_cookies(request, response, session)
     return response
+
+
+def client_of(request: ClipSyncRequest) -> dict[str, str]:
+    """Where a sign-in comes from, as its session remembers it."""
+    return {
+        "address": request.remote_addr or request.ip,
+        "user_agent": request.headers.get("user-agent", ""),
+    }
 
 
 def form_again(
@@ -69,7 +77,9 @@ async def setup_submit(request: ClipSyncRequest) -> HTTPResponse:
     form = form_fields(request, "email", "password", "password_confirm")
     try:
         check_confirmation(form)
-        session = await request.app.ctx.accounts.set_up_first_admin(form["email"], form["password"])
+        session = await request.app.ctx.accounts.set_up_first_admin(
+            form["email"], form["password"], **client_of(request)
+        )
     except ClipSyncError as error:
         return form_again(request, "setup.html", error, form, setting_up=True)
     request.app.ctx.set_up = True
@@ -88,7 +98,11 @@ async def register_submit(request: ClipSyncRequest) -> HTTPResponse:
     try:
         check_confirmation(form)
         session = await request.app.ctx.accounts.register(
-            form["email"], form["password"], form["categoryRole"], form["invite"] or None
+            form["email"],
+            form["password"],
+            form["categoryRole"],
+            form["invite"] or None,
+            **client_of(request),
         )
     except ClipSyncError as error:
         return form_again(request, "register.html", error, form)
@@ -109,10 +123,7 @@ async def login_submit(request: ClipSyncRequest) -> HTTPResponse:
     form = form_fields(request, "email", "password", "next")
     try:
         session = await request.app.ctx.accounts.login(
-            form["email"],
-            form["password"],
-            address=request.remote_addr or request.ip,
-            user_agent=request.headers.get("user-agent", ""),
+            form["email"], form["password"], **client_of(request)
         )
     except ClipSyncError as error:
         return form_again(request, "login.html", error, form, next=safe_next(form["next"]))

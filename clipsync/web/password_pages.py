@@ -41,10 +41,12 @@ async def change_submit(request: ClipSyncRequest) -> HTTPResponse:
             form["current_password"],
             form["password"],
             address=request.remote_addr or request.ip,
+            session_id=request.ctx.session_id,
+            user_agent=request.headers.get("user-agent", ""),
         )
     except ClipSyncError as error:
         return form_again(request, "change_password.html", error, form)
-    # The old token ended with the other sessions: this browser gets the new one.
+    # This browser's session goes on (with new tokens); every other one ended.
     return signed_in(request, session, "/account/password?changed=1")
 
 

@@ -1,4 +1,7 @@
-"""Local accounts: bcrypt password hashes and HS256 JWT session tokens.
+"""Local accounts: bcrypt password hashes and HS256 JWT access tokens.
+
+A token names its sign-in session in `sid` when it has one (see
+`clipsync.services.auth_sessions`).
 
 The signing key comes from `[plugins.auth_local] jwt_secret`; when that is empty a
 random key is generated on first start and kept in `<data_dir>/secrets/jwt.key`
@@ -105,6 +108,8 @@ class LocalAuth:
             "exp": claims.expires_at,
             "jti": uuid.uuid4().hex,
         }
+        if claims.session_id:
+            payload["sid"] = claims.session_id
         return jwt.encode(payload, self._key, algorithm=ALGORITHM)
 
     def read_token(self, token: str) -> TokenClaims:
@@ -126,6 +131,7 @@ class LocalAuth:
                 issued_at=int(payload["iat"]),
                 expires_at=int(payload["exp"]),
                 token_id=str(payload["jti"]),
+                session_id=str(payload.get("sid") or ""),
             )
         except (TypeError, ValueError):
             raise Unauthorized("Your session is not valid. Please sign in again.") from None

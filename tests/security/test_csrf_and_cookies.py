@@ -15,7 +15,7 @@ from clients import PASSWORD
 
 from clipsync.context import ClipSyncApp
 from clipsync.models import Role
-from clipsync.sessions import CSRF_COOKIE, SESSION_COOKIE
+from clipsync.sessions import CSRF_COOKIE, EXPIRY_COOKIE, REFRESH_COOKIE, SESSION_COOKIE
 
 
 async def form_token(client: httpx.AsyncClient, path: str) -> str:
@@ -115,23 +115,26 @@ async def test_signing_out_deletes_the_session_cookie_with_the_attributes_it_was
     # Secure cookies travel over HTTPS only (httpx keeps that rule too).
     base = "https://clipsync.test" if secure else ""
     _, signed_in = await sign_in(client, base)
-    set_line = set_cookies(signed_in)[SESSION_COOKIE]
 
     token = client.cookies[CSRF_COOKIE]
     signed_out = await client.post(f"{base}/logout", data={"csrf_token": token})
     assert signed_out.status_code == 303
-    deleted = set_cookies(signed_out)[SESSION_COOKIE]
 
     def attributes(line: str) -> set[str]:
         parts = {p.strip() for p in line.split(";")[1:]}
         return {p for p in parts if not p.lower().startswith(("max-age", "expires"))}
 
-    assert cookie_value(deleted) == ""
-    assert "Max-Age=0" in deleted
-    assert attributes(deleted) == attributes(set_line), (set_line, deleted)
-    assert ("Secure" in deleted) is secure
+    # The access token's cookie, and the refresh token's (on its own path) with it.
+    for name in (SESSION_COOKIE, REFRESH_COOKIE, EXPIRY_COOKIE):
+        set_line = set_cookies(signed_in)[name]
+        deleted = set_cookies(signed_out)[name]
+        assert cookie_value(deleted) == ""
+        assert "Max-Age=0" in deleted
+        assert attributes(deleted) == attributes(set_line), (set_line, deleted)
+        assert ("Secure" in deleted) is secure
     # And the browser is signed out: the cookie jar no longer holds the session.
     assert SESSION_COOKIE not in client.cookies
+    assert REFRESH_COOKIE not in client.cookies
     assert (await client.get(f"{base}/")).headers["location"].startswith("/login")
 
 
