@@ -405,3 +405,37 @@ async def test_a_live_stream_outlives_its_access_token_but_not_its_session(
     with pytest.raises(Unauthorized, match="expired"):
         await accounts.still_signed_in(tool_claims)
     assert time.time() > tool_claims.expires_at
+
+
+async def test_the_live_streams_of_a_process_are_checked_together(
+    app: ClipSyncApp, client: httpx.AsyncClient, monkeypatch
+) -> None:
+    """However many streams are open, one check asks about all their sessions at once,
+    and ends exactly the streams whose session is over."""
+    from clipsync.api.live_stream import SessionWatch, Watched
+
+    accounts = app.ctx.accounts
+    for email in ("ann@example.org", "bob@example.org"):
+        await register(client, email)
+    streams = []
+    for email in ("ann@example.org", "ann@example.org", "bob@example.org"):
+        claims = accounts.auth.read_token((await login(client, email))["token"])
+        streams.append(Watched(claims, accounts, await User.get(id=claims.id)))
+    asked = []
+    ask = accounts.still_signed_in_all
+
+    async def counted(all_claims):
+        asked.append(len(all_claims))
+        return await ask(all_claims)
+
+    monkeypatch.setattr(accounts, "still_signed_in_all", counted)
+    watch = SessionWatch()
+    watch.streams.update(streams)
+    await watch.check()
+    assert asked == [3] and all(s.ended is None for s in streams)
+    # Ann signs out of her second sign-in; nothing is published about it here.
+    await AuthSession.filter(id=streams[1].claims.session_id).update(revoked_at=datetime.now(UTC))
+    await watch.check()
+    assert asked == [3, 3]
+    assert [s.ended is not None for s in streams] == [False, True, False]
+    assert streams[1].wake.is_set() and "ended" in streams[1].ended.message
