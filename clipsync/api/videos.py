@@ -12,6 +12,7 @@ from clipsync.api.bodies import json_object
 from clipsync.api.live_stream import Send, serve_live
 from clipsync.api.multipart import StreamedFile
 from clipsync.context import ClipSyncRequest
+from clipsync.errors import BadRequest
 from clipsync.events import Event
 from clipsync.models import User, Video
 from clipsync.services import disk_space, search, videos
@@ -66,10 +67,21 @@ async def register(request: ClipSyncRequest) -> HTTPResponse:
 
 @bp.get("/")
 async def list_videos(request: ClipSyncRequest) -> HTTPResponse:
+    """Numbered pages (`page`, with a `total` counted up to a limit), or with `after`
+    (empty for the first) keyset pages answered as `items` and the `next` cursor."""
     user = require_user(request)
     page, size = videos.page_numbers(request.args.get("page"), request.args.get("pageSize"))
     mine = request.args.get("mine") in ("1", "true")
     query = request.args.get("q", "").strip()
+    # `?after=` (blank) asks for the first keyset page, so blanks are kept here.
+    args = request.get_args(keep_blank_values=True)
+    if "after" in args:
+        if query or "page" in args:
+            raise BadRequest("after pages the list; search results and page use page numbers.")
+        found = await videos.list_after(user, args.get("after"), size, mine=mine)
+        return json_response(
+            {"items": [videos.video_json(v, user) for v in found.items], "next": found.next}
+        )
     if query:
         found = await search.search_visible(user, query, page, size)
     else:
@@ -78,6 +90,7 @@ async def list_videos(request: ClipSyncRequest) -> HTTPResponse:
         {
             "items": [videos.video_json(v, user) for v in found.items],
             "total": found.total,
+            "totalIsLowerBound": found.more,
             "page": found.page,
             "pageSize": found.page_size,
         }

@@ -63,7 +63,16 @@ class Video(Model):
 
     class Meta:
         table = "videos"
-        indexes = (("category", "status"),)
+        # Each serves one branch of the visibility rule (services/videos.py) in the
+        # list's order, newest first, so a page is read from an index, never a sort of
+        # the library: a category's videos of one status, a category's videos in any
+        # status (editors), an uploader's own, and all of them (admins).
+        indexes = (
+            ("category", "status", "created_at", "id"),
+            ("category", "created_at", "id"),
+            ("owner_id", "created_at", "id"),
+            ("created_at", "id"),
+        )
 
     def __str__(self) -> str:
         return f"{self.title or 'untitled'} ({self.id})"

@@ -2,9 +2,14 @@
 
 SQLite uses an FTS5 index (`videos_fts`, kept in step with `videos` by triggers);
 PostgreSQL uses its own text search on an expression index. Both are created by
-the migration that introduced search. The database ranks the matches; the
-visibility rule (`services.videos.visible_to`) then keeps what the caller may see,
-in rank order.
+the migration that introduced search. One query finds the matches, keeps those the
+caller may see (the rule as SQL, `services.videos.visibility_sql`), ranks them and
+counts them (a window count over the same rows), and returns one page of ids: no row
+the caller may not see leaves the database, and no match is left out for a cap.
+
+Search results keep numbered pages rather than a cursor: a rank is a float that
+changes when a title is edited, and ranking needs every match anyway, so a cursor
+would save nothing.
 """
 
 from __future__ import annotations
@@ -13,23 +18,33 @@ import re
 
 from clipsync.errors import ValidationFailed
 from clipsync.models import User, Video
-from clipsync.services.videos import Page, visible_to
+from clipsync.services.videos import Page, in_order, placeholders, visibility_sql
 
-# Ranked matches considered per search; more than a person pages through.
-MAX_MATCHES = 1000
 MAX_QUERY = 200
 WORD = re.compile(r"\w+", re.UNICODE)
 
+# {visible} is the visibility rule for the caller on the table `v`; the marks before
+# it are the match, after it the limit and the offset.
+# bm25() cannot be read from inside a window query, hence the materialised matches.
 SQLITE = """
-SELECT v.id FROM videos_fts JOIN videos v ON v.rowid = videos_fts.rowid
-WHERE videos_fts MATCH ? ORDER BY bm25(videos_fts, 10.0, 1.0) LIMIT ?
+WITH hits AS MATERIALIZED (
+  SELECT v.id, v.created_at, bm25(videos_fts, 10.0, 1.0) AS rank
+  FROM videos_fts JOIN videos v ON v.rowid = videos_fts.rowid
+  WHERE videos_fts MATCH {match} AND {visible}
+)
+SELECT id, count(*) OVER () AS total FROM hits
+ORDER BY rank, created_at DESC, id DESC
+LIMIT {limit} OFFSET {offset}
 """
 POSTGRES = """
-SELECT id FROM videos
-WHERE to_tsvector('simple', title || ' ' || description) @@ to_tsquery('simple', $1)
-ORDER BY ts_rank(to_tsvector('simple', title || ' ' || description), to_tsquery('simple', $1)) DESC,
-         created_at DESC
-LIMIT $2
+SELECT v.id, count(*) OVER () AS total
+FROM videos v
+WHERE to_tsvector('simple', v.title || ' ' || v.description) @@ to_tsquery('simple', {match})
+  AND {visible}
+ORDER BY ts_rank(to_tsvector('simple', v.title || ' ' || v.description),
+                 to_tsquery('simple', {match})) DESC,
+         v.created_at DESC, v.id DESC
+LIMIT {limit} OFFSET {offset}
 """
 
 
@@ -40,27 +55,35 @@ def words(query: str) -> list[str]:
     return WORD.findall(query.lower())
 
 
-async def ranked_ids(terms: list[str]) -> list[str]:
-    """Ids of matching videos, best first: every word must match, as a prefix."""
-    connection = Video._meta.db
-    if connection.capabilities.dialect == "postgres":
-        expression = " & ".join(f"{term}:*" for term in terms)
-        _, rows = await connection.execute_query(POSTGRES, [expression, MAX_MATCHES])
+def search_sql(user: User, terms: list[str], page: int, page_size: int) -> tuple[str, list]:
+    """The one query of a search page (also what the query-plan tests explain)."""
+    dialect = Video._meta.db.capabilities.dialect
+    mark = placeholders(dialect)
+    if dialect == "postgres":
+        template, expression = POSTGRES, " & ".join(f"{term}:*" for term in terms)
     else:
-        expression = " ".join(f'"{term}"*' for term in terms)
-        _, rows = await connection.execute_query(SQLITE, [expression, MAX_MATCHES])
-    return [str(row["id"]) for row in rows]
+        template, expression = SQLITE, " ".join(f'"{term}"*' for term in terms)
+    match = mark()
+    visible, params = visibility_sql(user, "v", mark)
+    sql = template.format(match=match, visible=visible, limit=mark(), offset=mark())
+    return sql, [expression, *params, page_size, (page - 1) * page_size]
 
 
 async def search_visible(user: User, query: str, page: int, page_size: int) -> Page:
+    """One page of the matches `user` may see, best first: every word must match, as a
+    prefix."""
     terms = words(query)
     if not terms:
         return Page(items=[], total=0, page=page, page_size=page_size)
-    ranked = await ranked_ids(terms)
-    allowed = await visible_to(user).filter(id__in=ranked).prefetch_related("owner")
-    by_id = {str(video.id): video for video in allowed}
-    ordered = [by_id[video_id] for video_id in ranked if video_id in by_id]
-    start = (page - 1) * page_size
-    return Page(
-        items=ordered[start : start + page_size], total=len(ordered), page=page, page_size=page_size
-    )
+    sql, params = search_sql(user, terms, page, page_size)
+    _, rows = await Video._meta.db.execute_query(sql, params)
+    items = await in_order([str(row["id"]) for row in rows])
+    total = int(rows[0]["total"]) if rows else await _count_beyond(user, terms, page_size)
+    return Page(items=items, total=total, page=page, page_size=page_size)
+
+
+async def _count_beyond(user: User, terms: list[str], page_size: int) -> int:
+    """The total for a page past the last one (which has no rows to carry it)."""
+    sql, params = search_sql(user, terms, 1, 1)
+    _, rows = await Video._meta.db.execute_query(sql, params)
+    return int(rows[0]["total"]) if rows else 0

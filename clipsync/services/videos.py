@@ -13,8 +13,15 @@ A video someone may not see is answered exactly like one that does not exist.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import heapq
+import itertools
+import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from tortoise.expressions import Q
@@ -28,17 +35,71 @@ MAX_PAGE_SIZE = 100
 # Far beyond any list ClipSync shows, and small enough that the row offset it means
 # fits the database's integers (a larger one was a 500).
 MAX_PAGE = 1_000_000
+# The numbered list counts its videos up to here and then says "more": counting a
+# whole large library on every request was most of a list request's cost. Measured
+# on 100k videos, a viewer of two branches: 1.3 ms to count to 1,000, 35 ms to 10,000.
+COUNT_LIMIT = 1_000
+NEWEST_FIRST = 'ORDER BY "created_at" DESC, "id" DESC'
+# Far longer than any cursor `encode_cursor` makes.
+MAX_CURSOR = 200
+
+
+def visibility_branches(user: User) -> list[dict[str, Any]] | None:
+    """The rule for `user` as column equalities: a video is visible when it matches
+    every column of at least one branch; None when every video is.
+
+    The rule is data so that the ORM filter (`visibility_filter`), the search's SQL
+    (`visibility_sql`) and the keyset list (one indexed read per branch, see
+    `list_after`) are all made from this one statement of it.
+    """
+    if user.role == Role.ADMIN:
+        return None
+    if user.role == Role.EDITOR:
+        return [{"owner_id": user.id}, {"category": user.category}]
+    return [
+        {"owner_id": user.id},
+        {"category": user.category, "status": str(VideoStatus.APPROVED)},
+    ]
+
+
+def visibility_filter(user: User) -> Q:
+    """The rule for `user` as a filter of `Video` queries."""
+    return _branches_filter(visibility_branches(user))
+
+
+def visibility_sql(user: User, alias: str, placeholder: Callable[[], str]) -> tuple[str, list[Any]]:
+    """The rule for `user` as a SQL condition on the videos table named `alias`, for the
+    queries the ORM cannot write (search); `placeholder()` gives the next parameter mark
+    (see `placeholders`).
+    """
+    return _branches_sql(visibility_branches(user), alias, placeholder)
+
+
+def _branches_filter(branches: list[dict[str, Any]] | None) -> Q:
+    if branches is None:
+        return Q()
+    return Q(*(Q(**branch) for branch in branches), join_type=Q.OR)
+
+
+def _branches_sql(
+    branches: list[dict[str, Any]] | None, alias: str, placeholder: Callable[[], str]
+) -> tuple[str, list[Any]]:
+    if branches is None:
+        return "1 = 1", []
+    params: list[Any] = []
+    ors = []
+    for branch in branches:
+        ands = []
+        for column, value in branch.items():
+            ands.append(f'{alias}."{column}" = {placeholder()}')
+            params.append(value)
+        ors.append("(" + " AND ".join(ands) + ")")
+    return "(" + " OR ".join(ors) + ")", params
 
 
 def visible_to(user: User) -> QuerySet[Video]:
     """Every video `user` may see."""
-    if user.role == Role.ADMIN:
-        return Video.all()
-    if user.role == Role.EDITOR:
-        return Video.filter(Q(owner_id=user.id) | Q(category=user.category))
-    return Video.filter(
-        Q(owner_id=user.id) | Q(category=user.category, status=VideoStatus.APPROVED)
-    )
+    return Video.filter(visibility_filter(user))
 
 
 def can_moderate(user: User, video: Video) -> bool:
@@ -76,6 +137,8 @@ class Page:
     total: int
     page: int
     page_size: int
+    # True when counting stopped at COUNT_LIMIT: there are more than `total`.
+    more: bool = False
 
 
 def page_numbers(page: Any, page_size: Any, default_size: int = 20) -> tuple[int, int]:
@@ -103,15 +166,160 @@ def _whole_number(value: Any, default: int) -> int | None:
 
 
 async def list_visible(user: User, page: int, page_size: int, mine: bool = False) -> Page:
-    query = Video.filter(owner_id=user.id) if mine else visible_to(user)
-    total = await query.count()
-    items = (
-        await query.order_by("-created_at")
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-        .prefetch_related("owner")
+    """One numbered page of the list, newest first, for the plain page links.
+
+    The count stops at COUNT_LIMIT, so no request counts a whole large library; the
+    keyset list (`list_after`) has no count at all.
+    """
+    sql, params = count_sql(user, COUNT_LIMIT + 1, mine)
+    _, rows = await Video._meta.db.execute_query(sql, params)
+    total = int(rows[0]["n"])
+    sql, params = page_sql(user, page, page_size, mine)
+    _, rows = await Video._meta.db.execute_query(sql, params)
+    items = await in_order([str(row["id"]) for row in rows])
+    return Page(
+        items=list(items),
+        total=min(total, COUNT_LIMIT),
+        page=page,
+        page_size=page_size,
+        more=total > COUNT_LIMIT,
     )
-    return Page(items=list(items), total=total, page=page, page_size=page_size)
+
+
+@dataclass(frozen=True)
+class Slice:
+    """A keyset page: its items and the cursor of the next one (None at the end)."""
+
+    items: list[Video]
+    next: str | None
+
+
+async def list_after(user: User, after: str | None, size: int, mine: bool = False) -> Slice:
+    """The `size` newest videos `user` may see that come after the cursor `after`.
+
+    Each branch of the rule is read on its own from its index, newest first, from the
+    cursor on, at most `size + 1` rows; the branches are merged by (created_at, id) and
+    a video in two branches (one's own approved upload) is kept once. So a page costs
+    the same at the top of a library of ten videos and deep in one of a million.
+    """
+    position = decode_cursor(after) if after else None
+    reads = [await query for query in keyset_queries(user, position, size + 1, mine)]
+    items: list[Video] = []
+    seen: set[uuid.UUID] = set()
+    for video in heapq.merge(*reads, key=_position, reverse=True):
+        if video.id not in seen:
+            seen.add(video.id)
+            items.append(video)
+    items = items[: size + 1]
+    more = len(items) > size
+    items = items[:size]
+    await Video.fetch_for_list(items, "owner")
+    return Slice(items=items, next=encode_cursor(items[-1]) if more else None)
+
+
+def keyset_queries(
+    user: User, position: tuple[datetime, uuid.UUID] | None, limit: int, mine: bool = False
+) -> list[QuerySet[Video]]:
+    """One query per branch of the rule: its `limit` newest videos after `position`."""
+    branches = [{"owner_id": user.id}] if mine else visibility_branches(user)
+    queries = []
+    for branch in branches or [{}]:
+        query = Video.filter(**branch)
+        if position is not None:
+            created_at, video_id = position
+            # The first term bounds the index range; the second breaks ties on the instant.
+            query = query.filter(
+                Q(created_at__lt=created_at) | Q(created_at=created_at, id__lt=video_id),
+                created_at__lte=created_at,
+            )
+        queries.append(query.order_by("-created_at", "-id").limit(limit))
+    return queries
+
+
+def page_sql(user: User, page: int, page_size: int, mine: bool = False) -> tuple[str, list[Any]]:
+    """The ids of one numbered page (`list_visible`), newest first."""
+    mark = placeholders(Video._meta.db.capabilities.dialect)
+    newest, params = _newest_ids(user, mine, page * page_size, mark)
+    sql = f"SELECT id FROM ({newest}) u {NEWEST_FIRST} LIMIT {mark()} OFFSET {mark()}"
+    return sql, [*params, page_size, (page - 1) * page_size]
+
+
+def count_sql(user: User, limit: int, mine: bool = False) -> tuple[str, list[Any]]:
+    """How many videos the list holds, counted no further than `limit`: exact up to it."""
+    mark = placeholders(Video._meta.db.capabilities.dialect)
+    newest, params = _newest_ids(user, mine, limit, mark)
+    return f"SELECT count(*) AS n FROM ({newest}) u", params
+
+
+def _newest_ids(
+    user: User, mine: bool, limit: int, mark: Callable[[], str]
+) -> tuple[str, list[Any]]:
+    """The `limit` newest ids (and times) of each branch of the rule, united.
+
+    Like `list_after`, each branch is read from its index in order and no further than
+    needed, and the database merges them: an OR of the branches in one query would
+    have it sort, or count, every visible video first.
+    """
+    branches = [{"owner_id": user.id}] if mine else visibility_branches(user)
+    reads, params = [], []
+    for number, branch in enumerate(branches or [{}]):
+        where, values = _branches_sql([branch] if branch else None, "v", mark)
+        reads.append(
+            f'SELECT * FROM (SELECT v."id", v."created_at" FROM videos v WHERE {where} '
+            f"{NEWEST_FIRST} LIMIT {mark()}) b{number}"
+        )
+        params += [*values, limit]
+    return " UNION ".join(reads), params
+
+
+async def in_order(ids: list[str]) -> list[Video]:
+    """The videos of `ids`, with their owners, in that order (one deleted meanwhile
+    is left out)."""
+    found = await Video.filter(id__in=ids).prefetch_related("owner")
+    by_id = {str(video.id): video for video in found}
+    return [by_id[video_id] for video_id in ids if video_id in by_id]
+
+
+def _position(video: Video) -> tuple[datetime, str]:
+    # The databases order ids as their text (SQLite) or bytes (PostgreSQL): the same.
+    return video.created_at, str(video.id)
+
+
+def encode_cursor(video: Video) -> str:
+    """The opaque `after` value that continues the list after `video`."""
+    data = json.dumps({"t": video.created_at.isoformat(), "id": str(video.id)})
+    return base64.urlsafe_b64encode(data.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """The (created_at, id) a cursor names; 400 unless it is one `encode_cursor` makes.
+
+    A cursor is a position, not a permission: an edited one only moves where the list
+    starts, and every row is still read through the visibility rule.
+    """
+    try:
+        if len(cursor) > MAX_CURSOR:
+            raise ValueError
+        text = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True)
+        data = json.loads(text)
+        if not isinstance(data, dict) or set(data) != {"t", "id"}:
+            raise ValueError
+        created_at = datetime.fromisoformat(data["t"])
+        if created_at.tzinfo is None:
+            raise ValueError
+        return created_at, uuid.UUID(data["id"])
+    except (ValueError, TypeError, binascii.Error):
+        raise BadRequest(
+            "after is not a cursor from this list; start again from the first page."
+        ) from None
+
+
+def placeholders(dialect: str) -> Callable[[], str]:
+    """The next parameter mark of a raw query on `dialect`: ? or $1, $2, …"""
+    if dialect != "postgres":
+        return lambda: "?"
+    numbers = itertools.count(1)
+    return lambda: f"${next(numbers)}"
 
 
 def video_json(video: Video, viewer: User) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from clipsync.services.library import library_for
 from clipsync.services.search import search_visible
 from clipsync.services.videos import (
     Page,
+    encode_cursor,
     get_visible,
     list_visible,
     page_numbers,
@@ -45,6 +46,8 @@ def category_labels(request: ClipSyncRequest) -> dict[str, str]:
 
 def listing(page: Page, user: User) -> dict[str, Any]:
     pages = max(1, -(-page.total // page.page_size))
+    if page.more:  # counting stopped: there is always a further page
+        pages = max(pages, page.page + 1)
     return {
         "videos": [video_json(v, user) for v in page.items],
         "page": page,
@@ -61,12 +64,19 @@ async def home(request: ClipSyncRequest) -> HTTPResponse:
         page = await search_visible(user, query, number, size)
     else:
         page = await list_visible(user, number, size)
+    shown = listing(page, user)
+    # Where home.js's infinite scroll goes on (GET /api/videos?after=); search results
+    # keep their numbered pages.
+    more = page.page < shown["pages"]
+    next_cursor = encode_cursor(page.items[-1]) if not query and page.items and more else None
     return request.app.ctx.templates.render(
         request,
         "home.html",
         query=query,
         category_names=category_labels(request),
-        **listing(page, user),
+        next_cursor=next_cursor,
+        page_size=size,
+        **shown,
     )
 
 
@@ -110,9 +120,7 @@ async def watch(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
 async def edit_video(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
     user = require_user(request)
     video = await library_for(request.app.ctx).owned(user, video_id)
-    return await edit_page(
-        request, video_json(video, user), saved=request.args.get("saved") == "1"
-    )
+    return await edit_page(request, video_json(video, user), saved=request.args.get("saved") == "1")
 
 
 @bp.post("/videos/<video_id:uuid>/edit")
