@@ -6,7 +6,9 @@ Changing a model needs a migration: see "Changing the models" in docs/developmen
 from clipsync.models.audit import AuditEntry
 from clipsync.models.auth_sessions import AuthSession, UsedRefreshToken
 from clipsync.models.captions import Caption
+from clipsync.models.comments import Comment, Like
 from clipsync.models.deliveries import Delivery, DeliveryStatus
+from clipsync.models.email_changes import EmailChange
 from clipsync.models.invites import Invite
 from clipsync.models.notifications import KnownDevice, Notification, NotificationPreference
 from clipsync.models.password_resets import PasswordReset
@@ -15,6 +17,7 @@ from clipsync.models.resumable import ResumableUpload
 from clipsync.models.sign_ins import SignInFailures
 from clipsync.models.site import SiteAlert, SiteState
 from clipsync.models.tokens import RevokedToken
+from clipsync.models.two_factor import RecoveryCode
 from clipsync.models.users import Role, User
 from clipsync.models.videos import Rendition, Video, VideoStatus
 from clipsync.models.webhooks import Webhook
@@ -23,13 +26,17 @@ __all__ = [
     "AuditEntry",
     "AuthSession",
     "Caption",
+    "Comment",
     "Delivery",
     "DeliveryStatus",
+    "EmailChange",
     "Invite",
     "KnownDevice",
+    "Like",
     "Notification",
     "NotificationPreference",
     "PasswordReset",
+    "RecoveryCode",
     "Rendition",
     "ResumableUpload",
     "RevokedToken",

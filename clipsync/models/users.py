@@ -29,6 +29,19 @@ class User(Model):
     locked_until = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     last_login_at = fields.DatetimeField(null=True)
+    # The name shown across the UI instead of the email ("" until they choose one).
+    display_name = fields.CharField(max_length=80, default="")
+    # The avatar image in the store (see storage/keys.py), None for none.
+    avatar_key = fields.CharField(max_length=512, null=True)
+    # Two-factor (TOTP, RFC 6238): the shared secret, sealed with the server's key,
+    # set while enrolling; on once `totp_enabled_at` is set. `totp_last_step`: the
+    # time step of the last code accepted, so no code works twice.
+    totp_secret = fields.CharField(max_length=255, null=True)
+    totp_enabled_at = fields.DatetimeField(null=True)
+    totp_last_step = fields.BigIntField(null=True)
+    # Quotas set by an admin for this person; None: the defaults of [quotas].
+    storage_quota_bytes = fields.BigIntField(null=True)
+    daily_upload_quota_bytes = fields.BigIntField(null=True)
 
     class Meta:
         table = "users"

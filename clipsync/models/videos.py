@@ -60,6 +60,10 @@ class Video(Model):
     heartbeat_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    # Whether people may comment (the uploader or a moderator turns it off).
+    comments_enabled = fields.BooleanField(default=True)
+    # Whether viewers may download it, when [sharing] allow_download permits at all.
+    download_allowed = fields.BooleanField(default=True)
 
     class Meta:
         table = "videos"
