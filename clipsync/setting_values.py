@@ -9,6 +9,7 @@ plugin's `[plugins.<name>]` table are built the same way.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import types
 import typing
@@ -19,6 +20,8 @@ from typing import Any, Literal
 
 from clipsync.environment import variable_name
 from clipsync.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 
 class Secret:
@@ -71,6 +74,16 @@ def check(rule: typing.Callable[[Any], str | None], default: Any) -> Any:
     return field(default=default, metadata={"check": rule})
 
 
+# Settings an older config.toml may still name, ignored with a warning that says what
+# replaced them, so an upgrade does not stop at start-up over a setting that is gone.
+RETIRED: dict[tuple[str, str], str] = {
+    ("auth", "token_lifetime_hours"): (
+        "sign-ins are sessions now: see access_token_minutes, session_days and "
+        "session_max_days in [auth]; delete this line"
+    ),
+}
+
+
 def build(
     cls: type,
     table: Mapping[str, Any],
@@ -87,7 +100,11 @@ def build(
     environ = environ or {}
     hints = typing.get_type_hints(cls)
     known = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(table) - set(known))
+    for name in sorted(set(table) - set(known)):
+        if (section, name) in RETIRED:
+            log.warning("%s: [%s] %s is no longer used: %s", where, section, name,
+                        RETIRED[section, name])  # fmt: skip
+    unknown = sorted(set(table) - set(known) - {n for s, n in RETIRED if s == section})
     if unknown:
         raise ConfigError(
             f"{where}: [{section}] has no setting {unknown[0]!r} "

@@ -71,6 +71,21 @@ def test_unknown_key_names_the_key_and_the_file(tmp_path: Path) -> None:
     assert "[server]" in str(error.value) and "'prot'" in str(error.value)
 
 
+def test_a_retired_setting_is_ignored_with_a_warning_saying_what_replaced_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An upgrade does not stop at start-up over `token_lifetime_hours`, gone with sessions."""
+    path = write(tmp_path, "[auth]\ntoken_lifetime_hours = 168\nsession_days = 10\n")
+    with caplog.at_level("WARNING"):
+        settings = load_settings(path, environ={})
+    assert settings.auth.session_days == 10
+    assert "token_lifetime_hours is no longer used" in caplog.text
+    assert "access_token_minutes" in caplog.text
+    # Elsewhere the name is as unknown as any other.
+    with pytest.raises(ConfigError, match="'token_lifetime_hours'"):
+        load_settings(write(tmp_path, "[server]\ntoken_lifetime_hours = 1\n"), environ={})
+
+
 def test_unknown_section_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="unknown setting serverr"):
         load_settings(write(tmp_path, "[serverr]\nport = 1\n"), environ={})
