@@ -22,6 +22,7 @@ from clipsync.api import captions as api_captions
 from clipsync.api import direct_upload, health, hls, library_admin, uploads_tus
 from clipsync.api import metrics as api_metrics
 from clipsync.api import notifications as api_notifications
+from clipsync.api import status as api_status
 from clipsync.api import videos as api_videos
 from clipsync.api import webhooks as api_webhooks
 from clipsync.backends import Backends, select_all
@@ -50,6 +51,7 @@ from clipsync.web import (
     pages,
     password_pages,
     plugin_pages,
+    status_pages,
     static,
     video_pages,
     webhook_pages,
@@ -156,6 +158,7 @@ def setup_routes(app: ClipSyncApp) -> None:
         api_admin.bp,
         library_admin.bp,
         api_webhooks.bp,
+        api_status.bp,
         api_analytics.bp,
         uploads_tus.bp,
         hls.bp,
@@ -170,6 +173,7 @@ def setup_routes(app: ClipSyncApp) -> None:
         admin_pages.bp,
         library_pages.bp,
         webhook_pages.bp,
+        status_pages.bp,
         static.bp,
         plugin_pages.bp,
     )
