@@ -498,3 +498,30 @@ def test_doctor_greets_the_configured_server(tmp_path: Path, migrated_sqlite: Pa
         line = next(line for line in out.splitlines() if "notify email" in line)
         assert line.split()[0] == "FAIL" and "does not accept mail" in line, out
         assert "mail password" not in out
+
+
+async def test_an_admin_invites_by_email_from_the_console_api(
+    make_site, smtp_server: SmtpServer
+) -> None:
+    app, client, people = await make_site()
+    admin = bearer(people["admin"][1])
+    answer = await client.post(
+        "/api/admin/invites",
+        json={"email": " Newcomer@Example.org ", "role": "editor", "categoryRole": "staff"},
+        headers=admin,
+    )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["sentTo"] == "newcomer@example.org"
+    await run_jobs(app)
+    [mail] = smtp_server.mails_to("newcomer@example.org")
+    link = f"http://clipsync.test/register?invite={answer.json()['token']}"
+    assert link in mail.part("text/plain")
+    page = await client.get(link.removeprefix("http://clipsync.test"))
+    assert page.status_code == 200 and answer.json()["token"] in page.text
+    # An address that already has an account is not invited, and nothing is made.
+    taken = await client.post(
+        "/api/admin/invites", json={"email": address("uploader")}, headers=admin
+    )
+    assert taken.status_code == 409 and "already has an account" in taken.text
+    listed = (await client.get("/api/admin/invites", headers=admin)).json()["items"]
+    assert len(listed) == 1

@@ -242,7 +242,7 @@ class UserAdminService:
         return address
 
     async def _send_invite(self, admin: User, invite: Invite, token: str, address: str) -> None:
-        site = self.settings.site_name
+        site = self.settings.web.site_name
         label = self.settings.category(invite.category)
         category = label.label if label is not None else invite.category
         until = invite.expires_at.strftime("%d %B %Y, %H:%M UTC")
