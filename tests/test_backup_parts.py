@@ -271,13 +271,16 @@ def test_the_token_key_travels_only_with_the_secrets(
     (data / "secrets").mkdir(parents=True)
     shutil.copyfile(migrated_sqlite, data / "clipsync.sqlite3")
     (data / "secrets" / "jwt.key").write_text("the-signing-key\n")
+    (data / "secrets" / "two_factor.key").write_text("the-sealing-key\n")
 
     plain, whole = str(tmp_path / "plain"), str(tmp_path / "whole")
     assert main(["--config", configs["old"], "backup", "--to", plain]) == 0
     assert main(["--config", configs["old"], "backup", "--to", whole, "--include-secrets"]) == 0
     assert main(["--config", configs["new"], "restore", "--from", plain]) == 0
-    assert not (tmp_path / "new" / "data" / "secrets" / "jwt.key").exists()
+    assert not (tmp_path / "new" / "data" / "secrets").exists()
     assert main(["--config", configs["newer"], "restore", "--from", whole]) == 0
-    key = tmp_path / "newer" / "data" / "secrets" / "jwt.key"
-    assert key.read_text() == "the-signing-key\n"
-    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    # Every key the server generated travels: the token key, the two-factor key...
+    for name, text in (("jwt.key", "the-signing-key\n"), ("two_factor.key", "the-sealing-key\n")):
+        key = tmp_path / "newer" / "data" / "secrets" / name
+        assert key.read_text() == text
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600

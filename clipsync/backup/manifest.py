@@ -27,7 +27,11 @@ SQLITE_DUMP = "database.sqlite3"
 POSTGRES_DUMP = "database.pgdump"
 ANALYTICS = "analytics.sqlite3"
 CONFIG = "config.toml"
-TOKEN_KEY = "secrets/jwt.key"
+# The keys the server generated once (clipsync/generated_keys.py: the token key, the
+# two-factor key, the unsubscribe key), copied only with --include-secrets: the
+# manifest lists each as files["secret:<name>"] = "secrets/<name>".
+SECRETS_DIR = "secrets"
+SECRET_PREFIX = "secret:"
 # Media are kept once per content, shared by every backup in the target.
 MEDIA_DIR = "media"
 CONCURRENCY = 4

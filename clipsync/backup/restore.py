@@ -22,7 +22,8 @@ from clipsync.backup import database
 from clipsync.backup.manifest import (
     ANALYTICS,
     MANIFEST,
-    TOKEN_KEY,
+    SECRET_PREFIX,
+    SECRETS_DIR,
     Manifest,
     MediaObject,
     blob_name,
@@ -157,10 +158,12 @@ async def restore_backup(
         else:
             async with root.get_file(f"{name}/{ANALYTICS}") as copy:
                 await asyncio.to_thread(database.put_sqlite, copy, analytics_db)
-    if "token_key" in manifest.files:
-        key = settings.data_dir / "secrets" / "jwt.key"
+    for entry, stored in manifest.files.items():
+        if not entry.startswith(SECRET_PREFIX):
+            continue
+        key = settings.data_dir / SECRETS_DIR / Path(stored).name
         key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        data = await root.get_bytes(f"{name}/{TOKEN_KEY}")
+        data = await root.get_bytes(f"{name}/{stored}")
         # Readable by ClipSync's user only, from the moment it exists.
         fd = os.open(key, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as out:

@@ -27,8 +27,9 @@ from clipsync.backup.manifest import (
     CONFIG,
     MANIFEST,
     POSTGRES_DUMP,
+    SECRET_PREFIX,
+    SECRETS_DIR,
     SQLITE_DUMP,
-    TOKEN_KEY,
     Manifest,
     blob_name,
     checksum_all,
@@ -185,10 +186,23 @@ async def _config(
             return
     await target.put_bytes(f"{name}/{CONFIG}", text.encode())
     manifest.files["config"] = CONFIG
-    key = settings.data_dir / "secrets" / "jwt.key"
-    if include_secrets and key.is_file():
-        await target.put_file(f"{name}/{TOKEN_KEY}", key)
-        manifest.files["token_key"] = TOKEN_KEY
+    keys = sorted(
+        path
+        for path in (settings.data_dir / SECRETS_DIR).glob("*")
+        if path.is_file() and not path.name.startswith(".")
+    )
+    if not include_secrets:
+        if keys:
+            manifest.left_out["secrets"] = (
+                "the keys the server generated (" + ", ".join(p.name for p in keys) + ") "
+                "were left out (--include-secrets takes them): after a restore, people with "
+                "two-factor sign in with a recovery code or an admin resets it, and signed "
+                "unsubscribe links already mailed stop working"
+            )
+        return
+    for path in keys:
+        await target.put_file(f"{name}/{SECRETS_DIR}/{path.name}", path)
+        manifest.files[f"{SECRET_PREFIX}{path.name}"] = f"{SECRETS_DIR}/{path.name}"
 
 
 async def copy_media(
