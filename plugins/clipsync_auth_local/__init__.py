@@ -12,17 +12,14 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
-import secrets
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import ClassVar
 
 import bcrypt
 import jwt
 
-from clipsync import hookimpl
+from clipsync import generated_keys, hookimpl
 from clipsync.backends import BackendContext, TokenClaims
 from clipsync.errors import ConfigError, Unauthorized
 from clipsync.settings import Secret
@@ -46,25 +43,6 @@ class AuthLocalSettings:
             )
 
 
-def load_or_create_key(path: Path) -> str:
-    """Read the signing key at `path`, creating it (mode 600) the first time."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    draft = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_urlsafe(64) + "\n")
-    try:
-        # link() never replaces: when two workers start at once, the first key wins.
-        os.link(draft, path)
-    except FileExistsError:
-        pass
-    finally:
-        draft.unlink()
-    return path.read_text().strip()
-
-
 class LocalAuth:
     """The `local` auth backend."""
 
@@ -77,8 +55,8 @@ class LocalAuth:
     @classmethod
     def create(cls, context: BackendContext) -> LocalAuth:
         config: AuthLocalSettings = context.config
-        key = config.jwt_secret.reveal() or load_or_create_key(
-            context.data_dir / "secrets" / "jwt.key"
+        key = config.jwt_secret.reveal() or generated_keys.load_or_create(
+            context.data_dir / "secrets" / "jwt.key", 64
         )
         return cls(config.bcrypt_rounds, key)
 

@@ -21,14 +21,12 @@ import base64
 import binascii
 import hashlib
 import hmac
-import os
-import secrets
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sanic.response import HTTPResponse
 
+from clipsync import generated_keys
 from clipsync.errors import NotFound
 from clipsync.models import User
 from clipsync.services import notification_types
@@ -47,30 +45,14 @@ NOT_FOUND = "This unsubscribe link is not valid. Change what you receive in your
 _keys: dict[tuple[str, str], bytes] = {}
 
 
-def _load_or_create(path: Path) -> str:
-    """Read the key at `path`, creating it (mode 600) the first time; the first writer wins."""
-    if path.exists():
-        return path.read_text().strip()
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    draft = path.with_name(f".{path.name}.{os.getpid()}")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(secrets.token_urlsafe(48) + "\n")
-    try:
-        os.link(draft, path)  # never replaces: of two processes starting at once, one key wins
-    except FileExistsError:
-        pass
-    finally:
-        draft.unlink()
-    return path.read_text().strip()
-
-
 def signing_key(settings: Settings, config: EmailSettings) -> bytes:
     """The key unsubscribe tokens are signed with (see the module docstring)."""
     configured = config.unsubscribe_secret.reveal()
     cache_key = (str(settings.data_dir), configured)
     if cache_key not in _keys:
-        secret = configured or _load_or_create(settings.data_dir / "secrets" / KEY_FILE)
+        secret = configured or generated_keys.load_or_create(
+            settings.data_dir / "secrets" / KEY_FILE, 48
+        )
         # Domain-separated, so the same secret could never sign another kind of token.
         _keys[cache_key] = hashlib.sha256(b"clipsync unsubscribe v1\0" + secret.encode()).digest()
     return _keys[cache_key]
