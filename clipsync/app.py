@@ -19,10 +19,13 @@ from clipsync.api import admin as api_admin
 from clipsync.api import analytics as api_analytics
 from clipsync.api import auth as api_auth
 from clipsync.api import captions as api_captions
+from clipsync.api import comments as api_comments
 from clipsync.api import direct_upload, health, hls, library_admin, uploads_tus
 from clipsync.api import metrics as api_metrics
 from clipsync.api import notifications as api_notifications
+from clipsync.api import profile as api_profile
 from clipsync.api import status as api_status
+from clipsync.api import two_factor as api_two_factor
 from clipsync.api import videos as api_videos
 from clipsync.api import webhooks as api_webhooks
 from clipsync.backends import Backends, select_all
@@ -51,8 +54,11 @@ from clipsync.web import (
     pages,
     password_pages,
     plugin_pages,
-    status_pages,
+    profile_pages,
+    sharing_pages,
     static,
+    status_pages,
+    two_factor_pages,
     video_pages,
     webhook_pages,
 )
@@ -151,7 +157,10 @@ def setup_first_run(app: ClipSyncApp) -> None:
 def setup_routes(app: ClipSyncApp) -> None:
     blueprints = (
         api_auth.bp,
+        api_profile.bp,
+        api_two_factor.bp,
         api_videos.bp,
+        api_comments.bp,
         api_captions.bp,
         api_notifications.bp,
         direct_upload.bp,
@@ -165,8 +174,11 @@ def setup_routes(app: ClipSyncApp) -> None:
         health.bp,
         pages.bp,
         password_pages.bp,
+        profile_pages.bp,
         account_pages.bp,
+        two_factor_pages.bp,
         video_pages.bp,
+        sharing_pages.bp,
         caption_pages.bp,
         notification_pages.bp,
         analytics_pages.bp,

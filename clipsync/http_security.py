@@ -11,7 +11,9 @@ Headers, on every response (pages, API, media, errors):
   only, no inline script or style; the player's media from `blob:` (hls.js feeds the
   video element through Media Source Extensions and runs its demuxer in a blob
   worker) and, when media is played from object storage through presigned URLs,
-  from that store's origin, derived from the storage backend itself; no framing.
+  from that store's origin, derived from the storage backend itself; no framing,
+  except for the embed player (`/embed/<id>`), whose handler calls `allow_framing`:
+  its `frame-ancestors` are `[sharing] embed_frame_ancestors`.
 - `X-Content-Type-Options: nosniff`, `Referrer-Policy: same-origin` and a
   `Permissions-Policy` that turns off the device APIs ClipSync never uses.
 - `Cache-Control: no-store` on every answer that does not choose its own caching
@@ -63,8 +65,14 @@ PERMISSIONS_POLICY = ", ".join(
 MAX_LOGGED_HOSTS = 100
 
 
-def content_security_policy(media_origins: Iterable[str] = ()) -> str:
-    """The policy for every response; `media_origins` may serve the player's media."""
+def content_security_policy(
+    media_origins: Iterable[str] = (), frame_ancestors: Iterable[str] = ()
+) -> str:
+    """The policy for every response; `media_origins` may serve the player's media.
+
+    `frame_ancestors`: who may frame the page; none (the default) refuses everyone.
+    """
+    ancestors = " ".join(frame_ancestors) or "'none'"
     media = "".join(f" {origin}" for origin in media_origins)
     directives = {
         "default-src": "'self'",
@@ -77,7 +85,7 @@ def content_security_policy(media_origins: Iterable[str] = ()) -> str:
         "object-src": "'none'",
         "base-uri": "'none'",
         "form-action": "'self'",
-        "frame-ancestors": "'none'",
+        "frame-ancestors": ancestors,
     }
     return "; ".join(f"{name} {value}" for name, value in directives.items())
 
@@ -102,9 +110,19 @@ def media_origins(settings: Settings, storage: object) -> tuple[str, ...]:
     return (f"{parts.scheme}://{parts.netloc}",)
 
 
-def security_headers(settings: Settings, storage: object) -> dict[str, str]:
+def allow_framing(request: Request) -> None:
+    """Let this answer be framed by `[sharing] embed_frame_ancestors` (the embed page)."""
+    request.ctx.framing_allowed = True
+
+
+def security_headers(
+    settings: Settings, storage: object, *, framed: bool = False
+) -> dict[str, str]:
+    """The headers of every answer; `framed`: those of an answer `allow_framing` marked."""
+    ancestors = settings.sharing.embed_frame_ancestors if framed else ()
+    policy = content_security_policy(media_origins(settings, storage), ancestors)
     return {
-        "Content-Security-Policy": content_security_policy(media_origins(settings, storage)),
+        "Content-Security-Policy": policy,
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
         "Permissions-Policy": PERMISSIONS_POLICY,
@@ -116,6 +134,7 @@ def setup_http_security(app: ClipSyncApp) -> None:
     settings = app.ctx.settings
     allowed = AllowedHosts.of(settings.server.host_names)
     headers = security_headers(settings, app.ctx.backends.storage)
+    framed_headers = security_headers(settings, app.ctx.backends.storage, framed=True)
     logged: set[str] = set()
 
     async def refuse_unknown_hosts(request: Request) -> None:
@@ -137,7 +156,8 @@ def setup_http_security(app: ClipSyncApp) -> None:
         )
 
     async def add_security_headers(request: Request, response: BaseHTTPResponse) -> None:
-        for name, value in headers.items():
+        chosen = framed_headers if getattr(request.ctx, "framing_allowed", False) else headers
+        for name, value in chosen.items():
             response.headers.setdefault(name, value)
         response.headers.setdefault("Cache-Control", "no-store")
 

@@ -41,6 +41,7 @@ from sanic.response import HTTPResponse
 
 from clipsync.errors import ClipSyncError, Forbidden, Unauthorized
 from clipsync.models import Role, User
+from clipsync.services.two_factor import NOT_A_SESSION, is_mfa_token
 
 if TYPE_CHECKING:
     from clipsync.context import ClipSyncApp
@@ -82,7 +83,10 @@ async def attach_actor(request: Request) -> None:
     request.ctx.session_id = ""
     request.ctx.claims = None
     token = request_token(request)
-    if token:
+    if token and is_mfa_token(token):
+        # Between the password and the code: it proves the password, nothing more.
+        request.ctx.auth_error = Unauthorized(NOT_A_SESSION)
+    elif token:
         app: ClipSyncApp = request.app
         try:
             request.ctx.actor, claims = await app.ctx.accounts.identify(token)

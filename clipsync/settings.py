@@ -206,6 +206,19 @@ class UploadSettings:
 
 
 @dataclass(frozen=True)
+class QuotaSettings:
+    # Bytes one person may keep (their uploaded videos and captions); 0: no limit.
+    # An administrator may set another for one person (see services/quotas.py).
+    storage_bytes_per_user: int = check(at_least(0), 0)
+    # Bytes one person may upload in any 24 hours; 0: no limit.
+    daily_upload_bytes_per_user: int = check(at_least(0), 0)
+    # Uploads one person may leave without a title (not registered) at once; 0: no limit.
+    max_unregistered_uploads: int = check(at_least(0), 10)
+    # Accounts that may be registered from one client address in an hour; 0: no limit.
+    registrations_per_address_per_hour: int = check(at_least(0), 20)
+
+
+@dataclass(frozen=True)
 class DiskSettings:
     # MiB kept free on the disks ClipSync writes to (the data directory's, and local
     # storage's): an upload or transcode that would eat into it is refused with 507,
@@ -252,12 +265,21 @@ class AuthSettings:
     max_concurrent_logins: int = check(positive, 4)
     # How long a "forgot password" link works, in minutes.
     reset_token_minutes: int = check(positive, 60)
+    # Roles that must use two-factor sign-in (TOTP): someone with one of them who has
+    # not enrolled is asked to at their next sign-in. E.g. ["admin", "editor"].
+    require_mfa_for: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.session_max_days < self.session_days:
             raise ConfigError(
                 f"[auth] session_max_days ({self.session_max_days}) must be at least "
                 f"session_days ({self.session_days})"
+            )
+        unknown = sorted(set(self.require_mfa_for) - {"admin", "editor", "user"})
+        if unknown:
+            raise ConfigError(
+                f"[auth] require_mfa_for: {', '.join(unknown)} is not a role "
+                "(admin, editor or user)"
             )
 
 
@@ -266,6 +288,26 @@ class WebSettings:
     site_name: str = "ClipSync"
     theme: str = "default"
     themes_dirs: list[str] = field(default_factory=list)
+
+
+def frame_ancestors_problem(sources: list[str]) -> str | None:
+    """A CSP source must be one token: a space or `;` would add directives to the header."""
+    for source in sources:
+        if not source or any(c.isspace() or c in ';,"' for c in source):
+            return f"{source!r} is not one CSP source (e.g. 'self' or https://intranet.example)"
+    return None
+
+
+@dataclass(frozen=True)
+class SharingSettings:
+    # Whether a video's original file may be downloaded from its watch page, by those
+    # who may watch it, when its uploader allows it for that video too.
+    allow_download: bool = False
+    # Who may show the /embed/<id> player in a frame: CSP frame-ancestors sources,
+    # e.g. ["'self'", "https://intranet.example"]. Every other page refuses framing.
+    embed_frame_ancestors: list[str] = field(
+        default_factory=lambda: ["'self'"], metadata={"check": frame_ancestors_problem}
+    )
 
 
 @dataclass(frozen=True)
@@ -340,10 +382,12 @@ SECTIONS: dict[str, type] = {
     "storage": StorageSettings,
     "transcoder": TranscoderSettings,
     "uploads": UploadSettings,
+    "quotas": QuotaSettings,
     "disk": DiskSettings,
     "analytics": AnalyticsSettings,
     "auth": AuthSettings,
     "web": WebSettings,
+    "sharing": SharingSettings,
     "logging": LoggingSettings,
     "metrics": MetricsSettings,
     "backup": BackupSettings,
@@ -362,10 +406,12 @@ class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     transcoder: TranscoderSettings = field(default_factory=TranscoderSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
     disk: DiskSettings = field(default_factory=DiskSettings)
     analytics: AnalyticsSettings = field(default_factory=AnalyticsSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
     web: WebSettings = field(default_factory=WebSettings)
+    sharing: SharingSettings = field(default_factory=SharingSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)

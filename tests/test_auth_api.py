@@ -42,6 +42,8 @@ async def test_register_returns_user_and_token_never_the_hash(client: httpx.Asyn
         "email": "ann@example.org",
         "role": "user",
         "categoryRole": "general",
+        "displayName": "ann",
+        "avatarUrl": None,
     }
     assert "hash" not in response.text and "$2b$" not in response.text
     claims = claims_of(body["token"])

@@ -29,7 +29,7 @@ def live_server_toml() -> str:
 
 def signed_in_here(page: Page) -> None:
     """What the person sees and does: their name in the header, an API call that works."""
-    expect(page.locator(".nav-user")).to_contain_text(ADMIN_EMAIL)
+    expect(page.locator(".nav-user")).to_have_attribute("title", f"Signed in as {ADMIN_EMAIL}")
     answer = page.evaluate(
         """async () => {
             const response = await fetch("/api/auth/me", {credentials: "same-origin"});

@@ -27,7 +27,7 @@ def account_detail(page: Page, term: str) -> Locator:
 
 
 def expect_signed_in(page: Page, email: str, role: str) -> None:
-    expect(page.get_by_role("heading", level=1)).to_have_text(f"Welcome, {email}")
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Welcome, {email.split('@')[0]}")
     expect(account_detail(page, "Email")).to_have_text(email)
     expect(account_detail(page, "Role")).to_have_text(role)
 

@@ -381,6 +381,8 @@ async def test_invites_preset_category_and_role_and_work_once(invite_site) -> No
         "email": "b@example.org",
         "role": "editor",
         "categoryRole": "dealers",
+        "displayName": "b",
+        "avatarUrl": None,
     }
     again = await client.post(
         "/api/auth/register", json={"email": "c@example.org", "password": PASSWORD, "invite": token}

@@ -14,6 +14,7 @@ from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, NotFound, ValidationFailed
 from clipsync.events import Event
 from clipsync.models import User, Video
+from clipsync.services import two_factor
 from clipsync.services.accounts import normalize_email
 from clipsync.services.library import library_for
 from clipsync.services.moderation import audit_json, require_moderator
@@ -193,6 +194,15 @@ async def update_user(request: ClipSyncRequest, user_id: int) -> HTTPResponse:
     user_id = row_id(user_id, "There is no such account.")
     updated = await request.app.ctx.user_admin.update(admin, user_id, json_object(request))
     return json({"user": user_admin_json(updated)})
+
+
+@bp.delete("/users/<user_id:int>/mfa")
+async def reset_two_factor(request: ClipSyncRequest, user_id: int) -> HTTPResponse:
+    """Turn off someone's two-factor (audited); their sessions end."""
+    admin = require_user(request)
+    user_id = row_id(user_id, "There is no such account.")
+    await two_factor.reset_by_admin(request.app.ctx.accounts, admin, user_id)
+    return empty()
 
 
 @bp.post("/invites")

@@ -15,10 +15,11 @@ from clipsync import request_ids
 from clipsync.api.bodies import json_object
 from clipsync.context import ClipSyncRequest
 from clipsync.errors import Unauthorized
-from clipsync.services import passwords
-from clipsync.services.accounts import Session
+from clipsync.services import passwords, profiles, quotas
+from clipsync.services.accounts import MfaChallenge, Session
 from clipsync.services.auth_sessions import REFRESH_RACED
 from clipsync.services.auth_sessions import session_json as auth_session_json
+from clipsync.services.two_factor import VERIFY
 from clipsync.sessions import (
     REFRESH_COOKIE,
     SESSION_COOKIE,
@@ -42,6 +43,12 @@ def session_json(session: Session) -> dict[str, object]:
     }
 
 
+def mfa_challenge_json(challenge: MfaChallenge) -> dict[str, object]:
+    """The answer to a right password when a second step is due (api/two_factor.py)."""
+    due = "mfaRequired" if challenge.purpose == VERIFY else "mfaEnrolmentRequired"
+    return {due: True, "mfaToken": challenge.token}
+
+
 def cookie_session(request: ClipSyncRequest) -> bool:
     """A page's script calling with the browser's cookies, not a script with a token."""
     return bearer_token(request) is None and bool(request.cookies.get(SESSION_COOKIE))
@@ -57,6 +64,8 @@ def client_of(request: ClipSyncRequest) -> dict[str, str]:
 @bp.post("/register")
 async def register(request: ClipSyncRequest) -> HTTPResponse:
     body = json_object(request)
+    settings = request.app.ctx.settings
+    await quotas.ensure_registration_allowed(settings, client_of(request)["address"])
     session = await request.app.ctx.accounts.register(
         body.get("email"),
         body.get("password"),
@@ -73,6 +82,8 @@ async def login(request: ClipSyncRequest) -> HTTPResponse:
     session = await request.app.ctx.accounts.login(
         body.get("email"), body.get("password"), **client_of(request)
     )
+    if isinstance(session, MfaChallenge):
+        return json(mfa_challenge_json(session))
     return json(session_json(session))
 
 
@@ -117,6 +128,16 @@ async def refresh(request: ClipSyncRequest) -> HTTPResponse:
 @bp.get("/me")
 async def me(request: Request) -> HTTPResponse:
     return json({"user": require_user(request).to_public()})
+
+
+@bp.patch("/me")
+async def update_me(request: Request) -> HTTPResponse:
+    """`{displayName}` ("" clears it) → the updated user (see services/profiles.py)."""
+    user = require_user(request)
+    body = json_object(request)
+    if "displayName" in body:
+        await profiles.set_display_name(user, body["displayName"])
+    return json({"user": user.to_public()})
 
 
 @bp.post("/logout")

@@ -15,7 +15,7 @@ from clipsync.context import ClipSyncRequest
 from clipsync.errors import BadRequest
 from clipsync.events import Event
 from clipsync.models import User, Video
-from clipsync.services import disk_space, search, videos
+from clipsync.services import disk_space, likes, quotas, search, videos
 from clipsync.services.library import library_for
 from clipsync.services.uploads import too_large
 from clipsync.sessions import require_user
@@ -41,6 +41,7 @@ async def upload_local(request: ClipSyncRequest) -> HTTPResponse:
         await disk_space.ensure_room_for_upload(
             settings, request.app.ctx.backends.storage, int(declared)
         )
+        await quotas.ensure_allowed(settings, user, int(declared))  # framing counts too
     upload = StreamedFile(request, "file")
     await upload.open()
     video = await request.app.ctx.uploads.receive(
@@ -79,6 +80,7 @@ async def list_videos(request: ClipSyncRequest) -> HTTPResponse:
         if query or "page" in args:
             raise BadRequest("after pages the list; search results and page use page numbers.")
         found = await videos.list_after(user, args.get("after"), size, mine=mine)
+        await likes.add_counts(found.items, user)
         return json_response(
             {"items": [videos.video_json(v, user) for v in found.items], "next": found.next}
         )
@@ -86,6 +88,7 @@ async def list_videos(request: ClipSyncRequest) -> HTTPResponse:
         found = await search.search_visible(user, query, page, size)
     else:
         found = await videos.list_visible(user, page, size, mine=mine)
+    await likes.add_counts(found.items, user)
     return json_response(
         {
             "items": [videos.video_json(v, user) for v in found.items],
@@ -101,6 +104,7 @@ async def list_videos(request: ClipSyncRequest) -> HTTPResponse:
 async def detail(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
     user = require_user(request)
     video = await videos.get_visible(user, video_id)
+    await likes.add_counts([video], user)
     return json_response(
         {
             "video": videos.video_json(video, user),

@@ -14,7 +14,8 @@ Names in use: `video.uploaded`, `video.status` (progress of a job), `video.ready
 `video.unpublished` (approved → ready again), `video.deleted`;
 `account.sessions_ended` / `account.signed_out` (a user's sessions no longer count),
 `account.access_changed` (role, category or active state), `account.new_sign_in`;
-`admin.storage_low` (free space is running out); `notification.changed` (a person's
+`admin.storage_low` (free space is running out), `admin.backup_failed`;
+`comment.posted` (videoId, commentId, authorId); `notification.changed` (a person's
 inbox changed).
 Payloads hold ids (`videoId`, `ownerId`, `userId`, `category`) and small fields;
 subscribers read the rows themselves.

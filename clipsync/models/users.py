@@ -50,10 +50,18 @@ class User(Model):
         return self.email
 
     def to_public(self) -> dict[str, object]:
-        """What the API shows of a user: never the hash or the lockout counters."""
+        """What the API shows of a user: never the hash or the lockout counters.
+
+        `displayName` is the name to show (services/profiles.py `display_name_of`);
+        `avatarUrl` is null without an avatar.
+        """
+        from clipsync.services.profiles import avatar_url, display_name_of
+
         return {
             "id": self.id,
             "email": self.email,
+            "displayName": display_name_of(self),
+            "avatarUrl": avatar_url(self),
             "role": str(self.role),
             "categoryRole": self.category,
         }

@@ -38,6 +38,7 @@ from clipsync.plugins import PluginHost
 from clipsync.services.auth_sessions import AuthSessions, end_sessions
 from clipsync.services.password_rules import check_new_password
 from clipsync.services.rate_limit import AttemptWindow, InFlight, Reservation, SignInThrottle
+from clipsync.services.two_factor import ENROL, VERIFY, TwoFactor
 from clipsync.settings import Settings
 from clipsync.text_rules import clean_field
 
@@ -75,6 +76,19 @@ class Session:
     def expires_in(self) -> int:
         """Seconds the access token has left."""
         return max(0, self.expires_at - int(time.time()))
+
+
+@dataclass(frozen=True)
+class MfaChallenge:
+    """A right password when a second step is due: a code (`verify`) or enrolling (`enrol`).
+
+    `token` (the `mfaToken`) is all the person holds until that step is done; see
+    services/two_factor.py.
+    """
+
+    user: User
+    purpose: str
+    token: str
 
 
 def fold_email(email: str) -> str:
@@ -129,6 +143,7 @@ class AccountService:
         self.in_flight = InFlight(settings.auth.max_concurrent_logins)
         self.throttle = SignInThrottle(settings.auth)
         self.sessions = AuthSessions(settings, auth)
+        self.two_factor = TwoFactor(settings)
         # A hash to check wrong passwords against when the email is unknown, so a
         # sign-in takes as long whether or not the account exists.
         self._decoy_hash: str | None = None
@@ -272,8 +287,12 @@ class AccountService:
 
     async def login(
         self, email: object, password: object, address: str, user_agent: str = ""
-    ) -> Session:
+    ) -> Session | MfaChallenge:
         """Check a password, within the limits of rate_limit.py, and start a session.
+
+        With two-factor on (or required of the account's role and not yet set up),
+        a right password gives an `MfaChallenge` instead; `finish_sign_in` starts
+        the session once that step is done.
 
         Every limit is taken before the password is checked (bcrypt is the slow
         part), so attempts sent at the same moment are counted one by one. A sign-in
@@ -290,10 +309,22 @@ class AccountService:
             session = await self._login(key, password, address, user_agent)
         finally:
             self.in_flight.leave(*places)
+        if isinstance(session, MfaChallenge):
+            return session
         await self._note_device(session.user, user_agent, address)
         return session
 
-    async def _login(self, email: str, password: str, address: str, user_agent: str) -> Session:
+    async def finish_sign_in(
+        self, user: User, *, user_agent: str = "", address: str = ""
+    ) -> Session:
+        """Start the session of a sign-in whose second step (services/two_factor.py) is done."""
+        session = await self.signed_in(user, user_agent=user_agent, address=address)
+        await self._note_device(user, user_agent, address[:MAX_ADDRESS_LENGTH])
+        return session
+
+    async def _login(
+        self, email: str, password: str, address: str, user_agent: str
+    ) -> Session | MfaChallenge:
         wait = self.address_attempts.reserve(address)
         if wait:
             metrics.sign_in_failed("throttled_address")
@@ -320,6 +351,10 @@ class AccountService:
         if not user.is_active:
             raise Forbidden("This account has been deactivated. Ask an administrator.")
         await User.filter(id=user.id).update(failed_logins=0, locked_until=None)
+        if user.totp_enabled_at is not None:
+            return MfaChallenge(user, VERIFY, self.two_factor.issue_token(user, VERIFY))
+        if self.two_factor.required_for(user):
+            return MfaChallenge(user, ENROL, self.two_factor.issue_token(user, ENROL))
         return await self.signed_in(user, user_agent=user_agent, address=address)
 
     @staticmethod

@@ -6,9 +6,11 @@
   becomes READY); email for it is batched into a digest (see `notification_types`).
 - Members of the category: a new video was approved in it (not its uploader).
 - The person themselves, always: their password changed, a sign-in from a new
-  device, their role or category changed.
+  device, their role or category changed, their email address changed.
 - Admins: a transcode failed for good; storage or disk space is nearly full; a
   scheduled backup failed.
+- The author of a comment that was answered, and the people an `@name` in a new
+  comment names, if they may see the video.
 
 Whether each person gets each message on each channel is their preference
 (`notification_types.wants`), decided when it is delivered.
@@ -16,13 +18,15 @@ Whether each person gets each message on each channel is their preference
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from tortoise.expressions import Q
 
 from clipsync.events import Event
-from clipsync.models import Role, User, Video
+from clipsync.models import Comment, Role, User, Video
 from clipsync.services.notification_types import Message
+from clipsync.services.videos import visible_to
 
 
 def _name(video: Video) -> str:
@@ -119,6 +123,14 @@ def account_message(event: Event) -> Message | None:
     if event.name == "account.password_changed":
         title = "Your password was changed"
         body = "If this was not you, ask an administrator to lock the account at once."
+    elif event.name == "account.two_factor_changed":
+        if event.data.get("enabled"):
+            title = "Two-factor sign-in was turned on"
+            body = "Signing in now also asks for a code from your authenticator app."
+        else:
+            title = "Two-factor sign-in was turned off"
+            body = "Signing in now asks only for your password."
+        body += " If this was not you, change your password and tell an administrator."
     elif event.name == "account.new_sign_in":
         device = event.data.get("device") or "an unknown browser"
         address = event.data.get("address") or "an unknown address"
@@ -139,6 +151,11 @@ def account_message(event: Event) -> Message | None:
         body = (("An administrator changed your account: " + "; ".join(parts) + ".") if parts
                 else "An administrator changed your account.")  # fmt: skip
         body += " You were signed out everywhere."
+    elif event.name == "account.email_changed":
+        # The old address hears it by mail from services/profiles.py: it is no longer
+        # the account's, so no message to the person reaches it.
+        title = "Your email address was changed"
+        body = "If this was not you, tell an administrator at once."
     else:
         return None
     return _message(user_id, event.name, title, body, "/")
@@ -160,6 +177,67 @@ async def admin_alert_messages(event: Event) -> list[Message]:
     return [_message(user_id, event.name, title, detail, url) for user_id in await admins()]
 
 
+# `@name`: an email's local part or a display name written without spaces.
+MENTION = re.compile(r"(?<![\w@])@([\w.+-]{1,80})")
+# More names than a comment needs to address: the rest are not notified (no mass pings).
+MAX_MENTIONS = 10
+
+
+async def _may_see(user_ids: set[int], video: Video) -> list[int]:
+    """Those of `user_ids` who are active and may see `video` (the visibility rule)."""
+    allowed = []
+    for user in await User.filter(id__in=user_ids, is_active=True):
+        if await visible_to(user).filter(id=video.id).exists():
+            allowed.append(user.id)
+    return allowed
+
+
+async def mentioned(text: str) -> set[int]:
+    """The people `@name`s in `text` name, by email local part or display name."""
+    names = list(dict.fromkeys(m.group(1).rstrip(".").lower() for m in MENTION.finditer(text)))
+    names = [n for n in names if n][:MAX_MENTIONS]
+    if not names:
+        return set()
+    query = Q(
+        *(Q(email__istartswith=f"{n}@") | Q(display_name__iexact=n) for n in names),
+        join_type=Q.OR,
+    )
+    return set(await User.filter(query).values_list("id", flat=True))
+
+
+async def comment_messages(event: Event) -> list[Message]:
+    """`comment.posted`: the author of the comment answered, and the people mentioned.
+
+    Only those who may see the video hear of it, never the writer themselves; someone
+    both answered and mentioned gets the reply only.
+    """
+    comment = await Comment.get_or_none(id=event.data.get("commentId"))
+    if event.name != "comment.posted" or comment is None:
+        return []
+    video = await Video.get_or_none(id=comment.video_id)
+    author = await User.get_or_none(id=comment.author_id) if comment.author_id else None
+    if video is None or author is None:
+        return []
+    who = author.display_name or author.email.split("@", 1)[0]
+    url = f"/watch/{video.id}#comment-{comment.id}"
+    excerpt = comment.body.strip()[:300]
+    parent = await Comment.get_or_none(id=comment.parent_id) if comment.parent_id else None
+    answered = {parent.author_id} - {None, author.id} if parent else set()
+    named = await mentioned(comment.body) - answered - {author.id}
+    allowed = set(await _may_see({*answered, *named}, video))  # type: ignore[arg-type]
+    messages = [
+        _message(user_id, "comment.reply", f"{who} replied to your comment on {_name(video)}",
+                 excerpt, url, video_id=video.id)
+        for user_id in answered & allowed
+    ]  # fmt: skip
+    messages += [
+        _message(user_id, "comment.mention", f"{who} mentioned you on {_name(video)}",
+                 excerpt, url, video_id=video.id)
+        for user_id in sorted(named & allowed)
+    ]  # fmt: skip
+    return messages
+
+
 async def messages_for(event: Event) -> list[Message]:
     """Every message an event makes, for whoever should hear it."""
     if event.name.startswith("video."):
@@ -171,4 +249,6 @@ async def messages_for(event: Event) -> list[Message]:
         return [message] if message is not None else []
     if event.name.startswith("admin."):
         return await admin_alert_messages(event)
+    if event.name.startswith("comment."):
+        return await comment_messages(event)
     return []

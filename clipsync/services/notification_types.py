@@ -80,9 +80,24 @@ TYPES: dict[str, NotificationType] = {
             "account.new_sign_in", "security", "A sign-in from a new device", mandatory=True
         ),
         NotificationType(
+            "account.two_factor_changed",
+            "security",
+            "Two-factor sign-in was turned on or off",
+            mandatory=True,
+        ),
+        NotificationType(
             "account.access_changed",
             "security",
             "My role or category was changed",
+            mandatory=True,
+        ),
+        # Per person, like the uploader's: the one answered or named hears it.
+        NotificationType("comment.reply", "uploader", "Someone replied to my comment"),
+        NotificationType("comment.mention", "uploader", "Someone mentioned me in a comment"),
+        NotificationType(
+            "account.email_changed",
+            "security",
+            "My email address was changed",
             mandatory=True,
         ),
         NotificationType("admin.transcode_failed", "admins", "A transcode failed for good"),
@@ -93,6 +108,8 @@ TYPES: dict[str, NotificationType] = {
 
 # Sent to an address, not to a person's choices: an invitation to create an account.
 INVITE = "account.invite"
+# Sent to an address, not to a person's choices: the link that confirms a new email.
+EMAIL_CHANGE = "account.email_change"
 
 
 def types_for(user: User) -> list[NotificationType]:

@@ -56,7 +56,7 @@ __all__ = [
 
 PAGE_SIZE = 20
 # The events whose messages this module delivers.
-PREFIXES = ("video.", "account.", "admin.")
+PREFIXES = ("video.", "account.", "admin.", "comment.")
 
 
 @dataclass

@@ -45,7 +45,7 @@ from clipsync.errors import (
     UnsupportedUpload,
 )
 from clipsync.models import ResumableUpload, User, Video
-from clipsync.services import disk_space
+from clipsync.services import disk_space, quotas
 from clipsync.services.checksums import Sha256
 from clipsync.services.resumable_staging import Sink, Stage, UploadLock
 from clipsync.services.uploads import record_upload, too_large
@@ -158,6 +158,7 @@ class ResumableService:
         if not filename.lower().endswith(keys.SOURCE_EXTENSIONS):
             accepted = ", ".join(keys.SOURCE_EXTENSIONS)
             raise UnsupportedUpload(f"Only video files can be uploaded ({accepted}).")
+        await quotas.ensure_allowed(self.settings, owner, length)
         # Room for every byte promised now, so that the upload cannot fill the disk
         # half-way (with multipart storage only a few parts wait on disk at once).
         staged = length

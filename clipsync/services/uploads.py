@@ -34,6 +34,7 @@ from clipsync.media.errors import MediaError
 from clipsync.media.probe import SourceInfo, probe, sha256_file
 from clipsync.models import User, Video, VideoStatus
 from clipsync.plugins import PluginHost
+from clipsync.services import quotas
 from clipsync.services.transcoding import queue_transcode
 from clipsync.settings import Settings
 from clipsync.sizes import format_size
@@ -117,12 +118,14 @@ class UploadService:
         received = Received()
         digest = hashlib.sha256()
         limit = self.settings.uploads.max_size
+        allowed = await quotas.ensure_allowed(self.settings, owner, 0)
 
         async def counted() -> AsyncIterator[bytes]:
             async for chunk in chunks:
                 received.size += len(chunk)
                 if received.size > limit:
                     raise too_large(self.settings)
+                quotas.check_size(allowed, received.size)  # a body sent without a length
                 digest.update(chunk)
                 yield chunk
 
@@ -166,6 +169,7 @@ class UploadService:
             raise DirectUploadUnavailable()
         filename = self._filename(filename)
         size = self._declared_size(size)
+        await quotas.ensure_allowed(self.settings, owner, size)
         if not isinstance(content_type, str) or not VIDEO_TYPE.match(content_type):
             raise ValidationFailed(
                 "contentType must be a video type, such as video/mp4.", field="contentType"

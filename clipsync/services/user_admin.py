@@ -22,7 +22,7 @@ from clipsync import events
 from clipsync.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from clipsync.models import Invite, Role, User
 from clipsync.plugins import PluginHost
-from clipsync.services import notifications
+from clipsync.services import notifications, quotas
 from clipsync.services.accounts import normalize_email
 from clipsync.services.auth_sessions import end_sessions
 from clipsync.services.moderation import record
@@ -49,6 +49,9 @@ def user_admin_json(user: User) -> dict[str, Any]:
         "createdAt": user.created_at.isoformat() if user.created_at else None,
         "lastLoginAt": user.last_login_at.isoformat() if user.last_login_at else None,
         "locked": bool(user.locked_until and user.locked_until > datetime.now(UTC)),
+        # null: the [quotas] default; 0: unlimited.
+        "storageQuotaBytes": user.storage_quota_bytes,
+        "dailyUploadQuotaBytes": user.daily_upload_quota_bytes,
     }
 
 
@@ -81,16 +84,22 @@ class UserAdminService:
         return list(users), total
 
     async def update(self, admin: User, user_id: Any, changes: dict[str, Any]) -> User:
-        """Apply `categoryRole`, `role` and/or `active` to an account."""
+        """Apply `categoryRole`, `role`, `active` and/or the quotas to an account.
+
+        Quotas (`storageQuotaBytes`, `dailyUploadQuotaBytes`: bytes, 0 for unlimited,
+        null for the `[quotas]` default) change no rights: they sign nobody out.
+        """
         require_admin(admin)
-        unknown = set(changes) - {"categoryRole", "role", "active"}
+        unknown = set(changes) - {"categoryRole", "role", "active", *quotas.OVERRIDES}
         if unknown:
             raise ValidationFailed(
-                f"Unknown field {sorted(unknown)[0]!r}: send categoryRole, role or active."
+                f"Unknown field {sorted(unknown)[0]!r}: send categoryRole, role, active, "
+                "storageQuotaBytes or dailyUploadQuotaBytes."
             )
         if not changes:
-            raise ValidationFailed("Send categoryRole, role or active to change.")
+            raise ValidationFailed("Send categoryRole, role, active or a quota to change.")
         category, role, active = self._parse(changes)
+        limits = quotas.parse_overrides(changes)
         if not str(user_id).isdigit():
             raise NotFound("There is no such account.")
         async with in_transaction():
@@ -114,6 +123,22 @@ class UserAdminService:
                 user.is_active = active
             new = {"categoryRole": user.category, "role": str(user.role), "active": user.is_active}
             changed = {k: (old[k], new[k]) for k in old if old[k] != new[k]}
+            quota_changes = {
+                name: {"old": getattr(user, column), "new": limits[column]}
+                for name, column in quotas.OVERRIDES.items()
+                if column in limits and getattr(user, column) != limits[column]
+            }
+            if quota_changes:
+                for column, value in limits.items():
+                    setattr(user, column, value)
+                await user.save(update_fields=list(limits))
+                if not changed:
+                    # No rights changed: nobody is signed out.
+                    await record(
+                        admin, "user_update", target=user, category=user.category,
+                        **quota_changes,
+                    )  # fmt: skip
+                    return user
             if not changed:
                 return user
             await user.save(update_fields=["category", "role", "is_active"])
@@ -126,7 +151,7 @@ class UserAdminService:
                 # none, this count runs under the write lock and so is current.
                 raise Conflict("This is the last administrator: make someone else an admin first.")
         await record(
-            admin, "user_update", target=user, category=user.category,
+            admin, "user_update", target=user, category=user.category, **quota_changes,
             **{k: {"old": o, "new": n} for k, (o, n) in changed.items()},
         )  # fmt: skip
         if "categoryRole" in changed:

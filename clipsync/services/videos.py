@@ -338,6 +338,8 @@ def video_json(video: Video, viewer: User) -> dict[str, Any]:
         "playable": video.status in (VideoStatus.READY, VideoStatus.APPROVED),
         "chapters": chapters_json(video.description, video.duration),
     }
+    # `likes`, `liked`, `commentCount`: set in bulk for a page by `likes.add_counts`.
+    data |= getattr(video, "social_counts", {})
     if data["playable"]:
         base = f"/hls/{video.id}"
         data["hls"] = f"{base}/master.m3u8"

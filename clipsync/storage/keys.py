@@ -13,6 +13,8 @@ is a copy:
     videos/<video id>/hls/thumbnails.vtt
     videos/<video id>/captions/<language>.vtt   a caption track (outside hls/, which a
                                             re-transcode replaces whole)
+    avatars/<user id>/<version>.webp        a person's avatar, re-encoded by
+                                            services/profiles.py
 """
 
 from __future__ import annotations
@@ -55,3 +57,8 @@ def hls_key(video_id: uuid.UUID | str, relative: str) -> str:
 def caption_key(video_id: uuid.UUID | str, language: str) -> str:
     """Where the WebVTT track of one language (a checked BCP 47 tag) is kept."""
     return check_key(f"{video_prefix(video_id)}/captions/{language}.vtt")
+
+
+def avatar_key(user_id: int, version: str) -> str:
+    """A person's avatar image; `version` changes with every upload, so its URL does."""
+    return check_key(f"avatars/{int(user_id)}/{version}.webp")

@@ -125,6 +125,7 @@ async def users(request: ClipSyncRequest) -> HTTPResponse:
         users=[user_admin_json(u) for u in found],
         roles=ROLES,
         q=search,
+        quota_defaults=request.app.ctx.settings.quotas,
         **page_count(number, size, total),
     )
 

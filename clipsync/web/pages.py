@@ -12,7 +12,8 @@ from sanic.response import HTTPResponse, redirect
 from clipsync.api.bodies import form_fields
 from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, ValidationFailed
-from clipsync.services.accounts import Session
+from clipsync.services.accounts import MfaChallenge, Session
+from clipsync.services.two_factor import VERIFY
 from clipsync.sessions import clear_session_cookie, request_token, set_sign_in_cookies
 
 bp = Blueprint("pages")
@@ -127,7 +128,31 @@ async def login_submit(request: ClipSyncRequest) -> HTTPResponse:
         )
     except ClipSyncError as error:
         return form_again(request, "login.html", error, form, next=safe_next(form["next"]))
+    if isinstance(session, MfaChallenge):
+        return await second_step(request, session, form["next"])
     return signed_in(request, session, form["next"])
+
+
+async def second_step(
+    request: ClipSyncRequest, challenge: MfaChallenge, target: str
+) -> HTTPResponse:
+    """What a right password shows when a second step is due: the code form, or enrolling.
+
+    Both post to web/two_factor_pages.py, which finishes the sign-in.
+    """
+    if challenge.purpose == VERIFY:
+        return request.app.ctx.templates.render(
+            request, "login_code.html", mfa_token=challenge.token, next=safe_next(target)
+        )
+    enrolment = await request.app.ctx.accounts.two_factor.begin(challenge.user)
+    return request.app.ctx.templates.render(
+        request,
+        "two_factor.html",
+        stage="enrol",
+        enrolment=enrolment,
+        mfa_token=challenge.token,
+        next=safe_next(target),
+    )
 
 
 @bp.post("/logout")

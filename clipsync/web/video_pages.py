@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from markupsafe import Markup
 from sanic import Blueprint
 from sanic.response import HTTPResponse, redirect
 
@@ -19,6 +20,8 @@ from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, NotFound
 from clipsync.media.captions import MAX_BYTES as MAX_CAPTION_BYTES
 from clipsync.models import User
+from clipsync.rich_text import description_html
+from clipsync.services import quotas
 from clipsync.services.captions import caption_json, tracks_of
 from clipsync.services.library import library_for
 from clipsync.services.search import search_visible
@@ -31,7 +34,9 @@ from clipsync.services.videos import (
     progress_of,
     video_json,
 )
+from clipsync.services.view_counts import view_count
 from clipsync.sessions import require_user
+from clipsync.web.sharing_pages import embed_code, may_download, start_time
 
 bp = Blueprint("video_pages")
 
@@ -82,9 +87,13 @@ async def home(request: ClipSyncRequest) -> HTTPResponse:
 
 @bp.get("/upload")
 async def upload(request: ClipSyncRequest) -> HTTPResponse:
-    require_user(request)
+    user = require_user(request)
+    settings = request.app.ctx.settings
     return request.app.ctx.templates.render(
-        request, "upload.html", max_upload_size=request.app.ctx.settings.uploads.max_size
+        request,
+        "upload.html",
+        max_upload_size=settings.uploads.max_size,
+        quota=await quotas.usage(settings, user),
     )
 
 
@@ -104,15 +113,25 @@ async def my_videos(request: ClipSyncRequest) -> HTTPResponse:
 
 @bp.get("/watch/<video_id:uuid>")
 async def watch(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
+    """The player and what is around it: uploader, views, description, sharing."""
     user = require_user(request)
     video = await get_visible(user, video_id)
     position = await progress_of(user, video)
+    await video.fetch_related("owner")
+    base = request.app.ctx.settings.server.base_url
     return request.app.ctx.templates.render(
         request,
         "watch.html",
         video=video_json(video, user),
         resume_at=position or 0,
+        start_at=start_time(request.args.get("t")),
         category_names=category_labels(request),
+        uploader=video.owner.to_public(),
+        views=await view_count(request.app.ctx.analytics.backend, video),
+        description=Markup(description_html(video.description)),
+        download_url=f"/videos/{video.id}/download" if may_download(request, video) else None,
+        share_url=f"{base}/watch/{video.id}",
+        embed_code=embed_code(f"{base}/embed/{video.id}", video.title or "Untitled"),
     )
 
 

@@ -2,6 +2,8 @@
 // with PATCH /api/admin/users/<id> and confirmed in the row; a refusal (409: the last
 // administrator) is explained there and the control goes back to what it was.
 //
+// Quotas are a small form per row, saved only with its button (see below).
+//
 // Each row is a <tr data-user-id data-email> (data-self="1" for the signed-in admin)
 // whose controls have data-field (role, categoryRole, active) and data-value (the
 // saved value), and whose data-role="message" holds the row's messages.
@@ -92,6 +94,54 @@
       row.removeAttribute("aria-busy");
       // Keep the focus where it was; the message is announced (role=status).
       control.focus({ preventScroll: true });
+    }
+  });
+
+  // Quotas: typed in GiB, saved only by the row's "Save quotas" button (typing or
+  // arrow keys save nothing). Blank sends null (the site's default), 0 unlimited.
+  const GIB = 1024 ** 3;
+
+  function quotaBytes(input) {
+    const text = input.value.trim().replace(",", ".");
+    if (text === "") return null;
+    const number = Number(text);
+    if (!Number.isFinite(number) || number < 0) return undefined;
+    return Math.round(number * GIB);
+  }
+
+  root.addEventListener("submit", async (event) => {
+    const form = event.target.closest("[data-role='quota-form']");
+    if (!form || !root.contains(form)) return;
+    event.preventDefault();
+    const row = form.closest("tr[data-user-id]");
+    const message = part(row, "message");
+    const body = {};
+    for (const input of form.querySelectorAll("[data-quota]")) {
+      const bytes = quotaBytes(input);
+      if (bytes === undefined) {
+        say(message, "A quota is a number of GiB (0: unlimited), or blank for the default.", "error");
+        input.focus();
+        return;
+      }
+      body[input.dataset.quota] = bytes;
+    }
+    const button = form.querySelector("button[type='submit']");
+    button.disabled = true;
+    row.setAttribute("aria-busy", "true");
+    say(message, "Saving…", "info");
+    try {
+      const { user } = await api("PATCH", `/api/admin/users/${encodeURIComponent(row.dataset.userId)}`, body);
+      for (const input of form.querySelectorAll("[data-quota]")) {
+        const saved = user[input.dataset.quota];
+        input.dataset.value = saved === null ? "" : String(saved);
+        input.value = saved === null ? "" : String(Number((saved / GIB).toPrecision(6)));
+      }
+      say(message, "Saved: the quotas apply to the next upload.", "ok");
+    } catch (error) {
+      say(message, error.message, "error");
+    } finally {
+      button.disabled = false;
+      row.removeAttribute("aria-busy");
     }
   });
 })();

@@ -3,10 +3,13 @@
 // marks.
 //
 // <video id="player"> carries what the page knows: data-hls (master playlist),
-// data-video-id, data-resume-at (seconds), data-duration, data-thumbnails (a WebVTT
+// data-video-id, data-resume-at (seconds), data-start-at (seconds from `?t=`, which wins
+// over resuming), data-duration, data-thumbnails (a WebVTT
 // file whose cues are "sprite.jpg#xywh=x,y,w,h") and data-chapters (JSON). hls.js plays
 // it where Media Source Extensions exist; browsers that play HLS themselves (Safari)
-// get it as `src`.
+// get it as `src`. The <video> has no native controls: ClipSync's bar below it has
+// play/pause, mute and full screen besides the menus. A link with data-seek (a time in
+// the description, clipsync/rich_text.py) seeks the player instead of reloading.
 // For tests: window.clipsyncPlayer = { hls, video }.
 (() => {
   "use strict";
@@ -62,6 +65,8 @@
   const source = video.dataset.hls;
   const videoId = video.dataset.videoId || "";
   const resumeAt = Number(video.dataset.resumeAt) || 0;
+  const startAtText = video.dataset.startAt || "";
+  const startAt = startAtText !== "" && Number(startAtText) >= 0 ? Number(startAtText) : null;
   const knownDuration = Number(video.dataset.duration) || 0;
   const thumbnailsUrl = video.dataset.thumbnails || "";
 
@@ -110,7 +115,7 @@
       subtitlePreference: captionsLanguage ? { lang: captionsLanguage } : undefined,
       subtitleDisplay: Boolean(captionsLanguage),
       // Start fetching where we will resume, not at 0 (checked again on loadedmetadata).
-      startPosition: canResume(knownDuration) ? resumeAt : -1,
+      startPosition: startAt !== null ? startAt : canResume(knownDuration) ? resumeAt : -1,
     });
     player.hls = hls;
     hls.on(Hls.Events.MANIFEST_PARSED, buildQualityMenu);
@@ -189,9 +194,11 @@
 
   function buildQualityMenu() {
     if (!qualityMenu) return;
+    // Renditions are named by their short side, as in [transcoder] ladder: a portrait
+    // video's 720p is 720 wide and 1280 high.
     const levels = hls.levels.map((level, index) => ({
       index,
-      height: level.height || 0,
+      height: level.width && level.height ? Math.min(level.width, level.height) : level.height || 0,
       bitrate: level.bitrate || 0,
     }));
     levels.sort((a, b) => b.height - a.height || b.bitrate - a.bitrate);
@@ -250,6 +257,12 @@
     const total = duration();
     if (!total) return;
     resumeHandled = true;
+    if (startAt !== null) {
+      // A shared link's ?t= (or a description time followed without JavaScript).
+      const target = Math.min(startAt, Math.max(0, total - 0.5));
+      if (Math.abs(video.currentTime - target) > 0.5) video.currentTime = target;
+      return;
+    }
     if (!canResume(total)) return;
     if (Math.abs(video.currentTime - resumeAt) > 0.5) video.currentTime = resumeAt;
     if (resumeNotice && resumeText) {
@@ -599,7 +612,75 @@
   video.addEventListener("loadedmetadata", drawChapterMarks);
   window.addEventListener("resize", drawChapterMarks);
 
+  // --- play/pause, mute, full screen -----------------------------------------------------
+
+  const playButton = document.getElementById("play-pause");
+  const muteButton = document.getElementById("mute");
+  const fullscreenButton = document.getElementById("fullscreen");
+  const playerBox = document.getElementById("player-box");
+
+  function togglePlay() {
+    if (video.paused || video.ended) video.play().catch(() => {});
+    else video.pause();
+  }
+
+  function showPlayState() {
+    if (playButton) playButton.textContent = video.paused ? "Play" : "Pause";
+  }
+
+  function showMuted() {
+    if (!muteButton) return;
+    const muted = video.muted || video.volume === 0;
+    muteButton.textContent = muted ? "Unmute" : "Mute";
+    muteButton.setAttribute("aria-pressed", String(muted));
+  }
+
+  if (playButton) playButton.addEventListener("click", togglePlay);
+  video.addEventListener("click", togglePlay);
+  for (const name of ["play", "pause", "ended"]) video.addEventListener(name, showPlayState);
+  if (muteButton) {
+    muteButton.addEventListener("click", () => {
+      video.muted = !video.muted;
+    });
+  }
+  video.addEventListener("volumechange", showMuted);
+  if (fullscreenButton && playerBox) {
+    if (!document.fullscreenEnabled) fullscreenButton.hidden = true;
+    fullscreenButton.addEventListener("click", () => {
+      if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+      else playerBox.requestFullscreen().catch(() => {});
+    });
+    document.addEventListener("fullscreenchange", () => {
+      fullscreenButton.textContent = document.fullscreenElement ? "Exit full screen" : "Full screen";
+    });
+  }
+
+  // --- times in the description seek the player -----------------------------------------
+
+  function seekTo(seconds) {
+    touched = true;
+    resumeHandled = true; // a chosen time wins over resuming
+    hideResumeNotice();
+    const total = duration();
+    video.currentTime = total ? Math.min(seconds, Math.max(0, total - 0.5)) : seconds;
+    video.play().catch(() => {});
+  }
+  player.seekTo = seekTo;
+
+  document.addEventListener("click", (event) => {
+    const link = event.target instanceof Element ? event.target.closest("a[data-seek]") : null;
+    if (!link || event.button !== 0 || event.metaKey || event.ctrlKey || event.shiftKey) return;
+    const seconds = Number(link.dataset.seek);
+    if (!Number.isFinite(seconds) || seconds < 0) return;
+    event.preventDefault();
+    seekTo(seconds);
+    (playerBox || video).scrollIntoView({ block: "nearest", behavior: "smooth" });
+    if (playButton) playButton.focus({ preventScroll: true });
+  });
+
   loadThumbnails();
   showTimes();
   drawChapterMarks();
+  showPlayState();
+  showMuted();
 })();
