@@ -148,7 +148,7 @@ def rotate_csrf(request: Request) -> None:
 
 def set_session_cookie(request: Request, response: HTTPResponse, token: str, max_age: int) -> None:
     """Sign the browser in: the session cookie, and a CSRF token of its own."""
-    _session_cookie(request, response, token, max_age)
+    _set_cookie(request, response, SESSION_COOKIE, token, max_age)
     rotate_csrf(request)
 
 
@@ -161,11 +161,11 @@ def set_sign_in_cookies(
     in other tabs still work.
     """
     lifetime = max(1, session.session_expires_at - int(time.time()))
-    _session_cookie(request, response, session.token, lifetime)
+    _set_cookie(request, response, SESSION_COOKIE, session.token, lifetime)
     if session.refresh_token:
-        _refresh_cookie(request, response, session.refresh_token, lifetime)
+        _set_cookie(request, response, REFRESH_COOKIE, session.refresh_token, lifetime)
     access = max(1, session.expires_at - int(time.time()))
-    _expiry_cookie(request, response, f"{session.expires_at}:{access}", lifetime)
+    _set_cookie(request, response, EXPIRY_COOKIE, f"{session.expires_at}:{access}", lifetime)
     if rotate:
         rotate_csrf(request)
 
@@ -175,47 +175,34 @@ def clear_session_cookie(request: Request, response: HTTPResponse) -> None:
     # Sent with exactly the attributes it was set with: Sanic's `delete_cookie` adds
     # Secure by default, and a browser ignores a Secure Set-Cookie over plain HTTP,
     # so the session cookie would stay behind after signing out.
-    _session_cookie(request, response, "", 0)
-    _refresh_cookie(request, response, "", 0)
-    _expiry_cookie(request, response, "", 0)
+    _set_cookie(request, response, SESSION_COOKIE, "", 0)
+    _set_cookie(request, response, REFRESH_COOKIE, "", 0)
+    _set_cookie(request, response, EXPIRY_COOKIE, "", 0)
     rotate_csrf(request)
 
 
-def _refresh_cookie(request: Request, response: HTTPResponse, value: str, max_age: int) -> None:
+# The sign-in cookies: (path, HttpOnly, SameSite). The refresh token goes only to the
+# one address that renews; the expiry cookie is for js/session.js to read, and holds
+# nothing secret.
+SIGN_IN_COOKIES: dict[str, tuple[str, bool, str]] = {
+    SESSION_COOKIE: ("/", True, "Lax"),
+    REFRESH_COOKIE: (REFRESH_PATH, True, "Strict"),
+    EXPIRY_COOKIE: ("/", False, "Lax"),
+}
+
+
+def _set_cookie(
+    request: Request, response: HTTPResponse, name: str, value: str, max_age: int
+) -> None:
     app: ClipSyncApp = request.app
+    path, httponly, samesite = SIGN_IN_COOKIES[name]
     response.add_cookie(
-        REFRESH_COOKIE,
+        name,
         value,
-        path=REFRESH_PATH,
+        path=path,
         max_age=max_age,
-        httponly=True,
-        samesite="Strict",
-        secure=app.ctx.settings.server.secure_cookies,
-    )
-
-
-def _expiry_cookie(request: Request, response: HTTPResponse, value: str, max_age: int) -> None:
-    app: ClipSyncApp = request.app
-    response.add_cookie(
-        EXPIRY_COOKIE,
-        value,
-        path="/",
-        max_age=max_age,
-        httponly=False,
-        samesite="Lax",
-        secure=app.ctx.settings.server.secure_cookies,
-    )
-
-
-def _session_cookie(request: Request, response: HTTPResponse, value: str, max_age: int) -> None:
-    app: ClipSyncApp = request.app
-    response.add_cookie(
-        SESSION_COOKIE,
-        value,
-        path="/",
-        max_age=max_age,
-        httponly=True,
-        samesite="Lax",
+        httponly=httponly,
+        samesite=samesite,
         secure=app.ctx.settings.server.secure_cookies,
     )
 
