@@ -39,7 +39,6 @@ import os
 import random
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,8 +52,10 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from browser import LiveServer, LiveServerError  # noqa: E402
+import commit_tree  # noqa: E402
+from browser import LiveServerError  # noqa: E402
 from clients import PASSWORD, bearer  # noqa: E402
+from commit_tree import BenchFailed, unpack  # noqa: E402
 from services import PostgresServer  # noqa: E402
 
 BEFORE = "ec743f1"
@@ -68,52 +69,12 @@ OWNERS_SQL = (
 )
 
 
-class BenchFailed(Exception):
-    pass
-
-
 def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def unpack(commit: str, folder: Path) -> Path:
-    """`git archive` of `commit` in `folder`, and a folder of links to put on PYTHONPATH."""
-    tree = folder / "tree"
-    tree.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", commit],
-        capture_output=True,
-        check=False,
-    )
-    if archive.returncode != 0:
-        raise BenchFailed(f"git archive {commit} failed: {archive.stderr.decode().strip()}")
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
-    links = folder / "path"
-    links.mkdir()
-    (links / "clipsync").symlink_to(tree / "clipsync")
-    (links / "clipsync_themes").symlink_to(tree / "themes")
-    (links / "clipsync_migrations").symlink_to(tree / "migrations")
-    for plugin in (tree / "plugins").glob("clipsync_*"):
-        (links / plugin.name).symlink_to(plugin)
-    return links
-
-
-class BenchServer(LiveServer):
-    """`LiveServer` importing ClipSync from `pythonpath` (when given), without the access log."""
-
-    def __init__(self, workdir: Path, extra_toml: str, pythonpath: Path | None) -> None:
-        super().__init__(workdir, extra_toml, startup_timeout=120)
-        self.pythonpath = pythonpath
-
-    def _command(self, *args: str) -> list[str]:
-        return super()._command(*(a for a in args if a != "--access-log"))
-
-    def _environment(self) -> dict[str, str]:
-        env = super()._environment()
-        env.pop("PYTHONPATH", None)
-        if self.pythonpath is not None:
-            env["PYTHONPATH"] = str(self.pythonpath)
-        return env
+class BenchServer(commit_tree.BenchServer):
+    """The commit's server, migrated without starting it (to fill its database first)."""
 
     def migrate(self) -> None:
         self.write_config()

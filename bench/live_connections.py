@@ -78,9 +78,11 @@ import httpx
 import uvloop
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from browser import LiveServer, LiveServerError
+import commit_tree
+from browser import LiveServerError
 from clients import PASSWORD, bearer
 from clips import make_clip
+from commit_tree import BenchFailed, unpack
 from services import PostgresServer, ServiceUnavailable
 
 from clipsync.events.bus import Event
@@ -106,10 +108,6 @@ ladder = [{ height = 144, bitrate = 150 }]
 segment_seconds = 2
 max_attempts = 1
 """
-
-
-class BenchFailed(Exception):
-    """Something could not be run; the message says what."""
 
 
 def say(message: str) -> None:
@@ -180,32 +178,6 @@ def short(commit: str) -> str:
     return named.stdout.strip()
 
 
-def unpack(commit: str, folder: Path) -> Path:
-    """`git archive` of `commit` in `folder`, and a folder of links to put on PYTHONPATH.
-
-    The links carry the installed packages' names (pyproject's package-dir), so every
-    import of the server, its plugins, themes and migrations comes from the commit.
-    """
-    tree = folder / "tree"
-    tree.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(REPO), "archive", "--format=tar", commit],
-        capture_output=True,
-        check=False,
-    )
-    if archive.returncode != 0:
-        raise BenchFailed(f"git archive {commit} failed: {archive.stderr.decode().strip()}")
-    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
-    links = folder / "path"
-    links.mkdir()
-    (links / "clipsync").symlink_to(tree / "clipsync")
-    (links / "clipsync_themes").symlink_to(tree / "themes")
-    (links / "clipsync_migrations").symlink_to(tree / "migrations")
-    for plugin in (tree / "plugins").glob("clipsync_*"):
-        (links / plugin.name).symlink_to(plugin)
-    return links
-
-
 class StatsPostgres(PostgresServer):
     """`PostgresServer` with pg_stat_statements loaded, counting every statement."""
 
@@ -225,22 +197,8 @@ class StatsPostgres(PostgresServer):
         return f"postgres://{role}@{self.host}:{self.port}/{database}"
 
 
-class BenchServer(LiveServer):
-    """`LiveServer` importing ClipSync from `pythonpath` (when given), without the access log."""
-
-    def __init__(self, workdir: Path, extra_toml: str, pythonpath: Path | None) -> None:
-        super().__init__(workdir, extra_toml, startup_timeout=120)
-        self.pythonpath = pythonpath
-
-    def _command(self, *args: str) -> list[str]:
-        return super()._command(*(a for a in args if a != "--access-log"))
-
-    def _environment(self) -> dict[str, str]:
-        env = super()._environment()
-        env.pop("PYTHONPATH", None)
-        if self.pythonpath is not None:
-            env["PYTHONPATH"] = str(self.pythonpath)
-        return env
+class BenchServer(commit_tree.BenchServer):
+    """The commit's server, whose process group the CPU figures are read from."""
 
     def pgid(self) -> int:
         # LiveServer starts `clipsync serve` in a session of its own: its pid is the group.
