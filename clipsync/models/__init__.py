@@ -9,6 +9,7 @@ from clipsync.models.captions import Caption
 from clipsync.models.comments import Comment, Like
 from clipsync.models.deliveries import Delivery, DeliveryStatus
 from clipsync.models.email_changes import EmailChange
+from clipsync.models.identities import ExternalIdentity
 from clipsync.models.invites import Invite
 from clipsync.models.notifications import KnownDevice, Notification, NotificationPreference
 from clipsync.models.password_resets import PasswordReset
@@ -18,6 +19,7 @@ from clipsync.models.sign_ins import SignInFailures
 from clipsync.models.site import SiteAlert, SiteState
 from clipsync.models.tokens import RevokedToken
 from clipsync.models.two_factor import RecoveryCode
+from clipsync.models.up_next import UpNext
 from clipsync.models.users import Role, User
 from clipsync.models.videos import Rendition, Video, VideoStatus
 from clipsync.models.webhooks import Webhook
@@ -30,6 +32,7 @@ __all__ = [
     "Delivery",
     "DeliveryStatus",
     "EmailChange",
+    "ExternalIdentity",
     "Invite",
     "KnownDevice",
     "Like",
@@ -44,6 +47,7 @@ __all__ = [
     "SignInFailures",
     "SiteAlert",
     "SiteState",
+    "UpNext",
     "UsedRefreshToken",
     "User",
     "Video",
