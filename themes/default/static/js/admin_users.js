@@ -1,12 +1,16 @@
-// Accounts (/admin/users): a change of role, category or "active" is saved at once
-// with PATCH /api/admin/users/<id> and confirmed in the row; a refusal (409: the last
-// administrator) is explained there and the control goes back to what it was.
+// Accounts (/admin/users). A change of role or category is only a draft until the row's
+// "Save changes" button is pressed and the confirmation accepted: choosing with the
+// arrow keys in a closed list (which browsers report as a change at each step) saves
+// nothing. "Active" asks for confirmation at once. Each save is one
+// PATCH /api/admin/users/<id>, confirmed in the row; a refusal (409: the last
+// administrator) is explained there and the controls go back to what was saved.
 //
 // Quotas are a small form per row, saved only with its button (see below).
 //
 // Each row is a <tr data-user-id data-email> (data-self="1" for the signed-in admin)
 // whose controls have data-field (role, categoryRole, active) and data-value (the
-// saved value), and whose data-role="message" holds the row's messages.
+// saved value), data-role="pending" holds the draft's buttons, and
+// data-role="message" holds the row's messages.
 (() => {
   "use strict";
 
@@ -17,6 +21,7 @@
   if (!root) return;
 
   const ROLE_LABELS = { admin: "admin", editor: "editor", user: "user" };
+  const DRAFTED = ["role", "categoryRole"];
 
   const valueOf = (control) =>
     control.type === "checkbox" ? control.checked : control.value;
@@ -33,17 +38,52 @@
     }
   }
 
-  function categoryLabel(control, name) {
-    const option = Array.from(control.options).find((o) => o.value === name);
-    return option ? option.textContent.trim() : name;
+  function optionLabel(control, value) {
+    const option = Array.from(control.options).find((o) => o.value === value);
+    return option ? option.textContent.trim() : value;
   }
 
-  function savedText(field, value, control, self) {
+  const label = (control, value) =>
+    control.dataset.field === "role" ? ROLE_LABELS[value] || value : optionLabel(control, value);
+
+  // The role and category controls of a row whose value differs from the saved one.
+  const drafted = (row) =>
+    DRAFTED.map((field) => row.querySelector(`[data-field="${field}"]`)).filter(
+      (control) => control && valueOf(control) !== savedOf(control),
+    );
+
+  function showDraft(row) {
+    const changed = drafted(row);
+    for (const control of row.querySelectorAll("[data-field]")) {
+      control.classList.toggle("is-changed", changed.includes(control));
+    }
+    const pending = part(row, "pending");
+    if (pending) pending.hidden = changed.length === 0;
+  }
+
+  function describe(changed) {
+    return changed
+      .map((control) => {
+        const what = control.dataset.field === "role" ? "role" : "category";
+        return `${what} from ${label(control, savedOf(control))} to ${label(control, valueOf(control))}`;
+      })
+      .join(" and ");
+  }
+
+  function savedText(fields, user, row, self) {
     let text;
-    if (field === "role") text = `Saved: the role is now ${ROLE_LABELS[value] || value}.`;
-    else if (field === "categoryRole") text = `Saved: the category is now ${categoryLabel(control, value)}.`;
-    else text = value ? "Saved: the account is active again." : "Saved: the account is deactivated.";
-    if (field !== "active" || !value) {
+    if (fields.includes("active") && user.active) text = "Saved: the account is active again.";
+    else if (fields.includes("active")) text = "Saved: the account is deactivated.";
+    else {
+      const parts = fields.map((field) => {
+        const control = row.querySelector(`[data-field="${field}"]`);
+        return field === "role"
+          ? `the role is now ${label(control, user.role)}`
+          : `the category is now ${label(control, user.categoryRole)}`;
+      });
+      text = `Saved: ${parts.join(" and ")}.`;
+    }
+    if (!(fields.includes("active") && user.active)) {
       text += self
         ? " You were signed out everywhere: sign in again."
         : " They were signed out everywhere.";
@@ -51,35 +91,24 @@
     return text;
   }
 
-  root.addEventListener("change", async (event) => {
-    const control = event.target.closest("[data-field]");
-    if (!control || !root.contains(control)) return;
-    const row = control.closest("tr[data-user-id]");
+  // PATCH the given fields of a row; on a refusal every control returns to its saved
+  // value. Returns nothing; the row's message says what happened.
+  async function save(row, fields) {
     const message = part(row, "message");
-    const field = control.dataset.field;
-    const value = valueOf(control);
-    const before = savedOf(control);
-    if (value === before) return;
+    const controls = fields.map((field) => row.querySelector(`[data-field="${field}"]`));
+    const body = Object.fromEntries(fields.map((field, i) => [field, valueOf(controls[i])]));
     const self = row.dataset.self === "1";
-    if (
-      self &&
-      !window.confirm("This is your own account. Changing it signs you out everywhere, including here. Continue?")
-    ) {
-      setControl(control, before);
-      return;
-    }
-    control.disabled = true;
+    const buttons = row.querySelectorAll("[data-role='pending'] button");
+    for (const control of [...controls, ...buttons]) control.disabled = true;
     row.setAttribute("aria-busy", "true");
     say(message, "Saving…", "info");
     try {
-      const { user } = await api("PATCH", `/api/admin/users/${encodeURIComponent(row.dataset.userId)}`, {
-        [field]: value,
-      });
+      const { user } = await api("PATCH", `/api/admin/users/${encodeURIComponent(row.dataset.userId)}`, body);
       for (const other of row.querySelectorAll("[data-field]")) {
         const name = other.dataset.field;
         if (name in user) setControl(other, user[name]);
       }
-      say(message, savedText(field, user[field], control, self), "ok");
+      say(message, savedText(fields, user, row, self), "ok");
       if (self) {
         const link = document.createElement("a");
         link.href = `/login?next=${encodeURIComponent("/admin/users")}`;
@@ -87,14 +116,63 @@
         message.append(" ", link);
       }
     } catch (error) {
-      setControl(control, before);
+      for (const control of controls) setControl(control, savedOf(control));
       say(message, error.message, "error");
     } finally {
-      control.disabled = false;
+      for (const control of [...controls, ...buttons]) control.disabled = false;
       row.removeAttribute("aria-busy");
-      // Keep the focus where it was; the message is announced (role=status).
-      control.focus({ preventScroll: true });
+      showDraft(row);
+      // The message is announced (role=status); keep the focus in the row.
+      (controls[0] || row).focus({ preventScroll: true });
     }
+  }
+
+  const consequence = (row) =>
+    row.dataset.self === "1"
+      ? "This is your own account: you will be signed out everywhere, including here."
+      : "They will be signed out everywhere and sign in again with the new rights.";
+
+  root.addEventListener("change", (event) => {
+    const control = event.target.closest("[data-field]");
+    if (!control || !root.contains(control)) return;
+    const row = control.closest("tr[data-user-id]");
+    if (DRAFTED.includes(control.dataset.field)) {
+      say(part(row, "message"), "");
+      showDraft(row);
+      return;
+    }
+    // "Active": a click is deliberate, but ending someone's access still asks first.
+    const value = valueOf(control);
+    const question = value
+      ? `Let ${row.dataset.email} sign in again?`
+      : `Deactivate ${row.dataset.email}? ${consequence(row)} They cannot sign in until reactivated.`;
+    if (!window.confirm(question)) {
+      setControl(control, savedOf(control));
+      return;
+    }
+    save(row, ["active"]);
+  });
+
+  root.addEventListener("click", (event) => {
+    const button = event.target.closest("[data-role='pending'] button[data-action]");
+    if (!button || !root.contains(button)) return;
+    const row = button.closest("tr[data-user-id]");
+    const changed = drafted(row);
+    if (button.dataset.action === "cancel") {
+      for (const control of changed) setControl(control, savedOf(control));
+      showDraft(row);
+      say(part(row, "message"), "");
+      (changed[0] || row).focus({ preventScroll: true });
+      return;
+    }
+    if (changed.length === 0) return showDraft(row);
+    if (!window.confirm(`Change the ${describe(changed)} of ${row.dataset.email}? ${consequence(row)}`)) {
+      return;
+    }
+    save(
+      row,
+      changed.map((control) => control.dataset.field),
+    );
   });
 
   // Quotas: typed in GiB, saved only by the row's "Save quotas" button (typing or
