@@ -23,6 +23,7 @@ from clipsync.api import comments as api_comments
 from clipsync.api import direct_upload, health, hls, library_admin, uploads_tus
 from clipsync.api import metrics as api_metrics
 from clipsync.api import notifications as api_notifications
+from clipsync.api import openapi as api_openapi
 from clipsync.api import profile as api_profile
 from clipsync.api import status as api_status
 from clipsync.api import two_factor as api_two_factor
@@ -167,6 +168,7 @@ def setup_routes(app: ClipSyncApp) -> None:
         api_admin.bp,
         library_admin.bp,
         api_webhooks.bp,
+        api_openapi.bp,
         api_status.bp,
         api_analytics.bp,
         uploads_tus.bp,

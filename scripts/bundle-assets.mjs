@@ -15,6 +15,13 @@ const assets = [
   { from: "chart.js/LICENSE.md", to: "chart.js.LICENSE.md" },
   { from: "tus-js-client/dist/tus.min.js", to: "tus.min.js" },
   { from: "tus-js-client/LICENSE", to: "tus-js-client.LICENSE.txt" },
+  // The API reference page (/api/docs): Swagger UI's bundle and stylesheet only.
+  { from: "swagger-ui-dist/swagger-ui-bundle.js", to: "swagger-ui-bundle.js" },
+  { from: "swagger-ui-dist/swagger-ui.css", to: "swagger-ui.css" },
+  { from: "swagger-ui-dist/LICENSE", to: "swagger-ui.LICENSE.txt" },
+  { from: "swagger-ui-dist/NOTICE", to: "swagger-ui.NOTICE.txt" },
+  // The licences of the libraries inside the bundle.
+  { from: "swagger-ui-dist/swagger-ui-bundle.js.LICENSE.txt", to: "swagger-ui-bundle.js.LICENSE.txt" },
 ];
 
 mkdirSync(vendor, { recursive: true });

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import AsyncIterator
 
+from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from sanic import Request
 
@@ -93,7 +94,11 @@ class StreamedFile:
         chunk = await self.request.stream.read()
         if chunk is None:
             return False
-        self._parser.write(chunk)
+        try:
+            self._parser.write(chunk)
+        except MultipartParseError:
+            # A client's malformed form, not a fault of ours: a 400 that says so.
+            raise BadRequest("The body is not valid multipart/form-data.") from None
         return True
 
     async def open(self) -> None:

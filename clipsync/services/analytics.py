@@ -93,7 +93,13 @@ class SeenVideos:
 
     async def lookup(self, user: User, events: list[Any]) -> dict[str, SeenVideo]:
         """The batch's videos that `user` may see, by the id the player sent."""
-        sent = {raw.get("videoId") for raw in events if type(raw) is dict}
+        # Only text can name a video: any other videoId (an object, a list) cannot even
+        # go in a set, and its event is refused on its own by `_check`.
+        sent = {
+            raw["videoId"]
+            for raw in events
+            if type(raw) is dict and type(raw.get("videoId")) is str
+        }
         ids: dict[uuid.UUID, list[str]] = {}
         for video_id in sent:
             if type(video_id) is str and 0 < len(video_id) <= 64:
