@@ -253,3 +253,16 @@ async def test_the_dashboard_pages_show_the_figures(site) -> None:
     assert 'data-figure="views">1<' in page.text and "Onboarding" in page.text
     detail = await client.get(f"/analytics/videos/{video.id}", headers=bearer(people["admin"][1]))
     assert 'id="chart-retention"' in detail.text and 'data-percent="30"' in detail.text
+
+
+async def test_a_video_id_that_is_not_text_is_refused_on_its_own(site) -> None:
+    # Found by schemathesis: an object as videoId could not be looked up (500).
+    _app, client, people, video = site
+    batch = [{**event(video, "PLAY", 0), "videoId": {}}, event(video, "PLAY", 0)]
+    response = await client.post(
+        "/api/analytics/event", json=batch, headers=bearer(people["viewer"][1])
+    )
+    body = response.json()
+    assert response.status_code == 200, response.text
+    assert body["accepted"] == 1
+    assert [(r["index"], r["code"]) for r in body["rejected"]] == [(0, "invalid")]
