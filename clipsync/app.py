@@ -14,7 +14,7 @@ from pathlib import Path
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, redirect
 
-from clipsync import db, events, logs
+from clipsync import db, events, logs, tracing
 from clipsync.api import admin as api_admin
 from clipsync.api import analytics as api_analytics
 from clipsync.api import auth as api_auth
@@ -73,6 +73,8 @@ SETUP_OPEN = ("/setup", "/static/", "/healthz", "/api/", "/metrics")
 
 def create_app(settings: Settings, *, load_entry_points: bool = True) -> ClipSyncApp:
     plugins = create_plugin_host(settings, load_entry_points=load_entry_points)
+    # Before the backends are built, so that with tracing on their calls are traced.
+    tracing.start(plugins)
     backends = Backends(select_all(plugins, settings))
     jobs = create_queue(settings)
     context = AppContext(
@@ -101,6 +103,7 @@ def create_app(settings: Settings, *, load_entry_points: bool = True) -> ClipSyn
     setup_resources(app)
     setup_http_security(app)
     setup_sessions(app)
+    tracing.setup_tracing(app)
     setup_first_run(app)
     setup_routes(app)
     api_metrics.setup_metrics(app)

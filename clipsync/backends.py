@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol, runtime_checkable
 
+from clipsync import tracing
 from clipsync.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -385,6 +386,8 @@ def choose(
             raise ConfigError(f"{where}: unavailable: {availability.reason}")
 
     instance = chosen.cls.create(context(chosen))
+    if kind == "storage":
+        instance = tracing.trace_storage(instance)
     return Selection(kind, wanted, chosen, reason, instance, probes, registry, context)
 
 

@@ -18,6 +18,7 @@ from aerich import Command
 from tortoise import Tortoise, connections
 from tortoise.exceptions import OperationalError
 
+from clipsync import tracing
 from clipsync.settings import Settings
 
 MODEL_MODULES = ["clipsync.models", "aerich.models"]
@@ -67,6 +68,8 @@ async def open_database(settings: Settings) -> None:
     # Sanic runs listeners and request handlers in different tasks, so the ORM's
     # context must be visible process-wide, not only in the task that opened it.
     await Tortoise.init(config=tortoise_config(url), _enable_global_fallback=True)
+    # With tracing on, a span per query (the dialect's client is loaded by now).
+    tracing.trace_database()
     # Connect now rather than on the first query: Tortoise connects lazily under a
     # lock that a request cancelled mid-connect never releases, which would leave
     # this worker waiting on the database for good.

@@ -106,6 +106,19 @@ def doctor_checks(plugins: Any) -> list[Any] | None:
     """
 
 
+@hookspec(firstresult=True)
+def tracer_provider(plugins: Any) -> Any | None:
+    """Return the OpenTelemetry `TracerProvider` for ClipSync's spans, or None.
+
+    Called once in each process that serves requests or runs jobs, before its
+    backends are built; `plugins` is the `clipsync.plugins.PluginHost`. The first
+    provider returned gets every span of `clipsync.tracing` (requests, database
+    queries, storage calls, jobs, ffmpeg runs); its `shutdown()` is called when the
+    process stops. None from every plugin: no tracing, and nothing is wrapped.
+    An exception stops start-up.
+    """
+
+
 # --- notifications --------------------------------------------------------------------
 
 

@@ -45,6 +45,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "clipsync_notify_email",
     "clipsync_notify_webhook",
     "clipsync_scan_clamav",
+    "clipsync_trace_otel",
 )
 ENTRY_POINT_GROUP = "clipsync"
 

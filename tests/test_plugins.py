@@ -119,6 +119,7 @@ def test_builtins_are_registered_as_plugins() -> None:
         "notify_email",
         "notify_webhook",
         "scan_clamav",
+        "trace_otel",
     }
     assert names["auth_local"]["source"] == "built-in"
     assert "register_auth_backends" in names["auth_local"]["hooks"]

@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from clipsync import db, events
+from clipsync import db, events, tracing
 from clipsync.backends import Backends, select_all
 from clipsync.jobs.liveness import Liveness, Presence, new_consumer_id
 from clipsync.plugins import create_plugin_host
@@ -61,6 +61,8 @@ class WorkerRuntime:
 
     def _start(self) -> None:
         plugins = create_plugin_host(self.settings)
+        # Before the backends are built, so that with tracing on their calls are traced.
+        tracing.start(plugins)
         backends = Backends(select_all(plugins, self.settings))
         loop = asyncio.new_event_loop()
         threading.Thread(target=loop.run_forever, name="clipsync-jobs", daemon=True).start()
@@ -180,3 +182,5 @@ class WorkerRuntime:
         asyncio.run_coroutine_threadsafe(events.stop(), loop).result(timeout=10)
         asyncio.run_coroutine_threadsafe(db.close_database(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
+        # The consumer's process ends without atexit handlers: export the last spans now.
+        tracing.stop()

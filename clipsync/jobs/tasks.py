@@ -22,7 +22,7 @@ from typing import Any
 
 from huey import Huey
 
-from clipsync import metrics, request_ids
+from clipsync import metrics, request_ids, tracing
 from clipsync.jobs.liveness import Liveness
 from clipsync.jobs.runtime import WorkerRuntime
 from clipsync.services import notifications, transcoding
@@ -58,9 +58,13 @@ class Tasks:
 
 
 def carried_request_id() -> dict[str, str]:
-    """The keyword argument that hands a job the current request's id, if there is one."""
+    """The keyword arguments that hand a job the current request's id and trace, if any.
+
+    `traceparent` only while tracing is on (`clipsync.tracing`): the job's span is a
+    child of the request's.
+    """
     request_id = request_ids.current()
-    return {"request_id": request_id} if request_id else {}
+    return ({"request_id": request_id} if request_id else {}) | tracing.carried_trace()
 
 
 def carry_request_ids(huey: Huey) -> None:
@@ -83,6 +87,7 @@ def carry_request_ids(huey: Huey) -> None:
 def register_tasks(huey: Huey, settings: Settings) -> Tasks:
     carry_request_ids(huey)
     metrics.count_jobs(huey)
+    tracing.trace_jobs(huey)
     liveness = Liveness(huey, settings)
     runtime = WorkerRuntime(settings, liveness)
     options = settings.transcoder
@@ -94,7 +99,12 @@ def register_tasks(huey: Huey, settings: Settings) -> Tasks:
         retry_backoff=2,
         context=True,
     )
-    def transcode_video(video_id: str, request_id: str | None = None, task: Any = None) -> None:
+    def transcode_video(
+        video_id: str,
+        request_id: str | None = None,
+        traceparent: str | None = None,
+        task: Any = None,
+    ) -> None:
         final_attempt = task is None or not task.retries
         with runtime.transcode_slot(video_id):
             runtime.run(
@@ -111,7 +121,10 @@ def register_tasks(huey: Huey, settings: Settings) -> Tasks:
         context=True,
     )
     def deliver_notification(
-        delivery_id: int, request_id: str | None = None, task: Any = None
+        delivery_id: int,
+        request_id: str | None = None,
+        traceparent: str | None = None,
+        task: Any = None,
     ) -> None:
         final_attempt = task is None or not task.retries
         ctx = runtime.context()

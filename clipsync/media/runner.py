@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
+from clipsync import tracing
 from clipsync.media.errors import TranscodeFailed, TranscodeStalled
 
 ProgressCallback = Callable[[int], Awaitable[None]]
@@ -169,7 +170,31 @@ async def run_ffmpeg(
     Raises `TranscodeStalled` when no progress line comes for `stall_timeout` seconds
     and `TranscodeFailed` when the command exits non-zero; in both cases, and when
     the calling task is cancelled, ffmpeg's whole process group is killed first.
+    The run is a span (`clipsync.tracing`): the program, the media's duration, the
+    exit code; a failure marks it failed.
     """
+    attributes = {
+        "process.executable.name": os.path.basename(command[0]) if command else "",
+        "clipsync.media.duration_seconds": duration,
+    }
+    with tracing.span("ffmpeg.run", attributes):
+        await _run_ffmpeg(
+            command,
+            duration=duration,
+            on_progress=on_progress,
+            stall_timeout=stall_timeout,
+            nice=nice,
+        )
+
+
+async def _run_ffmpeg(
+    command: list[str],
+    *,
+    duration: float,
+    on_progress: ProgressCallback | None,
+    stall_timeout: float,
+    nice: int,
+) -> None:
     argv = list(command)
     if shutil.which(argv[0]) is None:
         raise TranscodeFailed(
@@ -225,6 +250,7 @@ async def run_ffmpeg(
             raise TranscodeStalled(
                 "The conversion stopped responding and was stopped.", detail="\n".join(tail)
             ) from None
+        tracing.set_attributes({"process.exit.code": returncode})
     finally:
         # Cancelled, stalled, or a callback raised: ffmpeg must not outlive the job.
         _kill(process)
