@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 TEST_INSTALLED := $(VENV)/.installed-test
 ASSETS := clipsync/static/vendor/.built
 
-.PHONY: run test install install-test assets run-deps test-deps lint audit format clean
+.PHONY: run test install install-test assets oidc-provider run-deps test-deps lint audit format clean
 
 ## make run: set up everything and start ClipSync on http://127.0.0.1:8000
 run: install assets run-deps
@@ -15,9 +15,18 @@ run: install assets run-deps
 	$(BIN)/clipsync serve
 
 ## make test: install what the tests need (ffmpeg, Redis, PostgreSQL, ClickHouse,
-## Chromium) when it is missing, then run the whole suite
-test: install-test assets test-deps lint audit
+## Chromium, node and the OpenID provider) when it is missing, then run the whole suite
+test: install-test test-deps assets oidc-provider lint audit
 	$(BIN)/python -m pytest
+
+# The OpenID provider the auth_oidc tests start on loopback (npm's oidc-provider, run
+# with node: tests/oidc.py); npm's own record of the install marks it done.
+OIDC_PROVIDER := tests/oidc_provider/node_modules/.package-lock.json
+
+oidc-provider: $(OIDC_PROVIDER)
+
+$(OIDC_PROVIDER): tests/oidc_provider/package.json tests/oidc_provider/package-lock.json
+	npm ci --prefix tests/oidc_provider --no-audit --no-fund --loglevel=error
 
 install: $(INSTALLED)
 

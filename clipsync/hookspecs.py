@@ -82,12 +82,26 @@ def register_analytics_backends() -> list[type]:
 
 
 @hookspec
-def register_routes() -> list[Any]:
+def register_routes(plugins: Any) -> list[Any]:
     """Return `clipsync.plugins.Route` objects for pages and endpoints of this plugin.
 
     They are mounted under `/-/<plugin name>/`, so plugins never collide with each
     other or with ClipSync's own URLs. A handler receives the Sanic request (its
     `request.ctx.actor` is the signed-in user or None) and the path parameters.
+    `plugins` is the `clipsync.plugins.PluginHost`, for routes that depend on the
+    plugin's settings (`plugins.plugin_config(name)`); raising `ConfigError` here
+    stops start-up with the plugin's name.
+    """
+
+
+@hookspec
+def register_sign_in_providers(plugins: Any) -> list[Any]:
+    """Return `clipsync.plugins.SignInProvider`s: buttons on the sign-in page.
+
+    Each starts a sign-in elsewhere (single sign-on) at its `url`, a same-site path
+    (the page adds `?next=`); names are unique. `plugins` is the
+    `clipsync.plugins.PluginHost`. Called each time the sign-in page is shown: keep
+    it quick, with no I/O.
     """
 
 
@@ -171,7 +185,8 @@ def user_registered(user: Any) -> None:
 
 @hookspec
 def user_category_changed(user: Any, old: str, new: str) -> None:
-    """Called after an administrator moves `user` from category `old` to `new`.
+    """Called after an administrator (or, at the person's sign-in, their single sign-on
+    provider's claims) moves `user` from category `old` to `new`.
 
     The user's earlier tokens no longer work; they see the new category's videos
     once they sign in again.
@@ -223,4 +238,16 @@ def validate_upload(video: Any, source: Any, path: Any, plugins: Any) -> str | N
     uploader sees the message. A `clipsync.errors.ServiceUnavailable` raised instead
     (something the check needs does not answer) refuses it for now: the upload is
     kept, and registering it again tries again.
+    """
+
+
+@hookspec(firstresult=True)
+def local_password_refused(user: Any, action: str, plugins: Any) -> str | None:
+    """Refuse the use of a ClipSync password by returning the message to show, or None.
+
+    `action` is "sign_in" (after the password proved right, so the answer tells a
+    guesser nothing), "register", "change" or "reset"; `user` is the `User` row (None
+    when registering). `plugins` is the `clipsync.plugins.PluginHost`. A refusal is
+    a 403 with the message, and nothing is changed. Single sign-on plugins use it to
+    keep passwords for administrators only.
     """

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "clipsync_auth_local",
+    "clipsync_auth_oidc",
     "clipsync_storage_local",
     "clipsync_storage_s3",
     "clipsync_transcoder_cpu",
@@ -62,6 +63,19 @@ class Route:
     # secret in its own URL authorises (a signed unsubscribe link, which mail clients
     # POST to without cookies, RFC 8058), never for one that trusts the session.
     csrf: bool = True
+
+
+@dataclass(frozen=True)
+class SignInProvider:
+    """A button on the sign-in page that starts a sign-in elsewhere (single sign-on)."""
+
+    name: str
+    label: str
+    # A same-site path; the page adds `?next=<where to go afterwards>`.
+    url: str
+    # True when this way in replaces passwords for all but administrators: the page
+    # then shows the password form only as the administrators' fallback.
+    replaces_passwords: bool = False
 
 
 @dataclass(frozen=True)
@@ -150,7 +164,7 @@ class PluginHost:
 
     def routes(self) -> list[tuple[str, Route]]:
         pairs = []
-        for plugin, routes in self.collect("register_routes"):
+        for plugin, routes in self.collect("register_routes", plugins=self):
             for route in routes:
                 if not isinstance(route, Route):
                     raise ConfigError(
@@ -158,6 +172,21 @@ class PluginHost:
                     )
                 pairs.append((plugin, route))
         return pairs
+
+    def sign_in_providers(self) -> list[SignInProvider]:
+        """The sign-in page's buttons from `register_sign_in_providers`, one per name."""
+        providers: dict[str, SignInProvider] = {}
+        for plugin, offered in self.collect("register_sign_in_providers", plugins=self):
+            for provider in offered:
+                if not isinstance(provider, SignInProvider):
+                    raise ConfigError(
+                        f"plugin {plugin!r}: register_sign_in_providers must return "
+                        "SignInProvider objects"
+                    )
+                if provider.name in providers:
+                    raise ConfigError(f"two sign-in providers are called {provider.name!r}")
+                providers[provider.name] = provider
+        return list(providers.values())
 
     def describe(self) -> list[dict[str, Any]]:
         return [

@@ -108,6 +108,7 @@ def test_builtins_are_registered_as_plugins() -> None:
     names = {p["name"]: p for p in host.describe()}
     assert set(names) == {
         "auth_local",
+        "auth_oidc",
         "storage_local",
         "storage_s3",
         "transcoder_cpu",

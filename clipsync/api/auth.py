@@ -205,7 +205,12 @@ async def forgot_password(request: ClipSyncRequest) -> HTTPResponse:
     """`{email}` → 202, the same answer whether or not the address has an account."""
     body = json_object(request)
     settings = request.app.ctx.settings
-    await passwords.request_reset(settings, body.get("email"), request.remote_addr or request.ip)
+    await passwords.request_reset(
+        settings,
+        body.get("email"),
+        request.remote_addr or request.ip,
+        accounts=request.app.ctx.accounts,
+    )
     return json({"message": passwords.sent_message(settings)}, status=202)
 
 

@@ -153,6 +153,19 @@ class AccountService:
     def check_password_rules(self, password: object) -> str:
         return check_new_password(self.settings, password)
 
+    async def check_password_allowed(self, user: User | None, action: str) -> None:
+        """Refuse (403) a use of a ClipSync password that a plugin's
+        `local_password_refused` forbids: single sign-on keeping passwords for admins.
+
+        `action`: "sign_in", "register", "change" or "reset"; `user` is None when
+        registering.
+        """
+        message = await self.plugins.decide(
+            "local_password_refused", user=user, action=action, plugins=self.plugins
+        )
+        if message:
+            raise Forbidden(message)
+
     def registrable_category(self, name: object) -> str:
         if name in (None, ""):
             return self.settings.default_category.name
@@ -217,6 +230,7 @@ class AccountService:
         mode = self.settings.auth.registration
         if mode == "closed":
             raise Forbidden("Registration is closed. Ask an administrator for an account.")
+        await self.check_password_allowed(None, "register")
         if not invite:
             if mode == "invite":
                 raise Forbidden("Registration needs an invite link. Ask an administrator for one.")
@@ -350,6 +364,8 @@ class AccountService:
         await user.refresh_from_db()
         if not user.is_active:
             raise Forbidden("This account has been deactivated. Ask an administrator.")
+        # Only now: a refusal must not tell a guesser whether the password was right.
+        await self.check_password_allowed(user, "sign_in")
         await User.filter(id=user.id).update(failed_logins=0, locked_until=None)
         if user.totp_enabled_at is not None:
             return MfaChallenge(user, VERIFY, self.two_factor.issue_token(user, VERIFY))

@@ -36,7 +36,13 @@ from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from clipsync import events
-from clipsync.errors import BadRequest, TooManyRequests, Unauthorized, ValidationFailed
+from clipsync.errors import (
+    BadRequest,
+    Forbidden,
+    TooManyRequests,
+    Unauthorized,
+    ValidationFailed,
+)
 from clipsync.models import PasswordReset, SignInFailures, User
 from clipsync.services import notifications
 from clipsync.services.accounts import (
@@ -103,6 +109,7 @@ async def change_password(
     Without one (a token tied to no session) every session ends and a new one
     starts. The new password is checked first, so a typo there costs no attempt.
     """
+    await accounts.check_password_allowed(user, "change")
     if not isinstance(current, str) or not current:
         raise ValidationFailed("Enter your current password.", field="currentPassword")
     secret = check_new_password(accounts.settings, new, field="newPassword")
@@ -155,10 +162,14 @@ async def _check_current(accounts: AccountService, user: User, current: str, add
 # --- forgot -------------------------------------------------------------------------
 
 
-async def request_reset(settings: Settings, email: object, address: str) -> None:
+async def request_reset(
+    settings: Settings, email: object, address: str, *, accounts: AccountService | None = None
+) -> None:
     """Mail a reset link to `email` if an active account has it (see the module docstring).
 
-    Returns the same way whether or not anything was sent.
+    Returns the same way whether or not anything was sent. With `accounts`, an account
+    whose ClipSync password is not used (single sign-on, `local_password_refused`) gets
+    no link either.
     """
     if not isinstance(email, str) or not email.strip():
         raise ValidationFailed("Enter your email address.", field="email")
@@ -169,6 +180,11 @@ async def request_reset(settings: Settings, email: object, address: str) -> None
     now = datetime.now(UTC)
     since = now - LIMIT_WINDOW
     user = await User.get_or_none(email=key, is_active=True)
+    if user is not None and accounts is not None:
+        try:
+            await accounts.check_password_allowed(user, "reset")
+        except Forbidden:
+            user = None  # the same answer, and no link, for a password not used here
     from_address = await PasswordReset.filter(address=address, created_at__gte=since).count()
     # No account has id 0: an unknown address costs the same query.
     for_account = await PasswordReset.filter(
@@ -224,6 +240,7 @@ async def open_reset(token: object) -> PasswordReset:
 async def reset_password(accounts: AccountService, token: object, password: object) -> User:
     """Set a new password with a reset link; every session of the account ends."""
     reset = await open_reset(token)
+    await accounts.check_password_allowed(reset.user, "reset")
     secret = check_new_password(accounts.settings, password)
     password_hash = await asyncio.to_thread(accounts.auth.hash_password, secret)
     async with in_transaction():

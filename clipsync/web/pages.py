@@ -115,7 +115,10 @@ async def login_form(request: ClipSyncRequest) -> HTTPResponse:
     if request.ctx.actor is not None:
         return redirect(safe_next(request.args.get("next")), status=303)
     return request.app.ctx.templates.render(
-        request, "login.html", next=safe_next(request.args.get("next"))
+        request,
+        "login.html",
+        next=safe_next(request.args.get("next")),
+        sign_in_providers=request.app.ctx.plugins.sign_in_providers(),
     )
 
 
@@ -127,7 +130,14 @@ async def login_submit(request: ClipSyncRequest) -> HTTPResponse:
             form["email"], form["password"], **client_of(request)
         )
     except ClipSyncError as error:
-        return form_again(request, "login.html", error, form, next=safe_next(form["next"]))
+        return form_again(
+            request,
+            "login.html",
+            error,
+            form,
+            next=safe_next(form["next"]),
+            sign_in_providers=request.app.ctx.plugins.sign_in_providers(),
+        )
     if isinstance(session, MfaChallenge):
         return await second_step(request, session, form["next"])
     return signed_in(request, session, form["next"])

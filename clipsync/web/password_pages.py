@@ -66,7 +66,10 @@ async def forgot_submit(request: ClipSyncRequest) -> HTTPResponse:
     form = form_fields(request, "email")
     try:
         await passwords.request_reset(
-            request.app.ctx.settings, form["email"], request.remote_addr or request.ip
+            request.app.ctx.settings,
+            form["email"],
+            request.remote_addr or request.ip,
+            accounts=request.app.ctx.accounts,
         )
     except ClipSyncError as error:
         return form_again(
