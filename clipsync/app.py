@@ -14,19 +14,22 @@ from pathlib import Path
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, redirect
 
-from clipsync import db, events, logs, tracing
+from clipsync import cache, db, events, logs, tracing
 from clipsync.api import admin as api_admin
 from clipsync.api import analytics as api_analytics
 from clipsync.api import auth as api_auth
 from clipsync.api import captions as api_captions
 from clipsync.api import comments as api_comments
 from clipsync.api import direct_upload, health, hls, library_admin, uploads_tus
+from clipsync.api import history as api_history
+from clipsync.api import home_rows as api_home_rows
 from clipsync.api import metrics as api_metrics
 from clipsync.api import notifications as api_notifications
 from clipsync.api import openapi as api_openapi
 from clipsync.api import profile as api_profile
 from clipsync.api import status as api_status
 from clipsync.api import two_factor as api_two_factor
+from clipsync.api import up_next as api_up_next
 from clipsync.api import videos as api_videos
 from clipsync.api import webhooks as api_webhooks
 from clipsync.backends import Backends, select_all
@@ -50,6 +53,7 @@ from clipsync.web import (
     admin_pages,
     analytics_pages,
     caption_pages,
+    history_pages,
     library_pages,
     notification_pages,
     pages,
@@ -122,6 +126,7 @@ def setup_resources(app: ClipSyncApp) -> None:
     async def open_resources(app: ClipSyncApp) -> None:
         await db.open_database(app.ctx.settings)
         await events.start(app.ctx.settings)
+        await cache.start(app.ctx.settings)
         notifications.install(app.ctx.plugins, app.ctx.jobs.enqueue_delivery)
         await app.ctx.backends.analytics.start()
         await app.ctx.plugins.notify("startup", app=app)
@@ -129,6 +134,7 @@ def setup_resources(app: ClipSyncApp) -> None:
     @app.after_server_stop
     async def close_resources(app: ClipSyncApp) -> None:
         await app.ctx.backends.analytics.close()
+        await cache.stop()
         await events.stop()
         await db.close_database()
 
@@ -164,6 +170,9 @@ def setup_routes(app: ClipSyncApp) -> None:
         api_profile.bp,
         api_two_factor.bp,
         api_videos.bp,
+        api_up_next.bp,
+        api_home_rows.bp,
+        api_history.bp,
         api_comments.bp,
         api_captions.bp,
         api_notifications.bp,
@@ -183,6 +192,7 @@ def setup_routes(app: ClipSyncApp) -> None:
         account_pages.bp,
         two_factor_pages.bp,
         video_pages.bp,
+        history_pages.bp,
         sharing_pages.bp,
         caption_pages.bp,
         notification_pages.bp,

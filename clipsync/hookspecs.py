@@ -5,7 +5,7 @@ the same hooks for plugin authors, and a test checks the two agree. Hooks are ca
 with keyword arguments, and an implementation may accept fewer arguments than the
 specification lists.
 
-Three kinds of hook:
+Four kinds of hook:
 
 - `register_*` hooks return a list; the core gathers every plugin's list into a
   registry and refuses two entries with the same name.
@@ -13,6 +13,10 @@ Three kinds of hook:
   implementation that returns something other than None.
 - Event hooks observe: every implementation runs, and an exception in one is logged
   and never reaches the caller or the other plugins.
+- Filter hooks (`filter_*`) change what a page or answer shows: each implementation
+  gets the value as the ones before it left it and returns it changed, or None for
+  unchanged (`clipsync.plugin_filters.run_filter`); one that raises is logged and
+  skipped.
 
 Any hook may return a value, a callable taking no arguments, or an awaitable; the
 core resolves it (`clipsync.plugins.await_me_maybe`).
@@ -102,6 +106,50 @@ def register_sign_in_providers(plugins: Any) -> list[Any]:
     (the page adds `?next=`); names are unique. `plugins` is the
     `clipsync.plugins.PluginHost`. Called each time the sign-in page is shown: keep
     it quick, with no I/O.
+    """
+
+
+@hookspec
+def filter_video_json(video: Any, data: dict[str, Any], viewer: Any) -> dict[str, Any] | None:
+    """Change what ClipSync shows of a video: return the changed mapping, or None.
+
+    `video` is the `clipsync.models.Video` row, `data` a copy of its JSON as the API
+    answers it (`clipsync.services.videos.video_json`, as the plugins before this one
+    left it), `viewer` the `User` it is shown to. Called for every video of the API's
+    answers (list, search, detail, register, edit, live updates), of the home page and
+    of the watch page. Every plugin's implementation runs in turn; add keys (prefix
+    them with your plugin's name) or change the others. The core keys (`id`, `status`,
+    `playable`, `hls`, `ownerId`, `category`) stay as ClipSync made them: players,
+    links and access rest on them. A plugin that raises, or returns something other
+    than a dict or None, is logged and skipped. It runs for each video of a list:
+    keep it quick, with no query per video.
+    """
+
+
+@hookspec
+def filter_up_next(user: Any, video: Any, videos: list[Any]) -> list[Any] | None:
+    """Change the Up next list offered to `user` after `video`: return the new list, or None.
+
+    `videos` is a list of `clipsync.services.up_next.UpNextItem` (`video`: a `Video`
+    row, `reason`: why it is offered, e.g. "co_watched", "same_uploader", "newest"),
+    best first, as the plugins before this one left it, already filtered to what `user`
+    may see. Reorder, remove, or add items (`UpNextItem(video, "my_plugin")`); an
+    added video `user` may not see, a repeat, or `video` itself is dropped, and the
+    list is cut to `[recommendations] list_size`. A plugin that raises is logged and
+    skipped. Runs on every watch page: keep it quick.
+    """
+
+
+@hookspec
+def watch_page_panels(video: Any, viewer: Any) -> Any:
+    """Return extra panels for the watch page of `video` (a `Video` row) seen by `viewer`.
+
+    A panel is an HTML string, or a `(template name, context)` pair rendered with the
+    active theme's templates (autoescaped). Return one panel, a list of them, or None.
+    An HTML string goes into the page as it is: the plugin must escape everything in
+    it that came from people (`markupsafe.escape`, or `Markup("<p>{}</p>").format(x)`).
+    The panels appear below the description, each in a `<section class="watch-panel">`;
+    a plugin that raises is logged and its panels left out.
     """
 
 
@@ -218,6 +266,17 @@ def track_event(event: Any) -> None:
     `event` is a `clipsync.analytics.events.WatchEvent` (type, video, user, session,
     position, played seconds…), after the analytics backend has it. Keep this
     quick: players send an event every few seconds.
+    """
+
+
+@hookspec
+def comment_posted(comment: Any, video: Any, author: Any) -> None:
+    """Called once after a new comment or reply is saved, in the process that saved it.
+
+    `comment` is the `clipsync.models.Comment` row (`id`, `body` as written, `parent_id`
+    of a reply), `video` the `Video` it is on, `author` the `User` who wrote it. The
+    `comment.posted` event goes out on the bus after this hook. Editing, hiding or
+    deleting a comment does not call it.
     """
 
 

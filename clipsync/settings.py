@@ -111,6 +111,19 @@ class EventsSettings:
 
 
 @dataclass(frozen=True)
+class CacheSettings:
+    # Where answers read on every request are kept (see clipsync/cache): "memory" (in
+    # each process, dropped by the event bus's news), "redis" (shared by every process
+    # and host, at [queue] redis_url), or "off" (every request reads the database).
+    backend: Literal["memory", "redis", "off"] = "memory"
+    # The longest an entry is kept. Changes drop what they touch at once; this only
+    # bounds what a lost invalidation (Redis down at that moment) could leave behind.
+    ttl_seconds: int = check(positive, 60)
+    # The most entries the memory cache of one process holds (least recently used go).
+    memory_entries: int = check(positive, 50_000)
+
+
+@dataclass(frozen=True)
 class NotificationsSettings:
     # Read notifications older than this many days are deleted by the reaper.
     keep_read_days: int = check(positive, 30)
@@ -311,6 +324,19 @@ class SharingSettings:
 
 
 @dataclass(frozen=True)
+class RecommendationsSettings:
+    # How often Up next is worked out again for every video (by one job consumer of
+    # the whole install); a new video gets same-uploader and newest until then.
+    refresh_minutes: int = check(positive, 30)
+    # Watching from this many days back counts towards "people who watched this also
+    # watched", and a person watched a video once a session of it played this long.
+    co_watch_days: int = check(positive, 90)
+    co_watch_min_seconds: float = check(non_negative, 10.0)
+    # Videos in the Up next list and in each row of the home page.
+    list_size: int = check(positive, 12)
+
+
+@dataclass(frozen=True)
 class LoggingSettings:
     # "text" for a terminal or journald, "json" for one object per line (a collector).
     format: Literal["text", "json"] = "text"
@@ -377,6 +403,7 @@ SECTIONS: dict[str, type] = {
     "database": DatabaseSettings,
     "queue": QueueSettings,
     "events": EventsSettings,
+    "cache": CacheSettings,
     "notifications": NotificationsSettings,
     "moderation": ModerationSettings,
     "storage": StorageSettings,
@@ -388,6 +415,7 @@ SECTIONS: dict[str, type] = {
     "auth": AuthSettings,
     "web": WebSettings,
     "sharing": SharingSettings,
+    "recommendations": RecommendationsSettings,
     "logging": LoggingSettings,
     "metrics": MetricsSettings,
     "backup": BackupSettings,
@@ -401,6 +429,7 @@ class Settings:
     database: DatabaseSettings = field(default_factory=DatabaseSettings)
     queue: QueueSettings = field(default_factory=QueueSettings)
     events: EventsSettings = field(default_factory=EventsSettings)
+    cache: CacheSettings = field(default_factory=CacheSettings)
     notifications: NotificationsSettings = field(default_factory=NotificationsSettings)
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -412,6 +441,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     web: WebSettings = field(default_factory=WebSettings)
     sharing: SharingSettings = field(default_factory=SharingSettings)
+    recommendations: RecommendationsSettings = field(default_factory=RecommendationsSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     backup: BackupSettings = field(default_factory=BackupSettings)

@@ -233,14 +233,24 @@ async def test_search_finds_visible_matches_behind_many_hidden_ones(
 
 
 async def test_the_home_page_continues_with_the_cursor(world) -> None:
-    client, _users, tokens = world
+    client, users, tokens = world
     headers = bearer(tokens["admin"])
+    # The home page is the feed, approved videos only: 12 of the 36, so 20 more.
+    for n in range(20):
+        await Video.create(
+            owner=users["ann"], title=f"More {n}", category=users["ann"].category,
+            status=VideoStatus.APPROVED,
+        )  # fmt: skip
     home = (await client.get("/", headers=headers)).text
     assert "/static/" in home and "js/home.js" in home
     assert 'href="/?page=2"' in home  # the plain links, for readers without JavaScript
     cursor_value = re.search(r'data-next="([^"]+)"', home).group(1)
-    after = await client.get(f"/api/videos?after={cursor_value}&pageSize=24", headers=headers)
-    page_two = (await client.get("/api/videos?page=2&pageSize=24", headers=headers)).json()
+    after = await client.get(
+        f"/api/videos?after={cursor_value}&pageSize=24&scope=feed", headers=headers
+    )
+    page_two = (
+        await client.get("/api/videos?page=2&pageSize=24&scope=feed", headers=headers)
+    ).json()
     assert [v["id"] for v in after.json()["items"]] == [v["id"] for v in page_two["items"]]
     assert after.json()["next"] is None
     # The last page and search results have no cursor to go on with.

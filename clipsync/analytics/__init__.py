@@ -8,9 +8,11 @@ contract every analytics backend keeps.
   `CategoryStats` answers (each with `to_json()`).
 - `spool`: batches kept on local disk while the store cannot take them.
 - `writer`: buffering, batching, the background flusher and spool delivery.
+- `recommendations`: co-watching ("who watched this also watched") and the most
+  viewed videos of a period, for Up next and the home page's rows.
 - `backend`: `BufferedBackend`, the base of the built-in backends, which a plugin's
   backend may reuse: it only has to open its store, insert one batch, and answer
-  the sums of `figures.FigureSource`.
+  the sums of `figures.FigureSource` (and `recommendations.CoWatchSource`).
 
 The built-in backends are the plugins `analytics_sqlite` (`sqlite`, the default: a
 database file of its own in the data directory) and `analytics_clickhouse`
@@ -49,7 +51,14 @@ directory. The instance it creates provides::
         async def category_stats(
             self, period: Period, scope: Scope
         ) -> list[CategoryStats]: ...
-        # The three readers raise `clipsync.errors.AnalyticsUnavailable` (a
+        async def co_watched(
+            self, since: date, min_seconds: float, limit: int
+        ) -> list[CoWatched]: ...
+        async def popular(self, period: Period, limit: int) -> list[TopVideo]: ...
+        # What recommendations read (Up next, Popular this week), defined in
+        # `recommendations`; a backend without them gets no co-watching and no
+        # popular row, nothing worse.
+        # The readers raise `clipsync.errors.AnalyticsUnavailable` (a
         # `ServiceUnavailable`: 503) when the store cannot be reached.
 
         async def close(self) -> None:

@@ -15,12 +15,19 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import date
 from pathlib import Path
 from typing import ClassVar, TypeVar
 
-from clipsync.analytics import figures
+from clipsync.analytics import figures, recommendations
 from clipsync.analytics.events import Period, Scope, WatchEvent, millis
-from clipsync.analytics.figures import CategoryStats, FigureSource, Overview, VideoStats
+from clipsync.analytics.figures import (
+    CategoryStats,
+    FigureSource,
+    Overview,
+    TopVideo,
+    VideoStats,
+)
 from clipsync.analytics.spool import Spool
 from clipsync.analytics.writer import BatchWriter
 from clipsync.errors import AnalyticsUnavailable
@@ -146,6 +153,16 @@ class BufferedBackend(ABC):
 
     async def category_stats(self, period: Period, scope: Scope) -> list[CategoryStats]:
         return await self._figures(figures.category_stats, period, scope)
+
+    async def co_watched(
+        self, since: date, min_seconds: float, limit: int = 20
+    ) -> list[recommendations.CoWatched]:
+        """Who watched this also watched that: see `clipsync.analytics.recommendations`."""
+        return await self._figures(recommendations.co_watched, since, min_seconds, limit)
+
+    async def popular(self, period: Period, limit: int = 10) -> list[TopVideo]:
+        """The most viewed videos of `period`: see `clipsync.analytics.recommendations`."""
+        return await self._figures(recommendations.popular, period, limit)
 
     async def disconnect(self) -> None:
         """Close the store's connections now; the next write or read opens them again.

@@ -19,7 +19,7 @@ from clipsync.services.accounts import normalize_email
 from clipsync.services.library import library_for
 from clipsync.services.moderation import audit_json, require_moderator
 from clipsync.services.user_admin import invite_json, user_admin_json
-from clipsync.services.videos import can_moderate, page_numbers, video_json
+from clipsync.services.videos import can_moderate, filtered_json, page_numbers
 from clipsync.sessions import require_user
 
 bp = Blueprint("api_admin", url_prefix="/api/admin")
@@ -37,10 +37,14 @@ def row_id(value: int, message: str) -> int:
     return value
 
 
-def pending_json(request: ClipSyncRequest, found: Any) -> dict[str, Any]:
+async def pending_json(request: ClipSyncRequest, found: Any) -> dict[str, Any]:
     user = request.ctx.actor
     return {
-        "items": [video_json(v, user) | {"uploaderEmail": v.owner.email} for v in found.items],
+        "items": [
+            (await filtered_json(request.app.ctx.plugins, v, user))
+            | {"uploaderEmail": v.owner.email}
+            for v in found.items
+        ],
         "total": found.total,
         "page": found.page,
         "pageSize": found.page_size,
@@ -57,7 +61,7 @@ async def pending(request: ClipSyncRequest) -> HTTPResponse:
     found = await request.app.ctx.moderation.pending(
         user, page, size, request.args.get("status"), request.args.get("category")
     )
-    return json(pending_json(request, found))
+    return json(await pending_json(request, found))
 
 
 @bp.get("/videos/events")
@@ -85,7 +89,7 @@ async def queue_events(request: ClipSyncRequest) -> None:
 async def approve(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
     user = require_user(request)
     video = await request.app.ctx.moderation.approve(user, video_id)
-    return json({"video": video_json(video, user)})
+    return json({"video": await filtered_json(request.app.ctx.plugins, video, user)})
 
 
 @bp.post("/videos/<video_id:uuid>/reject")
@@ -95,21 +99,21 @@ async def reject(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
     video = await request.app.ctx.moderation.reject(
         user, video_id, body.get("reason"), body.get("deleteFiles", False)
     )
-    return json({"video": video_json(video, user)})
+    return json({"video": await filtered_json(request.app.ctx.plugins, video, user)})
 
 
 @bp.post("/videos/<video_id:uuid>/requeue")
 async def requeue(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
     user = require_user(request)
     video = await request.app.ctx.moderation.requeue(user, video_id)
-    return json({"video": video_json(video, user)})
+    return json({"video": await filtered_json(request.app.ctx.plugins, video, user)})
 
 
 @bp.post("/videos/<video_id:uuid>/retranscode")
 async def retranscode(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
     user = require_user(request)
     video = await request.app.ctx.moderation.retranscode(user, video_id)
-    return json({"video": video_json(video, user)})
+    return json({"video": await filtered_json(request.app.ctx.plugins, video, user)})
 
 
 @bp.patch("/videos/<video_id:uuid>")
@@ -119,7 +123,7 @@ async def move(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
     if set(body) != {"categoryRole"}:
         raise ValidationFailed("Send the video's new categoryRole.", field="categoryRole")
     video = await request.app.ctx.moderation.move(user, video_id, body["categoryRole"])
-    return json({"video": video_json(video, user)})
+    return json({"video": await filtered_json(request.app.ctx.plugins, video, user)})
 
 
 @bp.post("/videos/bulk")

@@ -60,7 +60,9 @@ async def post_comment(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPRes
     """`{body, parentId?}`: a reply to a reply answers the same top-level comment."""
     user = require_user(request)
     body = json_object(request)
-    comment, video = await comments.post(user, video_id, body.get("body"), body.get("parentId"))
+    comment, video = await comments.post(
+        user, video_id, body.get("body"), body.get("parentId"), plugins=request.app.ctx.plugins
+    )
     return json_response({"comment": await comments.one(user, comment, video)}, status=201)
 
 

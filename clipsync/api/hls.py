@@ -22,6 +22,10 @@ HLS tree, so the stored master playlist does not list them: when a video has any
 subtitle playlist made on request, naming `captions/<language>.vtt` (proxy) or a
 presigned URL of it (presigned). Both are re-checked on every request (`no-cache`):
 a replaced or deleted track shows at once.
+
+The video's row and the rendered master playlist come from the cache
+(`videos.read_visible`, `services/master_playlist.py`); whether this viewer may see
+the video is still decided on every request, from the viewer's own row.
 """
 
 from __future__ import annotations
@@ -42,8 +46,9 @@ from clipsync.errors import ClipSyncError, NotFound
 from clipsync.media import playlists
 from clipsync.models import Caption, Video, VideoStatus
 from clipsync.services.captions import captions_for, tracks_of
+from clipsync.services.master_playlist import master_playlist
 from clipsync.services.transcoding import content_type
-from clipsync.services.videos import get_visible
+from clipsync.services.videos import read_visible
 from clipsync.sessions import require_user
 from clipsync.settings import MAX_PRESIGN_SECONDS, Settings
 from clipsync.storage import keys
@@ -106,7 +111,7 @@ def playback_expiry(settings: Settings, video: Video) -> int:
 @bp.route("/hls/<video_id:uuid>/<path:path>", methods=["GET", "HEAD"])
 async def hls_file(request: ClipSyncRequest, video_id: uuid.UUID, path: str) -> HTTPResponse | None:
     user = require_user(request)
-    video = await get_visible(user, video_id)
+    video = await read_visible(user, video_id)
     if video.status not in PLAYABLE:
         raise NotFound("This video is not ready to play yet.")
     if path.startswith(CAPTIONS):
@@ -116,11 +121,18 @@ async def hls_file(request: ClipSyncRequest, video_id: uuid.UUID, path: str) -> 
     except ValueError:
         raise NotFound("There is no such file.") from None
     storage = request.app.ctx.backends.storage
+    store = presigning_store(request.app.ctx.settings, storage)
+    if path == MASTER and not request.headers.get("range"):
+        # Rendered once per video, captions merged in, and kept in the cache.
+        text = await master_playlist(storage, video)
+        has_captions = "TYPE=SUBTITLES" in text
+        cache_control = SIGNED_CACHE_CONTROL if store and not has_captions else "private, no-cache"
+        metrics.hls_file_served(path, 0 if request.method == "HEAD" else len(text.encode()))
+        return _text_answer(request, text, MASTER, cache_control)
     if path == MASTER:
         tracks = await tracks_of(video.id)
         if tracks:
             return await _master_with_captions(request, key, tracks)
-    store = presigning_store(request.app.ctx.settings, storage)
     if store is not None:
         return await _presigned(request, store, video, path, key)
     size = await storage.size(key)

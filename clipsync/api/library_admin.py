@@ -14,7 +14,7 @@ from sanic.response import HTTPResponse, empty, json
 from clipsync.api.bodies import json_object
 from clipsync.context import ClipSyncRequest
 from clipsync.services.library import LibraryFilters, library_for
-from clipsync.services.videos import page_numbers, video_json
+from clipsync.services.videos import filtered_json, page_numbers
 from clipsync.sessions import require_user
 
 bp = Blueprint("api_library_admin", url_prefix="/api/admin/videos")
@@ -40,7 +40,11 @@ async def library(request: ClipSyncRequest) -> HTTPResponse:
     found = await library_for(request.app.ctx).listing(user, filters, page, size)
     return json(
         {
-            "items": [video_json(v, user) | {"uploaderEmail": v.owner.email} for v in found.items],
+            "items": [
+                (await filtered_json(request.app.ctx.plugins, v, user))
+                | {"uploaderEmail": v.owner.email}
+                for v in found.items
+            ],
             "total": found.total,
             "page": found.page,
             "pageSize": found.page_size,
@@ -54,7 +58,7 @@ async def unpublish(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPRespon
     user = require_user(request)
     reason = optional_body(request).get("reason", "")
     video = await library_for(request.app.ctx).unpublish(user, video_id, reason)
-    return json({"video": video_json(video, user)})
+    return json({"video": await filtered_json(request.app.ctx.plugins, video, user)})
 
 
 @bp.delete("/<video_id:uuid>")

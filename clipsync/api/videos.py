@@ -63,35 +63,43 @@ async def register(request: ClipSyncRequest) -> HTTPResponse:
         video = await uploads.register(
             user, body.get("videoId"), body.get("title"), body.get("description")
         )
-    return json_response({"video": videos.video_json(video, user)}, status=201)
+    plugins = request.app.ctx.plugins
+    return json_response({"video": await videos.filtered_json(plugins, video, user)}, status=201)
 
 
 @bp.get("/")
 async def list_videos(request: ClipSyncRequest) -> HTTPResponse:
     """Numbered pages (`page`, with a `total` counted up to a limit), or with `after`
-    (empty for the first) keyset pages answered as `items` and the `next` cursor."""
+    (empty for the first) keyset pages answered as `items` and the `next` cursor.
+
+    `scope=feed`: only what the home feed shows (see `services.videos`)."""
     user = require_user(request)
+    plugins = request.app.ctx.plugins
     page, size = videos.page_numbers(request.args.get("page"), request.args.get("pageSize"))
     mine = request.args.get("mine") in ("1", "true")
+    scope = videos.scope_of(request.args.get("scope"))
     query = request.args.get("q", "").strip()
     # `?after=` (blank) asks for the first keyset page, so blanks are kept here.
     args = request.get_args(keep_blank_values=True)
     if "after" in args:
         if query or "page" in args:
             raise BadRequest("after pages the list; search results and page use page numbers.")
-        found = await videos.list_after(user, args.get("after"), size, mine=mine)
+        found = await videos.list_after(user, args.get("after"), size, mine=mine, scope=scope)
         await likes.add_counts(found.items, user)
         return json_response(
-            {"items": [videos.video_json(v, user) for v in found.items], "next": found.next}
+            {
+                "items": await videos.filtered_list(plugins, found.items, user),
+                "next": found.next,
+            }
         )
     if query:
-        found = await search.search_visible(user, query, page, size)
+        found = await search.search_visible(user, query, page, size, scope)
     else:
-        found = await videos.list_visible(user, page, size, mine=mine)
+        found = await videos.list_visible(user, page, size, mine=mine, scope=scope)
     await likes.add_counts(found.items, user)
     return json_response(
         {
-            "items": [videos.video_json(v, user) for v in found.items],
+            "items": await videos.filtered_list(plugins, found.items, user),
             "total": found.total,
             "totalIsLowerBound": found.more,
             "page": found.page,
@@ -103,11 +111,11 @@ async def list_videos(request: ClipSyncRequest) -> HTTPResponse:
 @bp.get("/<video_id:uuid>")
 async def detail(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
     user = require_user(request)
-    video = await videos.get_visible(user, video_id)
+    video = await videos.read_visible(user, video_id)
     await likes.add_counts([video], user)
     return json_response(
         {
-            "video": videos.video_json(video, user),
+            "video": await videos.filtered_json(request.app.ctx.plugins, video, user),
             "userProgress": await videos.progress_of(user, video),
         }
     )
@@ -118,7 +126,9 @@ async def edit(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
     """The uploader changes `title` and/or `description`; anyone else gets 404."""
     user = require_user(request)
     video = await library_for(request.app.ctx).edit(user, video_id, json_object(request))
-    return json_response({"video": videos.video_json(video, user)})
+    return json_response(
+        {"video": await videos.filtered_json(request.app.ctx.plugins, video, user)}
+    )
 
 
 @bp.delete("/<video_id:uuid>")
@@ -152,7 +162,7 @@ async def events(request: ClipSyncRequest) -> None:
         state = (video.status, video.progress, video.error, video.title, video.poster_key)
         if seen.get(str(video.id)) != state:
             seen[str(video.id)] = state
-            await send("video", videos.video_json(video, user))
+            await send("video", await videos.filtered_json(request.app.ctx.plugins, video, user))
 
     async def opening(user: User, send: Send) -> None:
         for video in await Video.filter(owner_id=user.id).order_by("-created_at").limit(200):

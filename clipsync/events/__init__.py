@@ -13,10 +13,12 @@ Names in use: `video.uploaded`, `video.status` (progress of a job), `video.ready
 `video.failed`, `video.approved`, `video.rejected`, `video.moved`, `video.edited`,
 `video.unpublished` (approved → ready again), `video.deleted`;
 `account.sessions_ended` / `account.signed_out` (a user's sessions no longer count),
-`account.access_changed` (role, category or active state), `account.new_sign_in`;
+`account.access_changed` (role, category or active state), `account.quota_changed`
+(an administrator changed the person's quotas), `account.new_sign_in`;
 `admin.storage_low` (free space is running out), `admin.backup_failed`;
 `comment.posted` (videoId, commentId, authorId); `notification.changed` (a person's
-inbox changed).
+inbox changed); `cache.stale` (tags: cached answers a row change made stale, see
+clipsync/cache).
 Payloads hold ids (`videoId`, `ownerId`, `userId`, `category`) and small fields;
 subscribers read the rows themselves.
 
@@ -49,6 +51,7 @@ __all__ = [
     "EventBus",
     "Subscription",
     "current",
+    "on_delivery",
     "on_publish",
     "publish",
     "publish_status",
@@ -60,10 +63,25 @@ __all__ = [
 log = logging.getLogger(__name__)
 # The longest a service waits for its news to go out (a transport that hangs).
 PUBLISH_SECONDS = 2.0
-_bus = EventBus()
 PublishHandler = Callable[[Event], Awaitable[None]]
 # (prefixes, handler): run by `publish` in the publishing process only.
 _handlers: list[tuple[tuple[str, ...], PublishHandler]] = []
+# (prefixes, callback): run as this process hears each event (`on_delivery`); the
+# same list is handed to every bus this process starts.
+_listeners: list[tuple[tuple[str, ...], Callable[[Event], None]]] = []
+_bus = EventBus(listeners=_listeners)
+
+
+def on_delivery(prefixes: tuple[str, ...], listener: Callable[[Event], None]) -> None:
+    """Call `listener` (synchronously, in the reader) for each event this process hears
+    whose name matches: news from every process, this one's own included.
+
+    Unlike a subscription it has no queue to overflow, so it suits work that must
+    never miss an event and never waits (the cache dropping stale entries).
+    Registering the same listener again changes nothing.
+    """
+    if not any(known is listener for _, known in _listeners):
+        _listeners.append((prefixes, listener))
 
 
 def on_publish(prefixes: tuple[str, ...], handler: PublishHandler) -> None:
@@ -109,7 +127,7 @@ async def start(settings: Settings) -> EventBus:
     """Start this process's bus and its one reader (once per worker process)."""
     global _bus
     await _bus.close()
-    _bus = EventBus(transport_for(settings))
+    _bus = EventBus(transport_for(settings), _listeners)
     await _bus.start()
     assert _bus.transport is not None
     log.info("event bus started (%s)", _bus.transport.name)
@@ -119,7 +137,7 @@ async def start(settings: Settings) -> EventBus:
 async def stop() -> None:
     """Stop this process's bus; publishing afterwards reaches this process only."""
     global _bus
-    bus, _bus = _bus, EventBus()
+    bus, _bus = _bus, EventBus(listeners=_listeners)
     await bus.close()
 
 

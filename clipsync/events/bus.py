@@ -99,10 +99,17 @@ class Subscription:
 class EventBus:
     """One per process: a transport, its reader, and the local subscribers."""
 
-    def __init__(self, transport: Transport | None = None) -> None:
+    def __init__(
+        self,
+        transport: Transport | None = None,
+        listeners: list[tuple[tuple[str, ...], Deliver]] | None = None,
+    ) -> None:
         self.transport = transport
         self.subscriptions: set[Subscription] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
+        # (prefixes, callback): called as each event is heard, before any queue, so
+        # nothing is lost to a full one (the cache drops what the news makes stale).
+        self.listeners = [] if listeners is None else listeners
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
@@ -115,6 +122,12 @@ class EventBus:
 
     def deliver(self, event: Event) -> None:
         """Hand an event heard from the transport to every local subscriber that wants it."""
+        for prefixes, listener in list(self.listeners):
+            if event.name.startswith(prefixes):
+                try:
+                    listener(event)
+                except Exception:
+                    log.exception("event listener for %s failed", event.name)
         for subscription in list(self.subscriptions):
             if subscription.wants(event):
                 subscription.offer(event)

@@ -26,7 +26,7 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from clipsync import db, events, tracing
+from clipsync import cache, db, events, tracing
 from clipsync.backends import Backends, select_all
 from clipsync.jobs.liveness import Liveness, Presence, new_consumer_id
 from clipsync.plugins import create_plugin_host
@@ -69,6 +69,8 @@ class WorkerRuntime:
         asyncio.run_coroutine_threadsafe(db.open_database(self.settings), loop).result()
         # Progress, ready and failed reach the live pages of every server process.
         asyncio.run_coroutine_threadsafe(events.start(self.settings), loop).result()
+        # What jobs change is dropped from the cache before their news goes out.
+        asyncio.run_coroutine_threadsafe(cache.start(self.settings), loop).result()
         # People hear of ready and failed from the process that decided it.
         notifications.install(plugins, self.enqueue_delivery)
         self._context = JobContext(
@@ -179,6 +181,7 @@ class WorkerRuntime:
             loop, self._loop = self._loop, None
         if loop is None:
             return
+        asyncio.run_coroutine_threadsafe(cache.stop(), loop).result(timeout=10)
         asyncio.run_coroutine_threadsafe(events.stop(), loop).result(timeout=10)
         asyncio.run_coroutine_threadsafe(db.close_database(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)

@@ -9,7 +9,8 @@ messages queued without one, by older versions or by the reaper, run as before.
 
 The reaper is not a Huey task: each consumer runs it on its own runtime, when it
 starts and every `[queue] reaper_interval_seconds` (Huey's periodic tasks run at
-most once a minute, too seldom for jobs to recover in seconds).
+most once a minute, too seldom for jobs to recover in seconds). Up next's refresh
+is one (`refresh_up_next`): every `[recommendations] refresh_minutes` is plenty.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from huey import Huey
+from huey import Huey, crontab
 
 from clipsync import metrics, request_ids, tracing
 from clipsync.jobs.liveness import Liveness
 from clipsync.jobs.runtime import WorkerRuntime
-from clipsync.services import notifications, transcoding
+from clipsync.services import notifications, transcoding, up_next
 from clipsync.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,8 @@ class Tasks:
     deliver_notification: Any
     # Videos with a transcode job waiting in this queue or for a slot in this process.
     queued: Callable[[], set[str]]
+    # The periodic Up next refresh (see services/up_next.py).
+    refresh_up_next: Any = None
 
     def enqueue_transcode(self, video_id: uuid.UUID | str) -> None:
         self.transcode_video(str(video_id), **carried_request_id())
@@ -132,6 +135,13 @@ def register_tasks(huey: Huey, settings: Settings) -> Tasks:
             notifications.send_delivery(ctx.plugins, delivery_id, final_attempt=final_attempt)
         )
 
+    # Every consumer's scheduler queues it each minute; the claim in `refresh_if_due`
+    # lets one run of the whole install work once per `refresh_minutes`.
+    @huey.periodic_task(crontab(), name="refresh_up_next")
+    def refresh_up_next() -> None:
+        ctx = runtime.context()
+        runtime.run(up_next.refresh_if_due(ctx.settings, ctx.backends.analytics))
+
     def queued() -> set[str]:
         """Videos with a transcode job waiting in the queue, for a retry or for a slot."""
         waiting = [*huey.pending(), *huey.scheduled()]
@@ -145,6 +155,7 @@ def register_tasks(huey: Huey, settings: Settings) -> Tasks:
         transcode_video=transcode_video,
         deliver_notification=deliver_notification,
         queued=queued,
+        refresh_up_next=refresh_up_next,
     )
     tasks.runtime.enqueue_delivery = tasks.enqueue_delivery
     return tasks

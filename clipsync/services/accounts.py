@@ -17,13 +17,15 @@ import time
 import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise.exceptions import IntegrityError
 from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
-from clipsync import devices, events, metrics
+from clipsync import cache, devices, events, metrics
 from clipsync.backends import AuthBackend, TokenClaims
+from clipsync.cache import rows
 from clipsync.errors import (
     Conflict,
     Forbidden,
@@ -485,8 +487,27 @@ class AccountService:
         return answers
 
     async def _honoured(self, claims: TokenClaims) -> User:
-        """The user of `claims`, unless the token or its session no longer counts."""
-        # One query for the user, the revocation and the session: it runs on every request.
+        """The user of `claims`, unless the token or its session no longer counts.
+
+        Through the cache: the answer is kept per user, token and session, tagged
+        `user:<id>`, which every change of the account drops (a role or category,
+        deactivation, the token version, a sign-out, an ended session: all publish an
+        `account.*` event). The rule (`refusal`) is applied to it on every request.
+        """
+        key = f"identity:{rows.shape(User)}:{claims.id}:{claims.token_id}:{claims.session_id}"
+        found = await cache.current().get_or_fill(
+            key, [cache.user_tag(claims.id)], lambda: self._read_identity(claims)
+        )
+        user = rows.load(User, found["user"]) if found["user"] is not None else None
+        problem = refusal(claims, user, revoked=found["revoked"], live=found["live"])
+        if problem is not None:
+            raise problem
+        assert user is not None
+        return user
+
+    @staticmethod
+    async def _read_identity(claims: TokenClaims) -> dict[str, Any]:
+        # One query for the user, the revocation and the session: it runs on every miss.
         users = User.filter(id=claims.id)
         if claims.token_id:
             revoked = RevokedToken.filter(token_id=claims.token_id).values("token_id")
@@ -497,16 +518,11 @@ class AccountService:
             )
             users = users.annotate(live_session=Subquery(live.values("id")))
         user = await users.first()
-        problem = refusal(
-            claims,
-            user,
-            revoked=getattr(user, "revoked_token", None) is not None,
-            live=getattr(user, "live_session", None) is not None,
-        )
-        if problem is not None:
-            raise problem
-        assert user is not None
-        return user
+        return {
+            "user": rows.dump(user) if user is not None else None,
+            "revoked": getattr(user, "revoked_token", None) is not None,
+            "live": getattr(user, "live_session", None) is not None,
+        }
 
     async def logout(self, token: str) -> None:
         """End this token's session (and the token itself); other sessions go on."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from clipsync import events
 from clipsync.errors import Forbidden, NotFound, TooManyRequests, ValidationFailed
@@ -27,6 +27,9 @@ from clipsync.rich_text import comment_html
 from clipsync.services.moderation import record
 from clipsync.services.videos import can_moderate, get_visible, page_numbers
 from clipsync.text_rules import clean_field
+
+if TYPE_CHECKING:
+    from clipsync.plugins import PluginHost
 
 MAX_BODY = 5000
 # At most this many comments per person per `RATE_WINDOW`: enough for a conversation,
@@ -147,9 +150,16 @@ async def _rate_limit(user: User) -> None:
 
 
 async def post(
-    user: User, video_id: Any, body: Any, parent_id: Any = None
+    user: User,
+    video_id: Any,
+    body: Any,
+    parent_id: Any = None,
+    *,
+    plugins: PluginHost | None = None,
 ) -> tuple[Comment, Video]:
-    """A new comment (or reply) by `user`; `comment.posted` goes out once it is stored."""
+    """A new comment (or reply) by `user`; once it is stored, the plugins'
+    `comment_posted` hook runs here (once, in this process) and `comment.posted` goes
+    out on the bus."""
     video = await get_visible(user, video_id)
     if not video.comments_enabled:
         raise Forbidden("Comments are turned off for this video.")
@@ -169,6 +179,8 @@ async def post(
         parent_id=(parent.parent_id or parent.id) if parent else None,
         body=text,
     )
+    if plugins is not None:
+        await plugins.notify("comment_posted", comment=comment, video=video, author=user)
     await events.publish(
         "comment.posted", videoId=str(video.id), commentId=comment.id, authorId=user.id
     )

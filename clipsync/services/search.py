@@ -18,7 +18,7 @@ import re
 
 from clipsync.errors import ValidationFailed
 from clipsync.models import User, Video
-from clipsync.services.videos import Page, in_order, placeholders, visibility_sql
+from clipsync.services.videos import ALL, Page, in_order, placeholders, visibility_sql
 
 MAX_QUERY = 200
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -55,7 +55,9 @@ def words(query: str) -> list[str]:
     return WORD.findall(query.lower())
 
 
-def search_sql(user: User, terms: list[str], page: int, page_size: int) -> tuple[str, list]:
+def search_sql(
+    user: User, terms: list[str], page: int, page_size: int, scope: str = ALL
+) -> tuple[str, list]:
     """The one query of a search page (also what the query-plan tests explain)."""
     dialect = Video._meta.db.capabilities.dialect
     mark = placeholders(dialect)
@@ -64,26 +66,28 @@ def search_sql(user: User, terms: list[str], page: int, page_size: int) -> tuple
     else:
         template, expression = SQLITE, " ".join(f'"{term}"*' for term in terms)
     match = mark()
-    visible, params = visibility_sql(user, "v", mark)
+    visible, params = visibility_sql(user, "v", mark, scope)
     sql = template.format(match=match, visible=visible, limit=mark(), offset=mark())
     return sql, [expression, *params, page_size, (page - 1) * page_size]
 
 
-async def search_visible(user: User, query: str, page: int, page_size: int) -> Page:
-    """One page of the matches `user` may see, best first: every word must match, as a
-    prefix."""
+async def search_visible(
+    user: User, query: str, page: int, page_size: int, scope: str = ALL
+) -> Page:
+    """One page of the matches `user` may see (in `scope`), best first: every word must
+    match, as a prefix."""
     terms = words(query)
     if not terms:
         return Page(items=[], total=0, page=page, page_size=page_size)
-    sql, params = search_sql(user, terms, page, page_size)
+    sql, params = search_sql(user, terms, page, page_size, scope)
     _, rows = await Video._meta.db.execute_query(sql, params)
     items = await in_order([str(row["id"]) for row in rows])
-    total = int(rows[0]["total"]) if rows else await _count_beyond(user, terms, page_size)
+    total = int(rows[0]["total"]) if rows else await _count_beyond(user, terms, scope)
     return Page(items=items, total=total, page=page, page_size=page_size)
 
 
-async def _count_beyond(user: User, terms: list[str], page_size: int) -> int:
+async def _count_beyond(user: User, terms: list[str], scope: str) -> int:
     """The total for a page past the last one (which has no rows to carry it)."""
-    sql, params = search_sql(user, terms, 1, 1)
+    sql, params = search_sql(user, terms, 1, 1, scope)
     _, rows = await Video._meta.db.execute_query(sql, params)
     return int(rows[0]["total"]) if rows else 0

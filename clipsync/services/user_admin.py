@@ -132,24 +132,28 @@ class UserAdminService:
                 for column, value in limits.items():
                     setattr(user, column, value)
                 await user.save(update_fields=list(limits))
-                if not changed:
-                    # No rights changed: nobody is signed out.
-                    await record(
-                        admin, "user_update", target=user, category=user.category,
-                        **quota_changes,
-                    )  # fmt: skip
-                    return user
-            if not changed:
-                return user
-            await user.save(update_fields=["category", "role", "is_active"])
-            # Any change of who someone is or may see ends their sessions.
-            await User.filter(id=user.id).update(token_version=F("token_version") + 1)
-            await end_sessions(user.id)
-            await user.refresh_from_db()
-            if stops_being_admin and not await User.filter(**ACTIVE_ADMIN).exists():
-                # The locks already rule this out on PostgreSQL; on SQLite, which has
-                # none, this count runs under the write lock and so is current.
-                raise Conflict("This is the last administrator: make someone else an admin first.")
+            if changed:
+                await user.save(update_fields=["category", "role", "is_active"])
+                # Any change of who someone is or may see ends their sessions.
+                await User.filter(id=user.id).update(token_version=F("token_version") + 1)
+                await end_sessions(user.id)
+                await user.refresh_from_db()
+                if stops_being_admin and not await User.filter(**ACTIVE_ADMIN).exists():
+                    # The locks already rule this out on PostgreSQL; on SQLite, which has
+                    # none, this count runs under the write lock and so is current.
+                    raise Conflict(
+                        "This is the last administrator: make someone else an admin first."
+                    )
+            elif quota_changes:
+                # No rights changed: nobody is signed out.
+                await record(
+                    admin, "user_update", target=user, category=user.category, **quota_changes
+                )
+        if not changed:
+            if quota_changes:
+                # Committed: caches drop the old row (see clipsync/cache).
+                await events.publish("account.quota_changed", userId=user.id)
+            return user
         await record(
             admin, "user_update", target=user, category=user.category, **quota_changes,
             **{k: {"old": o, "new": n} for k, (o, n) in changed.items()},

@@ -9,6 +9,11 @@ HLS files and the progress endpoints can never disagree:
 - admins see everything.
 
 A video someone may not see is answered exactly like one that does not exist.
+
+The rule has two scopes. `ALL` is every video the person may open: the detail, the
+API's list and search, the moderation and library pages. `FEED` is what the home feed
+shows of those: only the published (APPROVED) ones, so an admin's home is not the
+moderation queue with rejected, failed and unfinished uploads in it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise.expressions import Q
 from tortoise.queryset import QuerySet
@@ -30,6 +35,11 @@ from tortoise.queryset import QuerySet
 from clipsync.errors import BadRequest, NotFound, ValidationFailed
 from clipsync.media.chapters import chapters_json
 from clipsync.models import Role, User, Video, VideoStatus, WatchProgress
+from clipsync.plugin_filters import has_implementations, run_filter
+from clipsync.services import video_reads
+
+if TYPE_CHECKING:
+    from clipsync.plugins import PluginHost
 
 MAX_PAGE_SIZE = 100
 # Far beyond any list ClipSync shows, and small enough that the row offset it means
@@ -42,37 +52,61 @@ COUNT_LIMIT = 1_000
 NEWEST_FIRST = 'ORDER BY "created_at" DESC, "id" DESC'
 # Far longer than any cursor `encode_cursor` makes.
 MAX_CURSOR = 200
+# The scopes of the rule (see the module's docstring).
+ALL = "all"
+FEED = "feed"
+SCOPES = (ALL, FEED)
+# The keys of a video's JSON that `filter_video_json` cannot change or remove.
+CORE_KEYS = ("id", "status", "playable", "hls", "ownerId", "category")
 
 
-def visibility_branches(user: User) -> list[dict[str, Any]] | None:
+def visibility_branches(user: User, scope: str = ALL) -> list[dict[str, Any]] | None:
     """The rule for `user` as column equalities: a video is visible when it matches
     every column of at least one branch; None when every video is.
 
     The rule is data so that the ORM filter (`visibility_filter`), the search's SQL
     (`visibility_sql`) and the keyset list (one indexed read per branch, see
-    `list_after`) are all made from this one statement of it.
+    `list_after`) are all made from this one statement of it. `scope=FEED` narrows
+    every branch to the APPROVED videos.
     """
+    if scope not in SCOPES:
+        raise ValueError(f"unknown visibility scope {scope!r}")
     if user.role == Role.ADMIN:
-        return None
-    if user.role == Role.EDITOR:
-        return [{"owner_id": user.id}, {"category": user.category}]
-    return [
-        {"owner_id": user.id},
-        {"category": user.category, "status": str(VideoStatus.APPROVED)},
-    ]
+        branches = None
+    elif user.role == Role.EDITOR:
+        branches = [{"owner_id": user.id}, {"category": user.category}]
+    else:
+        branches = [
+            {"owner_id": user.id},
+            {"category": user.category, "status": str(VideoStatus.APPROVED)},
+        ]
+    if scope == FEED:
+        published = {"status": str(VideoStatus.APPROVED)}
+        return [published] if branches is None else [branch | published for branch in branches]
+    return branches
 
 
-def visibility_filter(user: User) -> Q:
+def scope_of(value: Any) -> str:
+    """The `scope` query value (`all` when absent); 400 unless one of `SCOPES`."""
+    scope = str(value).strip() if value else ALL
+    if scope not in SCOPES:
+        raise BadRequest(f"scope is one of {', '.join(SCOPES)}.")
+    return scope
+
+
+def visibility_filter(user: User, scope: str = ALL) -> Q:
     """The rule for `user` as a filter of `Video` queries."""
-    return _branches_filter(visibility_branches(user))
+    return _branches_filter(visibility_branches(user, scope))
 
 
-def visibility_sql(user: User, alias: str, placeholder: Callable[[], str]) -> tuple[str, list[Any]]:
+def visibility_sql(
+    user: User, alias: str, placeholder: Callable[[], str], scope: str = ALL
+) -> tuple[str, list[Any]]:
     """The rule for `user` as a SQL condition on the videos table named `alias`, for the
     queries the ORM cannot write (search); `placeholder()` gives the next parameter mark
     (see `placeholders`).
     """
-    return _branches_sql(visibility_branches(user), alias, placeholder)
+    return _branches_sql(visibility_branches(user, scope), alias, placeholder)
 
 
 def _branches_filter(branches: list[dict[str, Any]] | None) -> Q:
@@ -97,9 +131,9 @@ def _branches_sql(
     return "(" + " OR ".join(ors) + ")", params
 
 
-def visible_to(user: User) -> QuerySet[Video]:
-    """Every video `user` may see."""
-    return Video.filter(visibility_filter(user))
+def visible_to(user: User, scope: str = ALL) -> QuerySet[Video]:
+    """Every video `user` may see (in the feed, with `scope=FEED`)."""
+    return Video.filter(visibility_filter(user, scope))
 
 
 def can_moderate(user: User, video: Video) -> bool:
@@ -127,6 +161,38 @@ async def get_visible(user: User, video_id: str | uuid.UUID) -> Video:
         raise NotFound("There is no such video.") from None
     video = await visible_to(user).get_or_none(id=key)
     if video is None:
+        raise NotFound("There is no such video.")
+    return video
+
+
+def matches(branches: list[dict[str, Any]] | None, video: Video) -> bool:
+    """Whether `video`'s row matches one of `branches` (None or `{}`: every video)."""
+    if not branches:
+        return True
+    return any(
+        all(str(getattr(video, column)) == str(value) for column, value in branch.items())
+        for branch in branches
+    )
+
+
+def may_see(user: User, video: Video, scope: str = ALL) -> bool:
+    """The rule for one row already read: what `visible_to(user)` would say of it."""
+    return matches(visibility_branches(user, scope), video)
+
+
+async def read_visible(user: User, video_id: str | uuid.UUID) -> Video:
+    """`get_visible` through the cache, for reading only: the detail, the HLS files.
+
+    The row is shared by everyone (`video:<id>`); whether this viewer may see it is
+    decided here, per request, from the viewer's own row. A caller that changes the
+    video reads it with `get_visible` instead, never saving a cached row.
+    """
+    try:
+        key = uuid.UUID(str(video_id))
+    except ValueError:
+        raise NotFound("There is no such video.") from None
+    video = await video_reads.video_row(key)
+    if video is None or not may_see(user, video):
         raise NotFound("There is no such video.")
     return video
 
@@ -165,18 +231,29 @@ def _whole_number(value: Any, default: int) -> int | None:
     return None
 
 
-async def list_visible(user: User, page: int, page_size: int, mine: bool = False) -> Page:
+async def list_visible(
+    user: User, page: int, page_size: int, mine: bool = False, scope: str = ALL
+) -> Page:
     """One numbered page of the list, newest first, for the plain page links.
 
     The count stops at COUNT_LIMIT, so no request counts a whole large library; the
-    keyset list (`list_after`) has no count at all.
+    keyset list (`list_after`) has no count at all. `mine`: the person's own uploads
+    (in `scope`) instead.
+
+    The count and the pages up to the count's limit come from the cached heads of the
+    person's branches (`video_reads.heads`); deeper pages ask the database.
     """
-    sql, params = count_sql(user, COUNT_LIMIT + 1, mine)
-    _, rows = await Video._meta.db.execute_query(sql, params)
-    total = int(rows[0]["n"])
-    sql, params = page_sql(user, page, page_size, mine)
-    _, rows = await Video._meta.db.execute_query(sql, params)
-    items = await in_order([str(row["id"]) for row in rows])
+    branches = list_branches(user, mine, scope) or [{}]
+    newest = video_reads.merged(await video_reads.heads(branches))
+    total = len(newest)
+    if page * page_size <= video_reads.HEAD:
+        ids = newest[(page - 1) * page_size : page * page_size]
+    else:
+        sql, params = page_sql(user, page, page_size, mine, scope)
+        _, rows = await Video._meta.db.execute_query(sql, params)
+        ids = [str(row["id"]) for row in rows]
+    # Checked once more against the rule: a head is never trusted to decide.
+    items = [video for video in await in_order(ids) if matches(branches, video)]
     return Page(
         items=list(items),
         total=min(total, COUNT_LIMIT),
@@ -194,7 +271,9 @@ class Slice:
     next: str | None
 
 
-async def list_after(user: User, after: str | None, size: int, mine: bool = False) -> Slice:
+async def list_after(
+    user: User, after: str | None, size: int, mine: bool = False, scope: str = ALL
+) -> Slice:
     """The `size` newest videos `user` may see that come after the cursor `after`.
 
     Each branch of the rule is read on its own from its index, newest first, from the
@@ -203,7 +282,15 @@ async def list_after(user: User, after: str | None, size: int, mine: bool = Fals
     the same at the top of a library of ten videos and deep in one of a million.
     """
     position = decode_cursor(after) if after else None
-    reads = [await query for query in keyset_queries(user, position, size + 1, mine)]
+    if position is None and size + 1 <= video_reads.HEAD:
+        # The first page, as the numbered list's: from the cached heads.
+        branches = list_branches(user, mine, scope) or [{}]
+        newest = video_reads.merged(await video_reads.heads(branches))[: size + 1]
+        found = [video for video in await in_order(newest) if matches(branches, video)]
+        more = len(newest) > size
+        found = found[:size]
+        return Slice(items=found, next=encode_cursor(found[-1]) if more and found else None)
+    reads = [await query for query in keyset_queries(user, position, size + 1, mine, scope)]
     items: list[Video] = []
     seen: set[uuid.UUID] = set()
     for video in heapq.merge(*reads, key=_position, reverse=True):
@@ -218,10 +305,14 @@ async def list_after(user: User, after: str | None, size: int, mine: bool = Fals
 
 
 def keyset_queries(
-    user: User, position: tuple[datetime, uuid.UUID] | None, limit: int, mine: bool = False
+    user: User,
+    position: tuple[datetime, uuid.UUID] | None,
+    limit: int,
+    mine: bool = False,
+    scope: str = ALL,
 ) -> list[QuerySet[Video]]:
     """One query per branch of the rule: its `limit` newest videos after `position`."""
-    branches = [{"owner_id": user.id}] if mine else visibility_branches(user)
+    branches = list_branches(user, mine, scope)
     queries = []
     for branch in branches or [{}]:
         query = Video.filter(**branch)
@@ -236,23 +327,35 @@ def keyset_queries(
     return queries
 
 
-def page_sql(user: User, page: int, page_size: int, mine: bool = False) -> tuple[str, list[Any]]:
+def list_branches(user: User, mine: bool, scope: str) -> list[dict[str, Any]] | None:
+    """The branches a list reads: the rule's, or with `mine` the person's own uploads."""
+    if not mine:
+        return visibility_branches(user, scope)
+    own = {"owner_id": user.id}
+    return [own | {"status": str(VideoStatus.APPROVED)}] if scope == FEED else [own]
+
+
+def page_sql(
+    user: User, page: int, page_size: int, mine: bool = False, scope: str = ALL
+) -> tuple[str, list[Any]]:
     """The ids of one numbered page (`list_visible`), newest first."""
     mark = placeholders(Video._meta.db.capabilities.dialect)
-    newest, params = _newest_ids(user, mine, page * page_size, mark)
+    newest, params = _newest_ids(user, mine, scope, page * page_size, mark)
     sql = f"SELECT id FROM ({newest}) u {NEWEST_FIRST} LIMIT {mark()} OFFSET {mark()}"
     return sql, [*params, page_size, (page - 1) * page_size]
 
 
-def count_sql(user: User, limit: int, mine: bool = False) -> tuple[str, list[Any]]:
+def count_sql(
+    user: User, limit: int, mine: bool = False, scope: str = ALL
+) -> tuple[str, list[Any]]:
     """How many videos the list holds, counted no further than `limit`: exact up to it."""
     mark = placeholders(Video._meta.db.capabilities.dialect)
-    newest, params = _newest_ids(user, mine, limit, mark)
+    newest, params = _newest_ids(user, mine, scope, limit, mark)
     return f"SELECT count(*) AS n FROM ({newest}) u", params
 
 
 def _newest_ids(
-    user: User, mine: bool, limit: int, mark: Callable[[], str]
+    user: User, mine: bool, scope: str, limit: int, mark: Callable[[], str]
 ) -> tuple[str, list[Any]]:
     """The `limit` newest ids (and times) of each branch of the rule, united.
 
@@ -260,7 +363,7 @@ def _newest_ids(
     needed, and the database merges them: an OR of the branches in one query would
     have it sort, or count, every visible video first.
     """
-    branches = [{"owner_id": user.id}] if mine else visibility_branches(user)
+    branches = list_branches(user, mine, scope)
     reads, params = [], []
     for number, branch in enumerate(branches or [{}]):
         where, values = _branches_sql([branch] if branch else None, "v", mark)
@@ -274,10 +377,9 @@ def _newest_ids(
 
 async def in_order(ids: list[str]) -> list[Video]:
     """The videos of `ids`, with their owners, in that order (one deleted meanwhile
-    is left out)."""
-    found = await Video.filter(id__in=ids).prefetch_related("owner")
-    by_id = {str(video.id): video for video in found}
-    return [by_id[video_id] for video_id in ids if video_id in by_id]
+    is left out). Rows and owners come through the cache (`video_reads`)."""
+    by_id = await video_reads.video_rows(ids)
+    return await video_reads.with_owners([by_id[i] for i in ids if i in by_id])
 
 
 def _position(video: Video) -> tuple[datetime, str]:
@@ -360,6 +462,33 @@ def video_json(video: Video, viewer: User) -> dict[str, Any]:
             "bitrate": video.bitrate,
         }
     return data
+
+
+async def filtered_json(plugins: PluginHost, video: Video, viewer: User) -> dict[str, Any]:
+    """`video_json` as the plugins' `filter_video_json` hooks leave it.
+
+    The keys of `CORE_KEYS` stay as ClipSync made them (and absent where it left them
+    out): players, links and the live pages rest on them.
+    """
+    data = video_json(video, viewer)
+    if not has_implementations(plugins, "filter_video_json"):
+        return data
+    changed = await run_filter(
+        plugins, "filter_video_json", "data", data, video=video, viewer=viewer
+    )
+    for key in CORE_KEYS:
+        if key in data:
+            changed[key] = data[key]
+        else:
+            changed.pop(key, None)
+    return changed
+
+
+async def filtered_list(
+    plugins: PluginHost, videos: list[Video], viewer: User
+) -> list[dict[str, Any]]:
+    """`filtered_json` of each of `videos`, in order."""
+    return [await filtered_json(plugins, video, viewer) for video in videos]
 
 
 async def progress_of(user: User, video: Video) -> float | None:

@@ -3,7 +3,8 @@
 Everyone may open it; the figures are scoped like the API's, to the videos the
 reader uploaded or may moderate now (`services.videos.managed_by`). The
 figures are rendered as tables on the server and drawn as charts by
-`static/js/dashboard.js` from the same data.
+`static/js/dashboard.js` from the same data. Categories are shown by their labels,
+as everywhere people read them; the CSV and the JSON API keep the names.
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ from clipsync.sessions import require_user
 bp = Blueprint("analytics_pages")
 
 
+def category_label(request: ClipSyncRequest, name: str) -> str:
+    """How people know a category: its label from the settings (the name of one that is
+    no longer configured)."""
+    category = request.app.ctx.settings.category(name)
+    return category.label if category else name
+
+
 @bp.get("/analytics")
 async def overview(request: ClipSyncRequest) -> HTTPResponse:
     user = require_user(request)
@@ -28,6 +36,8 @@ async def overview(request: ClipSyncRequest) -> HTTPResponse:
     period = service.period(request.args.get("from"), request.args.get("to"))
     figures = camel((await service.overview(user, period)).to_json())
     categories = [camel(c.to_json()) for c in await service.categories(user, period)]
+    for row in categories:
+        row["label"] = category_label(request, row["category"])
     ids = [row["videoId"] for row in figures["topVideos"]]
     titles = {str(v.id): v.title for v in await Video.filter(id__in=ids)} if ids else {}
     for row in figures["topVideos"]:

@@ -28,7 +28,7 @@ from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, NotFound
 from clipsync.http_security import allow_framing
 from clipsync.models import User, Video
-from clipsync.services.videos import get_visible, progress_of, video_json
+from clipsync.services.videos import filtered_json, get_visible, progress_of
 from clipsync.sessions import require_user
 
 bp = Blueprint("sharing_pages")
@@ -114,7 +114,7 @@ async def embed(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
     return templates.render(
         request,
         "embed.html",
-        video=video_json(video, user),
+        video=await filtered_json(request.app.ctx.plugins, video, user),
         resume_at=await progress_of(user, video) or 0,
         start_at=start_time(request.args.get("t")),
         watch_url=f"/watch/{video.id}",

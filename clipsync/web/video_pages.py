@@ -19,15 +19,18 @@ from clipsync.api.bodies import form_fields
 from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, NotFound
 from clipsync.media.captions import MAX_BYTES as MAX_CAPTION_BYTES
-from clipsync.models import User
+from clipsync.models import Role, User
 from clipsync.rich_text import description_html
 from clipsync.services import quotas
 from clipsync.services.captions import caption_json, tracks_of
 from clipsync.services.library import library_for
 from clipsync.services.search import search_visible
 from clipsync.services.videos import (
+    FEED,
     Page,
     encode_cursor,
+    filtered_json,
+    filtered_list,
     get_visible,
     list_visible,
     page_numbers,
@@ -36,6 +39,7 @@ from clipsync.services.videos import (
 )
 from clipsync.services.view_counts import view_count
 from clipsync.sessions import require_user
+from clipsync.web.page_panels import watch_panels
 from clipsync.web.sharing_pages import embed_code, may_download, start_time
 
 bp = Blueprint("video_pages")
@@ -49,12 +53,12 @@ def category_labels(request: ClipSyncRequest) -> dict[str, str]:
     return {c.name: c.label for c in request.app.ctx.settings.categories}
 
 
-def listing(page: Page, user: User) -> dict[str, Any]:
+async def listing(request: ClipSyncRequest, page: Page, user: User) -> dict[str, Any]:
     pages = max(1, -(-page.total // page.page_size))
     if page.more:  # counting stopped: there is always a further page
         pages = max(pages, page.page + 1)
     return {
-        "videos": [video_json(v, user) for v in page.items],
+        "videos": await filtered_list(request.app.ctx.plugins, page.items, user),
         "page": page,
         "pages": pages,
     }
@@ -62,14 +66,16 @@ def listing(page: Page, user: User) -> dict[str, Any]:
 
 @bp.get("/")
 async def home(request: ClipSyncRequest) -> HTTPResponse:
+    """The feed: the published videos the person may see (`FEED`), or the matches of
+    a search among them. Every status is on the moderation and library pages."""
     user = require_user(request)
     number, size = page_numbers(request.args.get("page"), None, HOME_PAGE_SIZE)
     query = request.args.get("q", "").strip()
     if query:
-        page = await search_visible(user, query, number, size)
+        page = await search_visible(user, query, number, size, FEED)
     else:
-        page = await list_visible(user, number, size)
-    shown = listing(page, user)
+        page = await list_visible(user, number, size, scope=FEED)
+    shown = await listing(request, page, user)
     # Where home.js's infinite scroll goes on (GET /api/videos?after=); search results
     # keep their numbered pages.
     more = page.page < shown["pages"]
@@ -79,6 +85,8 @@ async def home(request: ClipSyncRequest) -> HTTPResponse:
         "home.html",
         query=query,
         category_names=category_labels(request),
+        # Admins' feed holds every category's videos: the page says so.
+        feed_all_categories=user.role == Role.ADMIN,
         next_cursor=next_cursor,
         page_size=size,
         **shown,
@@ -107,7 +115,7 @@ async def my_videos(request: ClipSyncRequest) -> HTTPResponse:
         "my_videos.html",
         category_names=category_labels(request),
         deleted=request.args.get("deleted") == "1",
-        **listing(page, user),
+        **await listing(request, page, user),
     )
 
 
@@ -122,7 +130,8 @@ async def watch(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
     return request.app.ctx.templates.render(
         request,
         "watch.html",
-        video=video_json(video, user),
+        video=await filtered_json(request.app.ctx.plugins, video, user),
+        plugin_panels=await watch_panels(request, video, user),
         resume_at=position or 0,
         start_at=start_time(request.args.get("t")),
         category_names=category_labels(request),

@@ -160,6 +160,34 @@ class ClickHouseFigures:
             buckets[int(bucket)] = int(count)
         return buckets
 
+    def co_watched(self, since: date, min_ms: int, limit: int) -> list[tuple[str, str, int]]:
+        """`clipsync.analytics.recommendations.CoWatchSource`, from merged `sessions`."""
+        watched = WATCHED.format(db=self.db)
+        rows = self.client.execute(
+            f"""SELECT video, other, count() AS viewers
+                FROM (SELECT user_id, video_id AS video FROM ({watched}))
+                ALL INNER JOIN (SELECT user_id, video_id AS other FROM ({watched}))
+                USING user_id
+                WHERE video != other
+                GROUP BY video, other
+                ORDER BY video, viewers DESC, other
+                LIMIT %(limit)s BY video""",
+            {"since": since, "min_ms": min_ms, "limit": limit},
+        )
+        return [(str(video), str(other), int(viewers)) for video, other, viewers in rows]
+
+
+# Who watched what: one row per user and video with a session that began on `since`
+# or later and played long enough. 18.16 has no WITH subqueries: it is written twice.
+WATCHED = """
+SELECT DISTINCT user_id, video_id FROM (
+    SELECT user_id, video_id
+    FROM {db}.sessions
+    GROUP BY video_id, session_id, user_id
+    HAVING minMerge(first_day) >= %(since)s AND sumMerge(played_ms) >= %(min_ms)s
+)
+"""
+
 
 def _key(by: GroupBy, value: Any) -> Hashable:
     if by is None:

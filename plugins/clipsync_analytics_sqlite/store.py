@@ -300,3 +300,25 @@ class SqliteFigures:
         for bucket, count in rows:
             buckets[bucket] = count
         return buckets
+
+    def co_watched(self, since: date, min_ms: int, limit: int) -> list[tuple[str, str, int]]:
+        """`clipsync.analytics.recommendations.CoWatchSource`, from `sessions`."""
+        return self.conn.execute(CO_WATCHED, [since.isoformat(), min_ms, limit]).fetchall()
+
+
+# Who watched what (one row per user and video), paired on the user; the `limit` pairs
+# with most viewers per video.
+CO_WATCHED = """
+WITH watched AS (
+    SELECT DISTINCT user_id, video_id FROM sessions WHERE day >= ? AND played_ms >= ?
+), pairs AS (
+    SELECT a.video_id AS video, b.video_id AS other, count(*) AS viewers
+    FROM watched a JOIN watched b ON a.user_id = b.user_id AND a.video_id <> b.video_id
+    GROUP BY a.video_id, b.video_id
+), ranked AS (
+    SELECT video, other, viewers,
+           row_number() OVER (PARTITION BY video ORDER BY viewers DESC, other) AS n
+    FROM pairs
+)
+SELECT video, other, viewers FROM ranked WHERE n <= ? ORDER BY video, n
+"""

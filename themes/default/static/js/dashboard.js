@@ -10,6 +10,8 @@
   const accent = color("--cs-accent", "#2f5bd3");
   const muted = color("--cs-muted", "#6b7280");
   const charts = {};
+  // Every axis says what it counts: a chart read without its legend still makes sense.
+  const axisTitle = (text) => ({ display: true, text, color: muted });
 
   const timeseriesCanvas = document.getElementById("chart-timeseries");
   if (timeseriesCanvas && figures.timeseries) {
@@ -38,8 +40,21 @@
         maintainAspectRatio: false,
         interaction: { mode: "index", intersect: false },
         scales: {
-          count: { type: "linear", position: "left", beginAtZero: true, ticks: { precision: 0 } },
-          minutes: { type: "linear", position: "right", beginAtZero: true, grid: { drawOnChartArea: false } },
+          x: { title: axisTitle("Day") },
+          count: {
+            type: "linear",
+            position: "left",
+            beginAtZero: true,
+            ticks: { precision: 0 },
+            title: axisTitle("Views and active users"),
+          },
+          minutes: {
+            type: "linear",
+            position: "right",
+            beginAtZero: true,
+            grid: { drawOnChartArea: false },
+            title: axisTitle("Watch time (minutes)"),
+          },
         },
       },
     });
@@ -65,7 +80,10 @@
       options: {
         responsive: true,
         maintainAspectRatio: false,
-        scales: { y: { min: 0, max: 100, ticks: { callback: (v) => `${v} %` } } },
+        scales: {
+          x: { title: axisTitle("Point of the video") },
+          y: { min: 0, max: 100, ticks: { callback: (v) => `${v} %` }, title: axisTitle("Still watching") },
+        },
       },
     });
   }

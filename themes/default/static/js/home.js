@@ -1,18 +1,17 @@
-// The home page's infinite scroll: as the reader nears the end of the list, the next
-// videos come from GET /api/videos?after=<cursor> (keyset pages, no count) and are
-// added as the same cards the server renders (_video_card.html). The server's numbered
-// page links stay in the page for readers without JavaScript; here they are hidden
-// while the scroll can go on, and shown again if loading fails.
+// The home page: its rows above the list (Continue watching, New in your category,
+// Popular this week), and the list's infinite scroll.
+//
+// Each row comes from its API (the section's data-source) and is shown only when it
+// has videos. As the reader nears the end of the list, the next videos come from
+// GET /api/videos?after=<cursor>&scope=feed (keyset pages, no count). Both add the same cards
+// the server renders (_video_card.html). The server's numbered page links stay in the
+// page for readers without JavaScript; here they are hidden while the scroll can go
+// on, and shown again if loading fails.
 (() => {
   "use strict";
 
-  const list = document.querySelector('[data-role="video-list"]');
-  if (!list || !list.dataset.next) return;
-  const pages = document.querySelector('[data-role="pages"]');
-  const status = document.querySelector('[data-role="list-status"]');
   const namesNode = document.getElementById("category-names");
   const categoryNames = (namesNode && ClipSync.parseJson(namesNode.textContent)) || {};
-  const pageSize = Number(list.dataset.pageSize) || 24;
   const STATUS_LABELS = {
     UPLOADED: "Uploaded",
     PROCESSING: "Processing",
@@ -21,9 +20,6 @@
     FAILED: "Failed",
     REJECTED: "Rejected",
   };
-
-  let next = list.dataset.next;
-  let loading = false;
 
   function element(tag, className, text) {
     const node = document.createElement(tag);
@@ -81,6 +77,44 @@
     return item;
   }
 
+  // A Continue watching card: the same card, with how far the person got.
+  function resumeCard(video) {
+    const item = card(video);
+    if (video.duration && video.position) {
+      const bar = element("progress", "watched-progress");
+      bar.max = video.duration;
+      bar.value = Math.min(video.position, video.duration);
+      bar.setAttribute("aria-label", `Watched ${ClipSync.formatTime(video.position)} of ${ClipSync.formatTime(video.duration)}`);
+      item.querySelector(".video-thumb").append(bar);
+    }
+    return item;
+  }
+
+  async function fillRow(section) {
+    const rowList = section.querySelector('[data-role="row-list"]');
+    let items = [];
+    try {
+      items = (await ClipSync.api("GET", section.dataset.source)).items || [];
+    } catch {
+      // The row stays hidden; the list below is the page.
+    }
+    const make = section.id === "row-continue" ? resumeCard : card;
+    rowList.replaceChildren(...items.map(make));
+    ClipSync.localizeTimes(rowList);
+    section.hidden = items.length === 0;
+    section.dataset.loaded = "true";
+  }
+
+  document.querySelectorAll('[data-role="home-rows"] [data-source]').forEach(fillRow);
+
+  const list = document.querySelector('[data-role="video-list"]');
+  if (!list || !list.dataset.next) return;
+  const pages = document.querySelector('[data-role="pages"]');
+  const status = document.querySelector('[data-role="list-status"]');
+  const pageSize = Number(list.dataset.pageSize) || 24;
+  let next = list.dataset.next;
+  let loading = false;
+
   function say(text) {
     if (!status) return;
     status.textContent = text;
@@ -92,7 +126,8 @@
     loading = true;
     say("Loading more videos…");
     try {
-      const url = `/api/videos?after=${encodeURIComponent(next)}&pageSize=${pageSize}`;
+      // scope=feed: the same videos as the server's first page (published ones only).
+      const url = `/api/videos?after=${encodeURIComponent(next)}&pageSize=${pageSize}&scope=feed`;
       const body = await ClipSync.api("GET", url);
       const shown = new Set(Array.from(list.children, (node) => node.dataset.videoId));
       const added = document.createDocumentFragment();
