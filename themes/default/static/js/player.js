@@ -1,16 +1,17 @@
-// The watch page: HLS playback, quality and speed menus, resume, progress saving,
-// captions (hls.js subtitle tracks), and a seek bar with thumbnail previews and chapter
-// marks.
+// The player of the watch and embed pages, part 1 of 4: loading (hls.js, or the
+// browser's own HLS), the start quality, errors with a retry, resume, and saving the
+// position. It also follows a video that is still being processed.
+//
+// The other parts, loaded after this one by _player_scripts.html, build on the object
+// this one publishes as window.clipsyncPlayer (tests and analytics.js read it too):
+// player_menus.js (quality, captions, speed), player_controls.js (the bar over the
+// video) and player_keys.js (keyboard shortcuts).
 //
 // <video id="player"> carries what the page knows: data-hls (master playlist),
 // data-video-id, data-resume-at (seconds), data-start-at (seconds from `?t=`, which wins
-// over resuming), data-duration, data-thumbnails (a WebVTT
-// file whose cues are "sprite.jpg#xywh=x,y,w,h") and data-chapters (JSON). hls.js plays
-// it where Media Source Extensions exist; browsers that play HLS themselves (Safari)
-// get it as `src`. The <video> has no native controls: ClipSync's bar below it has
-// play/pause, mute and full screen besides the menus. A link with data-seek (a time in
+// over resuming), data-duration, data-thumbnails (a WebVTT file whose cues are
+// "sprite.jpg#xywh=x,y,w,h") and data-chapters (JSON). A link with data-seek (a time in
 // the description, clipsync/rich_text.py) seeks the player instead of reloading.
-// For tests: window.clipsyncPlayer = { hls, video }.
 (() => {
   "use strict";
 
@@ -19,7 +20,9 @@
   const SAVE_EVERY_MS = 5000; // save the position this often while playing
   const RESUME_MARGIN = 5; // resume only between 5 s in and 5 s before the end
   const EVENTS_URL = "/api/videos/events";
-  const CAPTIONS_KEY = "clipsync.captions"; // the captions language last chosen, if any
+  // The bandwidth hls.js last measured (bit/s): the next video starts at the quality
+  // it allows instead of at the lowest.
+  const BANDWIDTH_KEY = "clipsync.bandwidth";
 
   // --- a video that is not ready yet: follow its processing ---------------------------
 
@@ -68,32 +71,15 @@
   const startAtText = video.dataset.startAt || "";
   const startAt = startAtText !== "" && Number(startAtText) >= 0 ? Number(startAtText) : null;
   const knownDuration = Number(video.dataset.duration) || 0;
-  const thumbnailsUrl = video.dataset.thumbnails || "";
 
-  const controls = document.getElementById("player-controls");
+  const box = document.getElementById("player-box");
   const errorBox = document.getElementById("player-error");
-  const qualityMenu = document.getElementById("quality");
-  const speedMenu = document.getElementById("speed");
-  const seek = document.getElementById("seek");
-  const seekBox = document.getElementById("seek-box");
-  const preview = document.getElementById("seek-preview");
-  const previewImage = document.getElementById("seek-preview-image");
-  const previewTime = document.getElementById("seek-preview-time");
-  const currentTimeText = document.getElementById("current-time");
-  const totalTimeText = document.getElementById("total-time");
+  const errorText = document.getElementById("player-error-text");
+  const errorDetail = document.getElementById("player-error-detail");
+  const retryButton = document.getElementById("player-retry");
   const resumeNotice = document.getElementById("resume-notice");
   const resumeText = document.getElementById("resume-text");
   const startOverButton = document.getElementById("start-over");
-
-  const player = { hls: null, video };
-  window.clipsyncPlayer = player;
-  if (controls) controls.hidden = false;
-
-  function showError(message) {
-    if (!errorBox) return;
-    errorBox.textContent = message;
-    errorBox.hidden = false;
-  }
 
   function duration() {
     return Number.isFinite(video.duration) && video.duration > 0 ? video.duration : knownDuration;
@@ -102,48 +88,70 @@
   const canResume = (total) =>
     resumeAt > RESUME_MARGIN && total > 0 && resumeAt < total - RESUME_MARGIN;
 
+  function stored(key) {
+    try {
+      return window.localStorage.getItem(key) || "";
+    } catch {
+      return ""; // storage may be off (private mode)
+    }
+  }
+
+  function store(key, value) {
+    try {
+      if (value) window.localStorage.setItem(key, value);
+      else window.localStorage.removeItem(key);
+    } catch {
+      // Storage may be off (private mode): the choice lasts for this page only.
+    }
+  }
+
+  // --- the start quality --------------------------------------------------------------
+  // hls.js picks the first rendition from a bandwidth estimate (`startLevel: -1`): the
+  // one measured on this browser's last video, else the browser's own guess
+  // (navigator.connection, Chromium), else it measures on the lowest rendition's first
+  // segment (`testBandwidth`). `capLevelToPlayerSize` keeps it to the player's size.
+
+  function startEstimate() {
+    const remembered = Number(stored(BANDWIDTH_KEY));
+    if (Number.isFinite(remembered) && remembered > 0) return remembered;
+    const connection = navigator.connection;
+    const downlink = connection ? Number(connection.downlink) : 0; // Mbit/s
+    return Number.isFinite(downlink) && downlink > 0 ? downlink * 1e6 : 0;
+  }
+
+  // --- errors ---------------------------------------------------------------------------
+
+  const retryActions = [];
+
+  // Says what happened in the player and offers a retry; `detail` is for a bug report.
+  function showError(message, detail = "") {
+    if (!errorBox) return;
+    errorText.textContent = message;
+    errorDetail.textContent = detail;
+    errorDetail.hidden = !detail;
+    errorBox.hidden = false;
+    if (box) box.classList.add("player-failed");
+  }
+
+  function hideError() {
+    if (errorBox) errorBox.hidden = true;
+    if (box) box.classList.remove("player-failed");
+  }
+
+  if (retryButton) {
+    retryButton.addEventListener("click", () => {
+      hideError();
+      for (const action of retryActions) action();
+    });
+  }
+
+  const player = { hls: null, video, box, duration, showError, hideError };
+  window.clipsyncPlayer = player;
+
   // --- loading: hls.js, or the browser's own HLS ------------------------------------
 
   const Hls = window.Hls;
   let hls = null;
-
-  if (Hls && Hls.isSupported()) {
-    const captionsLanguage = rememberedCaptions();
-    hls = new Hls({
-      capLevelToPlayerSize: true,
-      // The captions chosen last time, when this video has them in that language.
-      subtitlePreference: captionsLanguage ? { lang: captionsLanguage } : undefined,
-      subtitleDisplay: Boolean(captionsLanguage),
-      // Start fetching where we will resume, not at 0 (checked again on loadedmetadata).
-      startPosition: startAt !== null ? startAt : canResume(knownDuration) ? resumeAt : -1,
-    });
-    player.hls = hls;
-    hls.on(Hls.Events.MANIFEST_PARSED, buildQualityMenu);
-    hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, buildCaptionsMenu);
-    hls.on(Hls.Events.SUBTITLE_TRACK_SWITCH, showCurrentCaptions);
-    hls.on(Hls.Events.LEVEL_SWITCHED, showCurrentLevel);
-    hls.on(Hls.Events.ERROR, onHlsError);
-    hls.on(Hls.Events.FRAG_LOADED, () => {
-      sourceReloads = 0;
-    });
-    hls.loadSource(source);
-    hls.attachMedia(video);
-  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
-    video.src = source;
-    video.addEventListener("error", () => {
-      const code = video.error ? video.error.code : 0;
-      showError(
-        code === 4 || code === 2
-          ? "The video could not be loaded. You may have been signed out; reload the page to try again."
-          : "This video could not be played in this browser."
-      );
-    });
-  } else {
-    showError(
-      "This browser cannot play streaming video. Please try a current version of Firefox, Chrome, Edge or Safari."
-    );
-  }
-
   let mediaRecoveries = 0;
   // With object storage, media playlists list presigned segment URLs that expire
   // (clipsync/api/hls.py). hls.js reads a VOD playlist once, so after a long pause
@@ -151,6 +159,25 @@
   // on from the same position. A few times in a row at most, then say so.
   let sourceReloads = 0;
   const MAX_SOURCE_RELOADS = 3;
+  let lastFatal = null;
+
+  function hlsConfig() {
+    const estimate = startEstimate();
+    const config = {
+      startLevel: -1,
+      capLevelToPlayerSize: true,
+      testBandwidth: !estimate,
+      // Start fetching where we will resume, not at 0 (checked again on loadedmetadata).
+      startPosition: startAt !== null ? startAt : canResume(knownDuration) ? resumeAt : -1,
+    };
+    if (estimate) config.abrEwmaDefaultEstimate = estimate;
+    // The captions chosen last time, when this video has them in that language
+    // (player_menus.js keeps the choice).
+    const captions = stored("clipsync.captions");
+    if (captions) config.subtitlePreference = { lang: captions };
+    config.subtitleDisplay = Boolean(captions);
+    return config;
+  }
 
   function reloadSource() {
     const position = video.currentTime;
@@ -158,6 +185,28 @@
     hls.config.startPosition = position; // used when the reloaded manifest starts loading
     if (playing) hls.once(Hls.Events.MANIFEST_PARSED, () => video.play().catch(() => {}));
     hls.loadSource(source);
+  }
+
+  // What a person can understand of a fatal hls.js error, and what a bug report needs.
+  function describeError(data) {
+    const status = data.response && data.response.code;
+    const detail = `${data.details}${status ? `, HTTP ${status}` : ""}`;
+    if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+      if (status === 401 || status === 403) {
+        return [
+          "Not allowed: you may have been signed out, or may no longer watch this video. Sign in again, then try again.",
+          detail,
+        ];
+      }
+      if (status === 404) {
+        return ["Not ready: this video is not ready to play yet, or it is no longer available.", detail];
+      }
+      return ["Network error: the video could not be loaded. Check your connection, then try again.", detail];
+    }
+    if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+      return ["Media error: this video could not be played in this browser.", detail];
+    }
+    return ["The player stopped because of an error.", detail];
   }
 
   function onHlsError(event, data) {
@@ -174,77 +223,62 @@
       reloadSource();
       return;
     }
-    let message;
-    if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
-      message =
-        status === 401 || status === 403 || status === 404
-          ? "The video could not be loaded: you may have been signed out, or it is no longer available. Reload the page to try again."
-          : "The video could not be loaded. Check your connection, then reload the page.";
-    } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
-      message = "This video could not be played in this browser.";
-    } else {
-      message = "The player stopped because of an error. Reload the page to try again.";
+    lastFatal = data;
+    showError(...describeError(data));
+  }
+
+  function rememberBandwidth(event, data) {
+    if (!data.frag || data.frag.type !== "main") return;
+    const estimate = Math.round(hls.bandwidthEstimate);
+    if (Number.isFinite(estimate) && estimate > 0) store(BANDWIDTH_KEY, String(estimate));
+  }
+
+  function start() {
+    if (hls) {
+      hls.loadSource(source);
+      hls.attachMedia(video);
     }
-    showError(`${message} (${data.details}${status ? `, HTTP ${status}` : ""})`);
   }
 
-  // --- quality menu ----------------------------------------------------------------------
-
-  const levelLabels = new Map(); // level index -> "720p"
-
-  function buildQualityMenu() {
-    if (!qualityMenu) return;
-    // Renditions are named by their short side, as in [transcoder] ladder: a portrait
-    // video's 720p is 720 wide and 1280 high.
-    const levels = hls.levels.map((level, index) => ({
-      index,
-      height: level.width && level.height ? Math.min(level.width, level.height) : level.height || 0,
-      bitrate: level.bitrate || 0,
-    }));
-    levels.sort((a, b) => b.height - a.height || b.bitrate - a.bitrate);
-    const perHeight = new Map();
-    for (const level of levels) perHeight.set(level.height, (perHeight.get(level.height) || 0) + 1);
-
-    const options = [new Option("Auto", "-1", true, true)];
-    for (const level of levels) {
-      const kbps = `${Math.round(level.bitrate / 1000)} kbit/s`;
-      let label = level.height ? `${level.height}p` : kbps;
-      if (level.height && perHeight.get(level.height) > 1) label += ` (${kbps})`;
-      levelLabels.set(level.index, label);
-      options.push(new Option(label, String(level.index)));
-    }
-    qualityMenu.replaceChildren(...options);
-    qualityMenu.disabled = levels.length < 2;
-    showCurrentLevel();
-  }
-
-  function showCurrentLevel() {
-    if (!qualityMenu || !hls) return;
-    const auto = qualityMenu.querySelector('option[value="-1"]');
-    const label = levelLabels.get(hls.currentLevel);
-    if (auto) auto.textContent = hls.autoLevelEnabled && label ? `Auto (${label})` : "Auto";
-  }
-
-  if (qualityMenu) {
-    qualityMenu.addEventListener("change", () => {
-      if (!hls) return;
-      hls.currentLevel = Number(qualityMenu.value); // -1: automatic
-      showCurrentLevel();
+  if (Hls && Hls.isSupported()) {
+    hls = new Hls(hlsConfig());
+    player.hls = hls;
+    hls.on(Hls.Events.ERROR, onHlsError);
+    hls.on(Hls.Events.FRAG_LOADED, () => {
+      sourceReloads = 0;
     });
-  }
-
-  // --- speed menu -------------------------------------------------------------------
-
-  if (speedMenu) {
-    speedMenu.addEventListener("change", () => {
-      const rate = Number(speedMenu.value) || 1;
-      video.defaultPlaybackRate = rate;
-      video.playbackRate = rate;
+    hls.on(Hls.Events.FRAG_BUFFERED, rememberBandwidth);
+    retryActions.push(() => {
+      mediaRecoveries = 0;
+      sourceReloads = 0;
+      if (lastFatal && lastFatal.type === Hls.ErrorTypes.MEDIA_ERROR) hls.recoverMediaError();
+      lastFatal = null;
+      reloadSource();
     });
-    video.addEventListener("ratechange", () => {
-      const value = String(video.playbackRate);
-      if (speedMenu.querySelector(`option[value="${value}"]`)) speedMenu.value = value;
+    // The other parts of the player subscribe to hls.js first: load once they have run.
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
+    else setTimeout(start, 0);
+  } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = source;
+    video.addEventListener("error", () => {
+      const code = video.error ? video.error.code : 0;
+      showError(
+        code === 4 || code === 2
+          ? "The video could not be loaded: you may have been signed out, or it is no longer available."
+          : "Media error: this video could not be played in this browser.",
+        code ? `media error ${code}` : ""
+      );
     });
+    retryActions.push(() => {
+      const position = video.currentTime;
+      video.load();
+      video.currentTime = position;
+    });
+  } else {
+    showError(
+      "This browser cannot play streaming video. Please try a current version of Firefox, Chrome, Edge or Safari."
+    );
+    if (retryButton) retryButton.hidden = true;
   }
 
   // --- resume -------------------------------------------------------------------------
@@ -278,11 +312,38 @@
   video.addEventListener("loadedmetadata", applyResume);
   video.addEventListener("durationchange", applyResume);
 
+  // --- moving around: what the bar, the shortcuts and the description's links call -----
+
+  function seek(seconds) {
+    touched = true;
+    resumeHandled = true; // a chosen time wins over resuming
+    hideResumeNotice();
+    const total = duration();
+    video.currentTime = Math.max(0, total ? Math.min(seconds, total) : seconds);
+  }
+
+  // A time to watch from (a description's link): seek there and play.
+  function seekTo(seconds) {
+    const total = duration();
+    seek(total ? Math.min(seconds, Math.max(0, total - 0.5)) : seconds);
+    video.play().catch(() => {});
+  }
+
+  function togglePlay() {
+    if (video.paused || video.ended) video.play().catch(() => {});
+    else video.pause();
+  }
+
+  Object.assign(player, {
+    seek,
+    seekTo,
+    seekBy: (seconds) => seek(video.currentTime + seconds),
+    togglePlay,
+  });
+
   if (startOverButton) {
     startOverButton.addEventListener("click", () => {
-      touched = true;
-      video.currentTime = 0;
-      hideResumeNotice();
+      seek(0);
       video.focus();
     });
   }
@@ -324,348 +385,7 @@
   });
   window.addEventListener("pagehide", () => savePosition({ keepalive: true }));
 
-  // --- time display and seek bar ------------------------------------------------------
-
-  let scrubbing = false; // the person is moving the seek bar: don't fight them
-
-  function showTimes() {
-    const total = duration();
-    if (totalTimeText) totalTimeText.textContent = formatTime(total);
-    if (currentTimeText && !scrubbing) currentTimeText.textContent = formatTime(video.currentTime);
-    if (!seek || scrubbing) return;
-    if (total && Number(seek.max) !== total) seek.max = String(total);
-    seek.value = String(video.currentTime);
-    seek.setAttribute("aria-valuetext", `${formatTime(video.currentTime)} of ${formatTime(total)}`);
-  }
-
-  video.addEventListener("timeupdate", showTimes);
-  video.addEventListener("durationchange", showTimes);
-  video.addEventListener("loadedmetadata", showTimes);
-  video.addEventListener("seeked", showTimes);
-
-  // Thumbnail cues: [{start, end, url, x, y, w, h}], sorted by start.
-  let cues = [];
-
-  function parseTimestamp(text) {
-    return text
-      .trim()
-      .split(":")
-      .reduce((seconds, part) => seconds * 60 + Number.parseFloat(part), 0);
-  }
-
-  function parseVtt(text, base) {
-    const found = [];
-    for (const block of text.replace(/\r\n?/g, "\n").split(/\n{2,}/)) {
-      const lines = block.split("\n").filter((line) => line.trim());
-      const at = lines.findIndex((line) => line.includes("-->"));
-      if (at < 0 || at + 1 >= lines.length) continue;
-      const [from, rest] = lines[at].split("-->");
-      const start = parseTimestamp(from);
-      const end = parseTimestamp(rest.trim().split(/\s+/)[0]);
-      const target = lines[at + 1].trim();
-      const hash = target.indexOf("#xywh=");
-      const file = hash >= 0 ? target.slice(0, hash) : target;
-      const box = hash >= 0 ? target.slice(hash + 6).replace(/^pixel:/, "").split(",").map(Number) : [];
-      const [x = 0, y = 0, w = 0, h = 0] = box;
-      if (!Number.isFinite(start) || !Number.isFinite(end)) continue;
-      found.push({ start, end, url: new URL(file, base).href, x, y, w, h });
-    }
-    return found.sort((a, b) => a.start - b.start);
-  }
-
-  async function loadThumbnails() {
-    if (!thumbnailsUrl) return;
-    try {
-      const base = new URL(thumbnailsUrl, window.location.href);
-      const response = await fetch(base, { credentials: "same-origin" });
-      if (!response.ok) return;
-      cues = parseVtt(await response.text(), base);
-      // Fetch the sprite sheets now, so the first hover already shows a picture.
-      for (const url of new Set(cues.map((cue) => cue.url))) new Image().src = url;
-    } catch (error) {
-      console.warn("ClipSync: no seek previews:", error.message);
-    }
-  }
-
-  function cueAt(seconds) {
-    let low = 0;
-    let high = cues.length - 1;
-    let best = null;
-    while (low <= high) {
-      const middle = (low + high) >> 1;
-      if (cues[middle].start <= seconds) {
-        best = cues[middle];
-        low = middle + 1;
-      } else {
-        high = middle - 1;
-      }
-    }
-    return best || cues[0] || null;
-  }
-
-  let hideTimer = 0;
-
-  // Show the preview for `seconds`, centred over `x` pixels from the bar's left edge.
-  function showPreview(seconds, x) {
-    if (!preview || !seekBox) return;
-    clearTimeout(hideTimer);
-    const cue = cueAt(seconds);
-    if (cue && cue.w && cue.h && previewImage) {
-      previewImage.style.width = `${cue.w}px`;
-      previewImage.style.height = `${cue.h}px`;
-      previewImage.style.backgroundImage = `url("${cue.url.replace(/"/g, "%22")}")`;
-      previewImage.style.backgroundPosition = `-${cue.x}px -${cue.y}px`;
-      previewImage.hidden = false;
-    } else if (previewImage) {
-      previewImage.hidden = true;
-    }
-    const chapter = chapters.length >= 2 ? chapterAt(seconds) : null;
-    previewTime.textContent = formatTime(seconds) + (chapter ? ` · ${chapter.title}` : "");
-    preview.hidden = false;
-    const width = seekBox.clientWidth;
-    const half = preview.offsetWidth / 2;
-    const left = Math.max(half, Math.min(width - half, x));
-    preview.style.left = `${left}px`;
-  }
-
-  function hidePreview(delay = 0) {
-    clearTimeout(hideTimer);
-    hideTimer = setTimeout(() => {
-      if (preview) preview.hidden = true;
-    }, delay);
-  }
-
-  function fractionAt(clientX) {
-    const rect = seek.getBoundingClientRect();
-    return rect.width ? Math.max(0, Math.min(1, (clientX - rect.left) / rect.width)) : 0;
-  }
-
-  if (seek) {
-    seek.addEventListener("pointermove", (event) => {
-      const total = duration();
-      if (!total) return;
-      const fraction = fractionAt(event.clientX);
-      const offset = seek.getBoundingClientRect().left - seekBox.getBoundingClientRect().left;
-      showPreview(fraction * total, offset + fraction * seek.clientWidth);
-    });
-    seek.addEventListener("pointerleave", () => {
-      if (!scrubbing) hidePreview();
-    });
-    seek.addEventListener("input", () => {
-      scrubbing = true;
-      const total = duration() || Number(seek.max) || 0;
-      const value = Number(seek.value);
-      const fraction = total ? value / total : 0;
-      const offset = seek.getBoundingClientRect().left - seekBox.getBoundingClientRect().left;
-      showPreview(value, offset + fraction * seek.clientWidth);
-      if (currentTimeText) currentTimeText.textContent = formatTime(value);
-      seek.setAttribute("aria-valuetext", `${formatTime(value)} of ${formatTime(total)}`);
-    });
-    seek.addEventListener("change", () => {
-      scrubbing = false;
-      touched = true;
-      video.currentTime = Number(seek.value);
-      hidePreview(800);
-    });
-    // Keys move by 5 s (arrows) or a tenth of the video (Page Up/Down), not by `step`.
-    seek.addEventListener("keydown", (event) => {
-      const total = duration();
-      if (!total || event.altKey || event.ctrlKey || event.metaKey) return;
-      const now = video.currentTime;
-      const targets = {
-        ArrowLeft: now - 5,
-        ArrowDown: now - 5,
-        ArrowRight: now + 5,
-        ArrowUp: now + 5,
-        PageDown: now - total / 10,
-        PageUp: now + total / 10,
-        Home: 0,
-        End: total,
-      };
-      if (!(event.key in targets)) return;
-      event.preventDefault();
-      const target = Math.max(0, Math.min(total, targets[event.key]));
-      touched = true;
-      seek.value = String(target);
-      const offset = seek.getBoundingClientRect().left - seekBox.getBoundingClientRect().left;
-      showPreview(target, offset + (target / total) * seek.clientWidth);
-      hidePreview(800);
-      video.currentTime = target;
-      showTimes();
-    });
-    seek.addEventListener("blur", () => {
-      scrubbing = false;
-      hidePreview();
-    });
-  }
-
-  // --- captions menu ----------------------------------------------------------------------
-  // The master playlist lists each caption track in a SUBTITLES group
-  // (clipsync/api/hls.py); hls.js loads the chosen one into a text track of the video.
-  // The choice (a language, or off) is remembered for the next video.
-
-  function rememberedCaptions() {
-    try {
-      return window.localStorage.getItem(CAPTIONS_KEY) || "";
-    } catch {
-      return "";
-    }
-  }
-
-  function showCaptions(index) {
-    if (!hls) return;
-    hls.subtitleDisplay = index >= 0;
-    hls.subtitleTrack = index;
-  }
-
-  function buildCaptionsMenu() {
-    if (!captionsMenu || !hls) return;
-    const tracks = hls.subtitleTracks || [];
-    const options = [new Option("Off", "-1")];
-    tracks.forEach((track, index) => {
-      options.push(new Option(track.name || track.lang || `Track ${index + 1}`, String(index)));
-    });
-    captionsMenu.replaceChildren(...options);
-    if (captionsOption) captionsOption.hidden = tracks.length === 0;
-    showCurrentCaptions();
-  }
-
-  // hls.js picks the remembered language itself (`subtitlePreference`); the menu follows.
-  function showCurrentCaptions() {
-    if (!captionsMenu || !hls) return;
-    const index = hls.subtitleDisplay ? hls.subtitleTrack : -1;
-    captionsMenu.value = String(index >= 0 ? index : -1);
-  }
-
-  const captionsMenu = document.getElementById("captions");
-  const captionsOption = document.getElementById("captions-option");
-  if (captionsMenu) {
-    captionsMenu.addEventListener("change", () => {
-      const index = Number(captionsMenu.value);
-      showCaptions(index);
-      const track = index >= 0 && hls ? hls.subtitleTracks[index] : null;
-      try {
-        if (track && track.lang) window.localStorage.setItem(CAPTIONS_KEY, track.lang);
-        else window.localStorage.removeItem(CAPTIONS_KEY);
-      } catch {
-        // Storage may be off (private mode): the choice lasts for this page only.
-      }
-    });
-  }
-
-  // --- chapters on the seek bar --------------------------------------------------------
-  // data-chapters: [{start, title}] from "0:00 Title" lines of the description
-  // (clipsync/media/chapters.py). Each gets a mark on the bar; the preview names the
-  // chapter under the pointer.
-
-  let chapters = [];
-  try {
-    chapters = JSON.parse(video.dataset.chapters || "[]").filter(
-      (chapter) => Number.isFinite(chapter.start) && typeof chapter.title === "string"
-    );
-  } catch {
-    chapters = [];
-  }
-
-  function chapterAt(seconds) {
-    let found = null;
-    for (const chapter of chapters) if (chapter.start <= seconds) found = chapter;
-    return found;
-  }
-
-  function drawChapterMarks() {
-    const total = duration();
-    if (!seekBox || !seek || !total || chapters.length < 2) return;
-    let marks = document.getElementById("seek-chapters");
-    if (!marks) {
-      marks = document.createElement("div");
-      marks.id = "seek-chapters";
-      marks.className = "seek-chapters";
-      marks.setAttribute("aria-hidden", "true");
-      Object.assign(marks.style, { position: "absolute", inset: "0", pointerEvents: "none" });
-      seekBox.style.position = seekBox.style.position || "relative";
-      seekBox.appendChild(marks);
-    }
-    const offset = seek.getBoundingClientRect().left - seekBox.getBoundingClientRect().left;
-    marks.replaceChildren(
-      ...chapters.slice(1).map((chapter) => {
-        const mark = document.createElement("span");
-        mark.className = "seek-chapter";
-        mark.title = chapter.title;
-        mark.dataset.start = String(chapter.start);
-        const left = offset + (Math.min(chapter.start, total) / total) * seek.clientWidth;
-        Object.assign(mark.style, {
-          position: "absolute",
-          top: "50%",
-          left: `${left}px`,
-          width: "2px",
-          height: "0.75rem",
-          transform: "translate(-1px, -50%)",
-          background: "currentColor",
-          opacity: "0.6",
-        });
-        return mark;
-      })
-    );
-  }
-
-  video.addEventListener("loadedmetadata", drawChapterMarks);
-  window.addEventListener("resize", drawChapterMarks);
-
-  // --- play/pause, mute, full screen -----------------------------------------------------
-
-  const playButton = document.getElementById("play-pause");
-  const muteButton = document.getElementById("mute");
-  const fullscreenButton = document.getElementById("fullscreen");
-  const playerBox = document.getElementById("player-box");
-
-  function togglePlay() {
-    if (video.paused || video.ended) video.play().catch(() => {});
-    else video.pause();
-  }
-
-  function showPlayState() {
-    if (playButton) playButton.textContent = video.paused ? "Play" : "Pause";
-  }
-
-  function showMuted() {
-    if (!muteButton) return;
-    const muted = video.muted || video.volume === 0;
-    muteButton.textContent = muted ? "Unmute" : "Mute";
-    muteButton.setAttribute("aria-pressed", String(muted));
-  }
-
-  if (playButton) playButton.addEventListener("click", togglePlay);
-  video.addEventListener("click", togglePlay);
-  for (const name of ["play", "pause", "ended"]) video.addEventListener(name, showPlayState);
-  if (muteButton) {
-    muteButton.addEventListener("click", () => {
-      video.muted = !video.muted;
-    });
-  }
-  video.addEventListener("volumechange", showMuted);
-  if (fullscreenButton && playerBox) {
-    if (!document.fullscreenEnabled) fullscreenButton.hidden = true;
-    fullscreenButton.addEventListener("click", () => {
-      if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
-      else playerBox.requestFullscreen().catch(() => {});
-    });
-    document.addEventListener("fullscreenchange", () => {
-      fullscreenButton.textContent = document.fullscreenElement ? "Exit full screen" : "Full screen";
-    });
-  }
-
   // --- times in the description seek the player -----------------------------------------
-
-  function seekTo(seconds) {
-    touched = true;
-    resumeHandled = true; // a chosen time wins over resuming
-    hideResumeNotice();
-    const total = duration();
-    video.currentTime = total ? Math.min(seconds, Math.max(0, total - 0.5)) : seconds;
-    video.play().catch(() => {});
-  }
-  player.seekTo = seekTo;
 
   document.addEventListener("click", (event) => {
     const link = event.target instanceof Element ? event.target.closest("a[data-seek]") : null;
@@ -674,13 +394,8 @@
     if (!Number.isFinite(seconds) || seconds < 0) return;
     event.preventDefault();
     seekTo(seconds);
-    (playerBox || video).scrollIntoView({ block: "nearest", behavior: "smooth" });
+    (box || video).scrollIntoView({ block: "nearest", behavior: "smooth" });
+    const playButton = document.getElementById("play-pause");
     if (playButton) playButton.focus({ preventScroll: true });
   });
-
-  loadThumbnails();
-  showTimes();
-  drawChapterMarks();
-  showPlayState();
-  showMuted();
 })();
