@@ -124,6 +124,9 @@ def setup_resources(app: ClipSyncApp) -> None:
 
     @app.before_server_start
     async def open_resources(app: ClipSyncApp) -> None:
+        # First: a session store that does not answer stops the start with nothing
+        # opened yet.
+        await app.ctx.accounts.sessions.open()
         await db.open_database(app.ctx.settings)
         await events.start(app.ctx.settings)
         await cache.start(app.ctx.settings)
@@ -135,6 +138,7 @@ def setup_resources(app: ClipSyncApp) -> None:
     async def close_resources(app: ClipSyncApp) -> None:
         await app.ctx.backends.analytics.close()
         await cache.stop()
+        await app.ctx.accounts.sessions.close()
         await events.stop()
         await db.close_database()
 

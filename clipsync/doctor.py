@@ -2,11 +2,12 @@
 
 Each check is a function that returns `Check`s: ffmpeg and ffprobe (found, and their
 versions), the data directory (writable), the database (reachable, migrated), the
-job queue (answers), one backend of every kind (chosen as start-up would choose
-it, its probe really run), and each notification channel that can be probed (email:
-the SMTP server really greeted). Every transcoder's probe is reported too, with its
-reason, but only the one the configuration needs can fail the run: a GPU this
-machine does not have is information, not a fault; so is a channel that is off.
+job queue (answers), the session store (a Redis, when chosen, answers), one backend
+of every kind (chosen as start-up would choose it, its probe really run), and each
+notification channel that can be probed (email: the SMTP server really greeted).
+Every transcoder's probe is reported too, with its reason, but only the one the
+configuration needs can fail the run: a GPU this machine does not have is
+information, not a fault; so is a channel that is off.
 """
 
 from __future__ import annotations
@@ -111,6 +112,34 @@ def check_queue(settings: Settings) -> Check:
         detail = _scrub(str(exc) or type(exc).__name__, settings)
         return Check("queue", False, f"{settings.queue.backend}: does not answer: {detail}")
     return Check("queue", True, f"{health['backend']}: answers, {health['pending']} job(s) waiting")
+
+
+async def check_session_store(settings: Settings) -> Check:
+    """`[auth] session_store`: the database (checked above), or a Redis that answers."""
+    from clipsync.services.session_store import store_for
+
+    store = store_for(settings)
+    if store.name != "redis":
+        return Check("session store", True, f"{store.name}: sign-in sessions kept there")
+    try:
+        await store.open()
+    except ConfigError as exc:
+        return Check("session store", False, str(exc))
+    finally:
+        await store.close()
+    return Check("session store", True, "redis: answers")
+
+
+async def check_sharing(settings: Settings) -> Check:
+    """With PostgreSQL: is everything another host needs shared (clipsync/host_sharing.py)?"""
+    from clipsync.host_sharing import sharing_check
+
+    try:
+        ok, required, detail = await sharing_check(settings)
+    except Exception as exc:  # the database check above says why
+        detail = _scrub(str(exc) or type(exc).__name__, settings)
+        return Check("hosts", False, f"cannot tell: {detail}", required=False)
+    return Check("hosts", ok, detail, required=required)
 
 
 def check_backends(host: PluginHost, settings: Settings) -> list[Check]:
@@ -244,6 +273,7 @@ async def run_checks(settings: Settings) -> list[Check]:
         await asyncio.to_thread(check_data_dir, settings),
         await check_database(settings),
         await _within("queue", asyncio.to_thread(check_queue, settings)),
+        await _within("session store", check_session_store(settings)),
         *plugins,
     ]
     if host is not None:

@@ -260,8 +260,9 @@ class AuthSettings:
     # long-lived token before sessions, is gone: remove it from older configs.)
     session_days: int = check(positive, 30)
     session_max_days: int = check(positive, 90)
-    # Where sign-in sessions are kept: "database" (the only store for now).
-    session_store: Literal["database"] = "database"
+    # Where sign-in sessions are kept: "database", or "redis" (on [queue] redis_url,
+    # with TTLs; see services/session_store.py).
+    session_store: Literal["database", "redis"] = "database"
     password_min_length: int = check(at_least(8), 8)
     registration: Literal["open", "invite", "closed"] = "open"
     # Failed sign-ins to one email from one client address before that address must

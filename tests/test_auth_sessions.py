@@ -1,11 +1,14 @@
 """Sign-in sessions through the API: short access tokens, rotating refresh tokens,
-theft detection, expiry, and the sessions a person can list and end."""
+theft detection, expiry, and the sessions a person can list and end.
+
+Every test that starts an app runs once per session store (`store`: the database,
+and a real Redis); the Redis store's own keys and TTLs are test_auth_sessions_redis.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,14 +18,14 @@ import jwt
 import pytest
 from clients import PASSWORD, bearer, register
 from conftest import AppFactory, SettingsFactory
+from stored_sessions import STORES, bend, everything_stored, installed, store_settings, stored
 
 from clipsync import db
 from clipsync.context import ClipSyncApp
 from clipsync.errors import ConfigError, Unauthorized
 from clipsync.models import PasswordReset, Role, User
-from clipsync.models.auth_sessions import AuthSession, UsedRefreshToken
 from clipsync.services import passwords
-from clipsync.settings import parse_settings
+from clipsync.settings import Settings, parse_settings
 
 FIREFOX = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"
 CHROME = (
@@ -53,15 +56,33 @@ async def me(client: httpx.AsyncClient, token: str) -> int:
     return (await client.get("/api/auth/me", headers=bearer(token))).status_code
 
 
+@pytest.fixture(params=STORES)
+def store(request: pytest.FixtureRequest) -> str:
+    """Where the app under test keeps sessions: `[auth] session_store`."""
+    return request.param
+
+
+@pytest.fixture
+def store_tables(request: pytest.FixtureRequest, store: str) -> dict:
+    server = request.getfixturevalue("redis_server") if store == "redis" else None
+    return store_settings(store, server)
+
+
+@pytest.fixture
+def settings(make_settings: SettingsFactory, migrated_sqlite: Path, store_tables: dict) -> Settings:
+    """conftest's settings, with the session store of this run."""
+    return installed(make_settings, migrated_sqlite, **store_tables)
+
+
 @pytest.fixture
 async def short_lived(
-    start_app: AppFactory, make_settings: SettingsFactory, migrated_sqlite: Path
+    start_app: AppFactory, make_settings: SettingsFactory, migrated_sqlite: Path, store_tables: dict
 ) -> tuple[ClipSyncApp, httpx.AsyncClient]:
     """An app whose access tokens live one second."""
-    settings = make_settings(auth={"access_token_minutes": 1 / 60})
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(migrated_sqlite, settings.data_dir / "clipsync.sqlite3")
-    return await start_app(settings)
+    auth = {**store_tables.get("auth", {}), "access_token_minutes": 1 / 60}
+    return await start_app(
+        installed(make_settings, migrated_sqlite, **{**store_tables, "auth": auth})
+    )
 
 
 # --- signing in ----------------------------------------------------------------------
@@ -76,11 +97,12 @@ async def test_login_answers_a_short_token_naming_its_session_and_a_refresh_toke
     assert 14 * 60 < body["expiresIn"] <= 15 * 60  # [auth] access_token_minutes = 15
     claims = claims_of(body["token"])
     assert claims["exp"] - claims["iat"] == 15 * 60
-    row = await AuthSession.get(id=claims["sid"])
+    row = await stored(app, claims["sid"])
+    assert row is not None
     # 256 random bits, and only their SHA-256 is kept.
     assert len(body["refreshToken"]) == 43
     assert row.refresh_hash == hashlib.sha256(body["refreshToken"].encode()).hexdigest()
-    assert body["refreshToken"] not in str(await AuthSession.all().values())
+    assert body["refreshToken"] not in await everything_stored(app)
     assert row.device == "Firefox 133 on Windows" and row.address == "203.0.113.7"
     now = datetime.now(UTC)
     assert abs(row.expires_at - (now + timedelta(days=30))) < timedelta(minutes=1)
@@ -88,9 +110,11 @@ async def test_login_answers_a_short_token_naming_its_session_and_a_refresh_toke
     assert await me(client, body["token"]) == 200
 
 
-async def test_registering_starts_a_session_too(client: httpx.AsyncClient) -> None:
+async def test_registering_starts_a_session_too(
+    app: ClipSyncApp, client: httpx.AsyncClient
+) -> None:
     body = await register(client, "ann@example.org")
-    assert await AuthSession.exists(id=claims_of(body["token"])["sid"])
+    assert await stored(app, claims_of(body["token"])["sid"]) is not None
     assert (await refresh(client, body["refreshToken"])).status_code == 200
 
 
@@ -107,7 +131,7 @@ async def test_a_token_made_for_tools_names_no_session_and_still_works(
 
 
 async def test_a_refresh_hands_out_a_new_pair_and_uses_up_the_old_refresh_token(
-    client: httpx.AsyncClient,
+    app: ClipSyncApp, client: httpx.AsyncClient
 ) -> None:
     await register(client, "ann@example.org")
     first = await login(client, "ann@example.org")
@@ -117,15 +141,16 @@ async def test_a_refresh_hands_out_a_new_pair_and_uses_up_the_old_refresh_token(
     assert pair["refreshToken"] != first["refreshToken"] and pair["token"] != first["token"]
     assert claims_of(pair["token"])["sid"] == claims_of(first["token"])["sid"]
     assert pair["user"]["email"] == "ann@example.org" and pair["expiresIn"] > 0
-    assert await UsedRefreshToken.exists(
-        token_hash=hashlib.sha256(first["refreshToken"].encode()).hexdigest()
-    )
+    used = hashlib.sha256(first["refreshToken"].encode()).hexdigest()
+    assert await app.ctx.accounts.sessions.store.used_by(used) == claims_of(first["token"])["sid"]
     assert await me(client, pair["token"]) == 200
     again = await refresh(client, pair["refreshToken"])
     assert again.status_code == 200
 
 
-async def test_a_replayed_refresh_token_ends_the_whole_session(client: httpx.AsyncClient) -> None:
+async def test_a_replayed_refresh_token_ends_the_whole_session(
+    app: ClipSyncApp, client: httpx.AsyncClient
+) -> None:
     await register(client, "ann@example.org")
     first = await login(client, "ann@example.org")
     other = await login(client, "ann@example.org", CHROME)
@@ -134,8 +159,8 @@ async def test_a_replayed_refresh_token_ends_the_whole_session(client: httpx.Asy
     replay = await refresh(client, first["refreshToken"])
     assert replay.status_code == 401
     assert "used from somewhere else" in replay.json()["error"]["message"]
-    session = await AuthSession.get(id=claims_of(first["token"])["sid"])
-    assert session.revoked_at is not None
+    session = await stored(app, claims_of(first["token"])["sid"])
+    assert session is not None and session.revoked_at is not None
     # Both holders are out: the access token at once, and the newer refresh token.
     assert await me(client, pair["token"]) == 401
     assert (await refresh(client, pair["refreshToken"])).status_code == 401
@@ -165,35 +190,37 @@ async def test_an_expired_access_token_is_refused_and_a_refresh_brings_a_working
 
 
 async def test_an_expired_or_revoked_session_cannot_be_refreshed(
-    client: httpx.AsyncClient,
+    app: ClipSyncApp, client: httpx.AsyncClient
 ) -> None:
     await register(client, "ann@example.org")
     past = datetime.now(UTC) - timedelta(seconds=1)
     for field in ("expires_at", "ends_at", "revoked_at"):
         body = await login(client, "ann@example.org")
-        await AuthSession.filter(id=claims_of(body["token"])["sid"]).update(**{field: past})
+        await bend(app, claims_of(body["token"])["sid"], **{field: past})
         response = await refresh(client, body["refreshToken"])
         assert response.status_code == 401, field
         assert "has ended" in response.json()["error"]["message"]
 
 
 async def test_a_refresh_slides_the_session_forward_up_to_its_end(
-    client: httpx.AsyncClient,
+    app: ClipSyncApp, client: httpx.AsyncClient
 ) -> None:
     await register(client, "ann@example.org")
     body = await login(client, "ann@example.org")
     sid = claims_of(body["token"])["sid"]
     # As if signed in 20 days ago and last renewed 10 days ago.
-    await AuthSession.filter(id=sid).update(expires_at=datetime.now(UTC) + timedelta(days=20))
+    await bend(app, sid, expires_at=datetime.now(UTC) + timedelta(days=20))
     pair = (await refresh(client, body["refreshToken"])).json()
-    row = await AuthSession.get(id=sid)
+    row = await stored(app, sid)
+    assert row is not None
     assert abs(row.expires_at - (datetime.now(UTC) + timedelta(days=30))) < timedelta(minutes=1)
     assert abs(row.last_used_at - datetime.now(UTC)) < timedelta(minutes=1)
     # Near the 90-day cap the session slides no further than its end, nor its tokens.
     ends_at = datetime.now(UTC) + timedelta(minutes=5)
-    await AuthSession.filter(id=sid).update(ends_at=ends_at)
+    await bend(app, sid, ends_at=ends_at)
     last = (await refresh(client, pair["refreshToken"])).json()
-    row = await AuthSession.get(id=sid)
+    row = await stored(app, sid)
+    assert row is not None
     assert abs(row.expires_at - ends_at) < timedelta(seconds=1)
     assert claims_of(last["token"])["exp"] <= ends_at.timestamp() + 1
 
@@ -227,6 +254,34 @@ async def test_the_refresh_race_on_postgresql(
         assert sum(a.status_code == 200 for a in answers) == 1
         winner = next(a for a in answers if a.status_code == 200).json()
         assert await me(client, winner["token"]) == 200
+
+
+async def test_of_two_refreshes_that_read_one_token_only_one_swaps_it(
+    app: ClipSyncApp, client: httpx.AsyncClient
+) -> None:
+    """The claim at the heart of a refresh, in each store: of two refreshes that both
+    found the token current, one swaps it and the other learns it lost (answered as
+    raced, the session going on), however close together they run."""
+    store = app.ctx.accounts.sessions.store
+    body = await register(client, "ann@example.org")
+    digest = hashlib.sha256(body["refreshToken"].encode()).hexdigest()
+    first, second = [await store.by_refresh(digest) for _ in range(2)]
+    assert first is not None and second is not None
+    now = datetime.now(UTC)
+    later = now + timedelta(days=30)
+    swaps = await asyncio.gather(
+        store.rotate(first, "a" * 64, now=now, expires_at=later),
+        store.rotate(second, "b" * 64, now=now, expires_at=later),
+    )
+    won = [s for s in swaps if s is not None]
+    assert len(won) == 1 and won[0].refresh_hash in {"a" * 64, "b" * 64}
+    current = await store.by_refresh(won[0].refresh_hash)
+    assert current is not None and current.id == first.id and current.revoked_at is None
+    assert (
+        await store.by_refresh({"a" * 64, "b" * 64}.difference({won[0].refresh_hash}).pop()) is None
+    )
+    assert await store.by_refresh(digest) is None
+    assert await store.used_by(digest) == first.id
 
 
 # --- ending sessions -----------------------------------------------------------------
@@ -329,7 +384,8 @@ async def test_an_account_change_by_an_admin_ends_every_session_at_once(
     for body in sessions:
         assert await me(client, body["token"]) == 401
         assert (await refresh(client, body["refreshToken"])).status_code == 401
-    assert not await AuthSession.filter(user_id=user.id, revoked_at__isnull=True).exists()
+    await user.refresh_from_db()
+    assert await app.ctx.accounts.sessions.list(user) == []
 
 
 async def test_ending_all_sessions_stops_refresh_tokens_too(
@@ -395,7 +451,7 @@ async def test_a_live_stream_outlives_its_access_token_but_not_its_session(
     claims = accounts.auth.read_token(body["token"])
     await asyncio.sleep(2.1)
     assert (await accounts.still_signed_in(claims)).email == "ann@example.org"
-    await AuthSession.filter(id=claims.session_id).update(revoked_at=datetime.now(UTC))
+    await app.ctx.accounts.sessions.store.end(claims.session_id)
     with pytest.raises(Unauthorized):
         await accounts.still_signed_in(claims)
     # A token with no session ends the stream when the token expires.
@@ -434,8 +490,31 @@ async def test_the_live_streams_of_a_process_are_checked_together(
     await watch.check()
     assert asked == [3] and all(s.ended is None for s in streams)
     # Ann signs out of her second sign-in; nothing is published about it here.
-    await AuthSession.filter(id=streams[1].claims.session_id).update(revoked_at=datetime.now(UTC))
+    await app.ctx.accounts.sessions.store.end(streams[1].claims.session_id)
     await watch.check()
     assert asked == [3, 3]
     assert [s.ended is not None for s in streams] == [False, True, False]
     assert streams[1].wake.is_set() and "ended" in streams[1].ended.message
+
+
+# --- limits --------------------------------------------------------------------------------
+
+
+async def test_registrations_per_address_are_counted_in_either_store(
+    start_app: AppFactory, make_settings: SettingsFactory, migrated_sqlite: Path, store_tables: dict
+) -> None:
+    settings = installed(
+        make_settings,
+        migrated_sqlite,
+        quotas={"registrations_per_address_per_hour": 2},
+        **store_tables,
+    )
+    _app, client = await start_app(settings)
+    await register(client, "one@example.org")
+    await login(client, "one@example.org")  # signing in again is no registration
+    await register(client, "two@example.org")
+    refused = await client.post(
+        "/api/auth/register", json={"email": "three@example.org", "password": PASSWORD}
+    )
+    assert refused.status_code == 429, refused.text
+    assert not await User.filter(email="three@example.org").exists()

@@ -65,7 +65,9 @@ def client_of(request: ClipSyncRequest) -> dict[str, str]:
 async def register(request: ClipSyncRequest) -> HTTPResponse:
     body = json_object(request)
     settings = request.app.ctx.settings
-    await quotas.ensure_registration_allowed(settings, client_of(request)["address"])
+    await quotas.ensure_registration_allowed(
+        settings, request.app.ctx.accounts.sessions, client_of(request)["address"]
+    )
     session = await request.app.ctx.accounts.register(
         body.get("email"),
         body.get("password"),

@@ -34,7 +34,6 @@ from clipsync.errors import (
     ValidationFailed,
 )
 from clipsync.models import Invite, KnownDevice, RevokedToken, Role, SiteState, User
-from clipsync.models.auth_sessions import AuthSession
 from clipsync.models.site import SITE_STATE_ID
 from clipsync.plugins import PluginHost
 from clipsync.services.auth_sessions import AuthSessions, end_sessions
@@ -465,12 +464,7 @@ class AccountService:
         revoked = set(
             await RevokedToken.filter(token_id__in=token_ids).values_list("token_id", flat=True)
         ) if token_ids else set()  # fmt: skip
-        session_ids = {c.session_id for c in all_claims if c.session_id}
-        live = set(
-            await AuthSession.filter(
-                id__in=session_ids, revoked_at__isnull=True, expires_at__gt=now, ends_at__gt=now
-            ).values_list("id", flat=True)
-        ) if session_ids else set()  # fmt: skip
+        live = await self.sessions.live_ids({c.session_id for c in all_claims if c.session_id})
         answers: dict[TokenClaims, User | Unauthorized] = {}
         for claims in all_claims:
             if not claims.session_id and claims.expires_at <= now.timestamp():
@@ -505,23 +499,18 @@ class AccountService:
         assert user is not None
         return user
 
-    @staticmethod
-    async def _read_identity(claims: TokenClaims) -> dict[str, Any]:
-        # One query for the user, the revocation and the session: it runs on every miss.
+    async def _read_identity(self, claims: TokenClaims) -> dict[str, Any]:
+        # One query for the user, the revocation and the session (in the database; see
+        # services/auth_sessions.py): it runs on every miss.
         users = User.filter(id=claims.id)
         if claims.token_id:
             revoked = RevokedToken.filter(token_id=claims.token_id).values("token_id")
             users = users.annotate(revoked_token=Subquery(revoked))
-        if claims.session_id:
-            live = AuthSession.filter(
-                id=claims.session_id, user_id=claims.id, revoked_at__isnull=True
-            )
-            users = users.annotate(live_session=Subquery(live.values("id")))
-        user = await users.first()
+        user = await self.sessions.fold_live_check(users, claims).first()
         return {
             "user": rows.dump(user) if user is not None else None,
             "revoked": getattr(user, "revoked_token", None) is not None,
-            "live": getattr(user, "live_session", None) is not None,
+            "live": await self.sessions.was_live(user, claims),
         }
 
     async def logout(self, token: str) -> None:
@@ -529,9 +518,7 @@ class AccountService:
         claims = self.auth.read_token(token)
         now = datetime.now(UTC)
         if claims.session_id:
-            await AuthSession.filter(
-                id=claims.session_id, user_id=claims.id, revoked_at__isnull=True
-            ).update(revoked_at=now)
+            await self.sessions.sign_out(claims.id, claims.session_id)
         await RevokedToken.filter(expires_at__lt=now).delete()
         await RevokedToken.update_or_create(
             token_id=claims.token_id,

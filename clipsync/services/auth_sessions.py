@@ -3,21 +3,25 @@
 Named for its models (`models/auth_sessions.py`); `clipsync/sessions.py` is another
 concern, who makes a request (cookie or bearer, CSRF).
 
-A sign-in makes one `AuthSession` row. Its access tokens are JWTs naming it (`sid`)
-that live `[auth] access_token_minutes`; its refresh token is 256 random bits of
-which only the SHA-256 is kept. Each refresh hands out a new pair and records the
-old refresh token as used: presenting a used one again means two parties hold it,
-so the whole session ends (theft detection). The session lives `session_days`
-after its last refresh and never past `session_max_days` after the sign-in.
+A sign-in makes one session, kept where `[auth] session_store` says (the database
+by default, or Redis: services/session_store.py); this module holds the rules, the
+store keeps them. Its access tokens are JWTs naming it (`sid`) that live
+`[auth] access_token_minutes`; its refresh token is 256 random bits of which only
+the SHA-256 is kept. Each refresh hands out a new pair and records the old refresh
+token as used: presenting a used one again means two parties hold it, so the whole
+session ends (theft detection). The session lives `session_days` after its last
+refresh and never past `session_max_days` after the sign-in.
 
-Every request checks that its session is not revoked (one lookup, folded into the
-user query of `AccountService.user_for_token`); a shared cache (`clipsync/cache.py`,
-to come) could later save it. `last_used_at` moves on each refresh, not on each
+Every request checks that its session is not revoked: in the database one lookup,
+folded into the user query of `AccountService.identify` (`fold_live_check`); in
+Redis one more round trip. `last_used_at` moves on each refresh, not on each
 request, so it is exact to within one access-token lifetime and costs no write.
 
-Ending sessions (`end_sessions`) is called wherever the token version is bumped
-(password change or reset, role, category or active changes): the bump ends the
-access tokens, the revoked rows stop their refresh tokens from making new ones.
+Ending every session of a person (`end_sessions`) is called wherever the token
+version is bumped (password change or reset, role, category or active changes):
+the bump ends the access tokens; the revoked rows stop their refresh tokens from
+making new ones, and a session kept in Redis, which remembers the token version it
+started under, is over once that version is old.
 """
 
 from __future__ import annotations
@@ -28,13 +32,15 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tortoise.transactions import in_transaction
+from tortoise.expressions import Subquery
+from tortoise.queryset import QuerySet
 
 from clipsync import devices, events
 from clipsync.backends import AuthBackend, TokenClaims
 from clipsync.errors import NotFound, Unauthorized
 from clipsync.models import User
-from clipsync.models.auth_sessions import AuthSession, UsedRefreshToken
+from clipsync.services import session_store_database as database_store
+from clipsync.services.session_store import SessionStore, StoredSession, store_for
 from clipsync.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,7 +64,7 @@ def hash_refresh(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def session_json(session: AuthSession, current: str = "") -> dict[str, Any]:
+def session_json(session: StoredSession, current: str = "") -> dict[str, Any]:
     return {
         "id": session.id,
         "device": session.device,
@@ -71,23 +77,33 @@ def session_json(session: AuthSession, current: str = "") -> dict[str, Any]:
 
 
 async def end_sessions(user_id: int, *, keep: str = "") -> int:
-    """Revoke every live session of `user_id` but `keep`; how many ended.
+    """Revoke every live session of `user_id` kept in the database but `keep`; how
+    many ended.
 
     Runs in the caller's transaction when there is one, so it commits with the
-    change that ends them. The caller publishes `account.sessions_ended`.
+    change that ends them. That change bumps the token version, which is what ends
+    sessions kept in Redis (see the module docstring). The caller publishes
+    `account.sessions_ended`.
     """
-    query = AuthSession.filter(user_id=user_id, revoked_at__isnull=True)
-    if keep:
-        query = query.exclude(id=keep)
-    return await query.update(revoked_at=datetime.now(UTC))
+    return await database_store.end_sessions(user_id, keep=keep)
 
 
 class AuthSessions:
     """Starts, renews, lists and ends the sign-in sessions of people."""
 
-    def __init__(self, settings: Settings, auth: AuthBackend) -> None:
+    def __init__(
+        self, settings: Settings, auth: AuthBackend, store: SessionStore | None = None
+    ) -> None:
         self.settings = settings
         self.auth = auth
+        self.store = store if store is not None else store_for(settings)
+
+    async def open(self) -> None:
+        """Once per worker, at start: a store that does not answer stops the start."""
+        await self.store.open()
+
+    async def close(self) -> None:
+        await self.store.close()
 
     # --- tokens -------------------------------------------------------------------
 
@@ -116,7 +132,7 @@ class AuthSessions:
         )
         return self.auth.issue_token(claims), expires_at
 
-    def _pair(self, user: User, row: AuthSession, refresh: str) -> Session:
+    def _pair(self, user: User, row: StoredSession, refresh: str) -> Session:
         from clipsync.services.accounts import Session
 
         until = int(row.ends_at.timestamp())
@@ -133,16 +149,22 @@ class AuthSessions:
     def _sliding_expiry(self, now: datetime, ends_at: datetime) -> datetime:
         return min(now + timedelta(days=self.settings.auth.session_days), ends_at)
 
+    @staticmethod
+    def _over(row: StoredSession, now: datetime, token_version: int | None) -> bool:
+        """Whether `row` has ended: revoked, expired, or started under an older token
+        version (stores that remember it: an account change ended it)."""
+        if row.revoked_at is not None or row.expires_at <= now or row.ends_at <= now:
+            return True
+        return row.token_version is not None and row.token_version != token_version
+
     # --- life of a session -----------------------------------------------------------
 
     async def start(self, user: User, *, user_agent: str = "", address: str = "") -> Session:
         """A new session for `user` (who just proved who they are) and its first pair."""
         now = datetime.now(UTC)
-        # Sessions past their expiry are of no use to anyone: the owner's go now.
-        await AuthSession.filter(user_id=user.id, expires_at__lt=now).delete()
         refresh = secrets.token_urlsafe(32)
         ends_at = now + timedelta(days=self.settings.auth.session_max_days)
-        row = await AuthSession.create(
+        row = StoredSession(
             id=secrets.token_urlsafe(32),
             user_id=user.id,
             refresh_hash=hash_refresh(refresh),
@@ -152,7 +174,9 @@ class AuthSessions:
             ends_at=ends_at,
             device=devices.describe(user_agent)[:120],
             address=address[:MAX_ADDRESS_LENGTH],
+            token_version=user.token_version,
         )
+        await self.store.create(row)
         return self._pair(user, row, refresh)
 
     async def refresh(self, token: object, *, address: str = "") -> Session:
@@ -166,82 +190,94 @@ class AuthSessions:
             raise Unauthorized(REFRESH_UNKNOWN)
         digest = hash_refresh(token)
         now = datetime.now(UTC)
-        row = await AuthSession.get_or_none(refresh_hash=digest)
+        row = await self.store.by_refresh(digest)
         if row is None:
-            used = await UsedRefreshToken.get_or_none(token_hash=digest)
-            if used is None:
+            session_id = await self.store.used_by(digest)
+            if session_id is None:
                 raise Unauthorized(REFRESH_UNKNOWN)
-            ended = await AuthSession.filter(id=used.session_id, revoked_at__isnull=True).update(
-                revoked_at=now
-            )
-            if ended:
-                user_id = await AuthSession.filter(id=used.session_id).values_list(
-                    "user_id", flat=True
-                )
-                await events.publish("account.sessions_ended", userId=user_id[0])
+            owner = await self.store.end(session_id)
+            if owner is not None:
+                await events.publish("account.sessions_ended", userId=owner)
             raise Unauthorized(REFRESH_REUSED)
-        if row.revoked_at is not None or row.expires_at <= now or row.ends_at <= now:
-            raise Unauthorized(SESSION_ENDED)
         user = await User.get_or_none(id=row.user_id)
+        if self._over(row, now, user.token_version if user else None):
+            raise Unauthorized(SESSION_ENDED)
         if user is None or not user.is_active:
             raise Unauthorized("Your account is no longer active.")
         refresh = secrets.token_urlsafe(32)
-        changes: dict[str, Any] = {
-            "refresh_hash": hash_refresh(refresh),
-            "last_used_at": now,
-            "expires_at": self._sliding_expiry(now, row.ends_at),
-        }
-        if address:
-            changes["address"] = address[:MAX_ADDRESS_LENGTH]
-        async with in_transaction():
-            # The conditional UPDATE is the claim: of two refreshes with this token at
-            # once only one matches the old hash.
-            claimed = await AuthSession.filter(
-                id=row.id, refresh_hash=digest, revoked_at__isnull=True
-            ).update(**changes)
-            if claimed:
-                await UsedRefreshToken.create(token_hash=digest, session_id=row.id, used_at=now)
-        if not claimed:
+        renewed = await self.store.rotate(
+            row,
+            hash_refresh(refresh),
+            now=now,
+            expires_at=self._sliding_expiry(now, row.ends_at),
+            address=address[:MAX_ADDRESS_LENGTH],
+        )
+        if renewed is None:
             raise Unauthorized(REFRESH_RACED)
-        await row.refresh_from_db()
-        return self._pair(user, row, refresh)
+        return self._pair(user, renewed, refresh)
 
     async def renew(self, user: User, session_id: str) -> Session:
         """A new pair for a live session of `user` (after their password changed)."""
-        row = await AuthSession.get_or_none(id=session_id, user_id=user.id, revoked_at__isnull=True)
-        if row is None:
+        row = await self.store.get(session_id)
+        if row is None or row.user_id != user.id or row.revoked_at is not None:
             raise Unauthorized(SESSION_ENDED)
         refresh = secrets.token_urlsafe(32)
-        async with in_transaction():
-            await AuthSession.filter(id=row.id).update(refresh_hash=hash_refresh(refresh))
-            await UsedRefreshToken.create(token_hash=row.refresh_hash, session_id=row.id)
+        row = await self.store.replace_refresh(row, hash_refresh(refresh), user.token_version)
         return self._pair(user, row, refresh)
 
     async def is_live(self, session_id: str) -> bool:
-        return await AuthSession.filter(id=session_id, revoked_at__isnull=True).exists()
+        return bool(await self.store.live_ids([session_id], datetime.now(UTC)))
+
+    # --- checking requests and streams -------------------------------------------------
+
+    def fold_live_check(self, users: QuerySet[User], claims: TokenClaims) -> QuerySet[User]:
+        """The user query of a request, also answering whether its session is live when
+        the store is the database (one query per request): see `was_live`."""
+        if not claims.session_id or not isinstance(self.store, database_store.DatabaseSessionStore):
+            return users
+        live = database_store.live_session(claims.session_id, claims.id)
+        return users.annotate(live_session=Subquery(live.values("id")))
+
+    async def was_live(self, user: User | None, claims: TokenClaims) -> bool:
+        """Whether the session `claims` names is live, for a `user` read by the query
+        `fold_live_check` made."""
+        if not claims.session_id:
+            return True
+        if isinstance(self.store, database_store.DatabaseSessionStore):
+            return getattr(user, "live_session", None) is not None
+        row = await self.store.get(claims.session_id)
+        return row is not None and row.user_id == claims.id and row.revoked_at is None
+
+    async def live_ids(self, session_ids: set[str]) -> set[str]:
+        """Which of these sessions go on (the live streams of a process, together)."""
+        return await self.store.live_ids(session_ids, datetime.now(UTC))
+
+    async def sign_out(self, user_id: int, session_id: str) -> None:
+        """End the session a signing-out token names (if it is theirs and live)."""
+        await self.store.end(session_id, user_id)
 
     # --- seeing and ending them ------------------------------------------------------
 
-    async def list(self, user: User) -> list[AuthSession]:
+    async def list(self, user: User) -> list[StoredSession]:
         """The live sessions of `user`, the most recently used first."""
-        now = datetime.now(UTC)
-        rows = AuthSession.filter(user_id=user.id, revoked_at__isnull=True, expires_at__gt=now)
-        return list(await rows.order_by("-last_used_at", "-created_at"))
+        return await self.store.live(user.id, user.token_version, datetime.now(UTC))
 
     async def end(self, user: User, session_id: object) -> None:
         """End one of `user`'s sessions; someone else's is as unknown as a missing one."""
-        ended = 0
+        ended = None
         if isinstance(session_id, str) and session_id:
-            ended = await AuthSession.filter(
-                id=session_id, user_id=user.id, revoked_at__isnull=True
-            ).update(revoked_at=datetime.now(UTC))
-        if not ended:
+            ended = await self.store.end(session_id, user.id)
+        if ended is None:
             raise NotFound("There is no such session: it may have ended already.")
         await events.publish("account.sessions_ended", userId=user.id)
 
     async def end_others(self, user: User, current: str) -> int:
         """End every session of `user` but `current`; how many ended."""
-        ended = await end_sessions(user.id, keep=current)
+        ended = await self.store.end_all(user.id, user.token_version, keep=current)
         if ended:
             await events.publish("account.sessions_ended", userId=user.id)
         return ended
+
+    async def opened_from(self, address: str, since: datetime) -> list[tuple[int, datetime]]:
+        """(user id, started at) of the sessions started from `address` since `since`."""
+        return await self.store.opened_from(address, since)

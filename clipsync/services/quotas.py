@@ -23,8 +23,8 @@ each checked against what is stored then; the per-upload size limit and the disk
 reserve (`services/disk_space.py`) still bound what such a race can add.
 
 Registrations per client address are counted from the sign-in session every
-registration opens (`AuthSession.address`), so every worker and host shares the
-count without a table of its own.
+registration opens (its address, in whichever store keeps sessions), so every
+worker and host shares the count without a table of its own.
 """
 
 from __future__ import annotations
@@ -32,14 +32,17 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tortoise.functions import Sum
 
 from clipsync.errors import ClipSyncError, TooManyRequests, ValidationFailed
-from clipsync.models import AuthSession, Caption, ResumableUpload, User, Video, VideoStatus
+from clipsync.models import Caption, ResumableUpload, User, Video, VideoStatus
 from clipsync.settings import Settings
 from clipsync.sizes import format_size
+
+if TYPE_CHECKING:
+    from clipsync.services.auth_sessions import AuthSessions
 
 DAY = timedelta(hours=24)
 HOUR = timedelta(hours=1)
@@ -239,24 +242,27 @@ def check_size(used: Usage, size: int) -> None:
     raise error
 
 
-async def ensure_registration_allowed(settings: Settings, address: str) -> None:
+async def ensure_registration_allowed(
+    settings: Settings, sessions: AuthSessions, address: str
+) -> None:
     """Refuse (429) a registration from an address that made too many this hour.
 
     Each registration signs the new account in from the address it came from, and
-    that session row (kept, revoked or not, until it expires) is what is counted.
+    that session (kept, ended or not, until it expires) is what is counted.
     """
     most = settings.quotas.registrations_per_address_per_hour
     if not most or not address:
         return
     since = datetime.now(UTC) - HOUR
-    made = await (
-        AuthSession.filter(address=address, created_at__gt=since, user__created_at__gt=since)
-        .order_by("created_at")
-        .values_list("user_id", "created_at")
-    )
+    made = await sessions.opened_from(address, since)
+    new = set(
+        await User.filter(id__in={user_id for user_id, _ in made}, created_at__gt=since)
+        .values_list("id", flat=True)
+    ) if made else set()  # fmt: skip
     first: dict[int, datetime] = {}
     for user_id, when in made:
-        first.setdefault(user_id, when)
+        if user_id in new:
+            first.setdefault(user_id, when)
     if len(first) < most:
         return
     oldest = sorted(first.values())[-most]

@@ -6,6 +6,11 @@
 // tab reads it; when it is due, a tab takes the Web Lock below, reads it again (a
 // tab that held the lock before may have renewed it already: cookies are shared)
 // and only then POSTs /api/auth/refresh, which sends the HttpOnly refresh cookie.
+// Without Web Locks (a page served over plain HTTP from another host than
+// localhost) a lease in localStorage, which every tab of the site shares, does the
+// same. The tab that renews is the only one to send the refresh token: a second tab
+// sending the same token after it was used would look like a stolen copy, and the
+// server would end the session (see services/auth_sessions.py).
 // A page rendered with an expired token was rendered signed out: it is renewed
 // first, then reloaded. Loaded on every page by base.html, after common.js.
 (() => {
@@ -14,6 +19,16 @@
   const EXPIRY_COOKIE = "clipsync_session_expires";
   const LOCK = "clipsync-session-refresh";
   const RETRY_MS = 5000;
+  // The lease: longer than any refresh takes; a tab that closed mid-way frees it then.
+  // Tabs whose timers fire together start a random moment apart, and a tab that took
+  // the lease waits before using it: localStorage reaches other tabs' processes
+  // asynchronously, so a lease taken at once by two is seen, and lost, by one.
+  const LEASE_KEY = "clipsync-session-refresh";
+  const LEASE_MS = 15000;
+  const JITTER_MS = 300;
+  const SETTLE_MS = 150;
+  const POLL_MS = 200;
+  const me = `${Date.now()}-${Math.random()}`;
   let timer = 0;
 
   function readCookie(name) {
@@ -46,6 +61,34 @@
     return response.ok;
   }
 
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  // The tab holding the lease, while it holds it; throws where storage is off.
+  function leaseHolder() {
+    const lease = JSON.parse(localStorage.getItem(LEASE_KEY) || "null");
+    return lease && lease.until > Date.now() ? lease.id : null;
+  }
+
+  // Run `work` holding the lease: take it when free, wait a moment, and go on only
+  // if it is still ours (of two tabs that took it at once, the last writer has it).
+  async function withLease(work) {
+    await sleep(Math.random() * JITTER_MS);
+    for (;;) {
+      if (!leaseHolder()) {
+        localStorage.setItem(LEASE_KEY, JSON.stringify({ id: me, until: Date.now() + LEASE_MS }));
+        await sleep(SETTLE_MS);
+        if (leaseHolder() === me) {
+          try {
+            return await work();
+          } finally {
+            if (leaseHolder() === me) localStorage.removeItem(LEASE_KEY);
+          }
+        }
+      }
+      await sleep(POLL_MS);
+    }
+  }
+
   // True while signed in afterwards (whoever renewed); false once the session ended.
   async function renew() {
     const run = async () => {
@@ -55,11 +98,15 @@
       return refresh();
     };
     if (navigator.locks) return navigator.locks.request(LOCK, run);
-    // No Web Locks (a page served over plain HTTP, not from localhost): tabs wait a
-    // random moment before reading the cookie again, so one nearly always sees the
-    // other's renewal. Two that still meet get one refusal, which is retried.
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * 1500));
-    return run();
+    try {
+      leaseHolder();
+    } catch {
+      // No storage either: tabs wait a random moment before reading the cookie
+      // again, so one nearly always sees the other's renewal.
+      await sleep(Math.random() * 1500);
+      return run();
+    }
+    return withLease(run);
   }
 
   function schedule(delay) {
