@@ -52,11 +52,12 @@ def live_server_toml() -> str:
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """320x180, 25 fps, H.264 and AAC, 16 s: long enough to stop well before the end."""
+    """180x320 (upright), 25 fps, H.264 and AAC, 16 s: long enough to stop well before
+    the end; its rendition is 144 wide, 256 high, and reported as "144p"."""
     out = tmp_path_factory.mktemp("clips") / "harbour.mp4"
     run([
         FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", f"testsrc2=size=320x180:rate=25:duration={CLIP_SECONDS}",
+        "-f", "lavfi", "-i", f"testsrc2=size=180x320:rate=25:duration={CLIP_SECONDS}",
         "-f", "lavfi", "-i", f"sine=frequency=440:duration={CLIP_SECONDS}",
         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
         "-c:a", "aac", "-b:a", "64k", "-shortest", str(out),
@@ -215,6 +216,9 @@ def test_a_partial_view_shows_on_the_dashboard_with_its_watch_time_and_retention
         for batch in batches:
             answer = batch.json()
             assert batch.status == 200 and answer["rejected"] == [], answer
+        # Named by the short side, as the quality menu names it: never "256p".
+        renditions = {e["rendition"] for r in batches for e in r.request.post_data_json or []}
+        assert renditions - {""} == {"144p"}, renditions
         context.close()
 
         # --- the admin's dashboard for the video ------------------------------------------

@@ -34,12 +34,21 @@
   let started = false;
   let seekWait = false;
 
+  // Named as in the quality menu (player_menus.js): by the short side, as in
+  // [transcoder] ladder, so a portrait video's 720p is not reported as "1280p".
+  function shortSide(width, height) {
+    const side = width && height ? Math.min(width, height) : height || 0;
+    return side ? `${side}p` : "";
+  }
+
   function rendition() {
     const hls = player.hls;
-    if (hls && hls.levels && hls.currentLevel >= 0 && hls.levels[hls.currentLevel]) {
-      return `${hls.levels[hls.currentLevel].height}p`;
+    const level = hls && hls.levels && hls.currentLevel >= 0 ? hls.levels[hls.currentLevel] : null;
+    if (level) {
+      const label = typeof player.levelLabel === "function" ? player.levelLabel(hls.currentLevel) : "";
+      return label || shortSide(level.width, level.height);
     }
-    return video.videoHeight ? `${video.videoHeight}p` : "";
+    return shortSide(video.videoWidth, video.videoHeight);
   }
 
   function track(type, extra = {}) {
