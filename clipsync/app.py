@@ -14,22 +14,28 @@ from pathlib import Path
 from sanic import Request, Sanic
 from sanic.response import HTTPResponse, redirect
 
-from clipsync import cache, db, events, logs, tracing
+from clipsync import cache, db, delivery, events, logs, tracing
 from clipsync.api import admin as api_admin
 from clipsync.api import analytics as api_analytics
 from clipsync.api import auth as api_auth
 from clipsync.api import captions as api_captions
 from clipsync.api import comments as api_comments
 from clipsync.api import direct_upload, health, hls, library_admin, uploads_tus
+from clipsync.api import grants as api_grants
 from clipsync.api import history as api_history
 from clipsync.api import home_rows as api_home_rows
 from clipsync.api import metrics as api_metrics
 from clipsync.api import notifications as api_notifications
 from clipsync.api import openapi as api_openapi
+from clipsync.api import playlists as api_playlists
 from clipsync.api import profile as api_profile
+from clipsync.api import share_links as api_share_links
 from clipsync.api import status as api_status
+from clipsync.api import stream_links as api_stream_links
+from clipsync.api import tags as api_tags
 from clipsync.api import two_factor as api_two_factor
 from clipsync.api import up_next as api_up_next
+from clipsync.api import video_categories as api_video_categories
 from clipsync.api import videos as api_videos
 from clipsync.api import webhooks as api_webhooks
 from clipsync.backends import Backends, select_all
@@ -39,7 +45,7 @@ from clipsync.http_security import setup_http_security
 from clipsync.jobs.queue import create_queue
 from clipsync.plugins import create_plugin_host
 from clipsync.request_ids import setup_request_ids
-from clipsync.services import notifications
+from clipsync.services import memberships, notifications, search
 from clipsync.services.accounts import AccountService
 from clipsync.services.analytics import AnalyticsService
 from clipsync.services.moderation import ModerationService
@@ -56,10 +62,12 @@ from clipsync.web import (
     history_pages,
     library_pages,
     notification_pages,
+    organise_pages,
     pages,
     password_pages,
     plugin_pages,
     profile_pages,
+    share_link_pages,
     sharing_pages,
     static,
     status_pages,
@@ -104,6 +112,9 @@ def create_app(settings: Settings, *, load_entry_points: bool = True) -> ClipSyn
     app.config.OAS = False
     app.config.MOTD = False
 
+    # The media URL key, generated now when none is set: `clipsync serve` checks
+    # generated keys against the other hosts' once the app is built.
+    delivery.signer_for(settings)
     setup_resources(app)
     setup_http_security(app)
     setup_sessions(app)
@@ -128,6 +139,7 @@ def setup_resources(app: ClipSyncApp) -> None:
         # opened yet.
         await app.ctx.accounts.sessions.open()
         await db.open_database(app.ctx.settings)
+        await search.use_language(app.ctx.settings.search.language)
         await events.start(app.ctx.settings)
         await cache.start(app.ctx.settings)
         notifications.install(app.ctx.plugins, app.ctx.jobs.enqueue_delivery)
@@ -146,6 +158,8 @@ def setup_resources(app: ClipSyncApp) -> None:
 def setup_sessions(app: ClipSyncApp) -> None:
     setup_request_ids(app)
     app.register_middleware(attach_actor, "request")
+    # After it: the actor's other categories, for the visibility rule (services/memberships.py).
+    app.register_middleware(memberships.attach_to_actor, "request")
     app.register_middleware(remember_csrf, "response")
 
 
@@ -176,6 +190,8 @@ def setup_routes(app: ClipSyncApp) -> None:
         api_videos.bp,
         api_up_next.bp,
         api_home_rows.bp,
+        api_tags.bp,
+        api_playlists.bp,
         api_history.bp,
         api_comments.bp,
         api_captions.bp,
@@ -184,11 +200,15 @@ def setup_routes(app: ClipSyncApp) -> None:
         api_admin.bp,
         library_admin.bp,
         api_webhooks.bp,
+        api_grants.bp,
+        api_share_links.bp,
+        api_video_categories.bp,
         api_openapi.bp,
         api_status.bp,
         api_analytics.bp,
         uploads_tus.bp,
         hls.bp,
+        api_stream_links.bp,
         health.bp,
         pages.bp,
         password_pages.bp,
@@ -196,8 +216,10 @@ def setup_routes(app: ClipSyncApp) -> None:
         account_pages.bp,
         two_factor_pages.bp,
         video_pages.bp,
+        organise_pages.bp,
         history_pages.bp,
         sharing_pages.bp,
+        share_link_pages.bp,
         caption_pages.bp,
         notification_pages.bp,
         analytics_pages.bp,

@@ -68,6 +68,8 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     metrics.prepare_run(settings, "serve")
     loader = AppLoader(factory=partial(serving_app, path))
     app = loader.load()
+    # Built: the keys it generated are known. A second host with keys of its own stops here.
+    check_generated_keys(settings)
     app.prepare(
         host=args.host or settings.server.host,
         port=args.port or settings.server.port,
@@ -81,6 +83,21 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def check_generated_keys(settings: Settings) -> None:
+    """Raise ConfigError when another host sharing the database has other generated keys."""
+    from clipsync import generated_keys
+
+    async def check() -> None:
+        try:
+            await db.open_database(settings)
+            await generated_keys.check_shared(settings)
+        finally:
+            await db.close_database()
+
+    if db.dialect(settings.database_url) == "postgres":
+        asyncio.run(check())
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     metrics.prepare_run(settings, "worker")
     from clipsync.jobs.consumer import run_consumer
@@ -90,7 +107,10 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
-    applied = asyncio.run(db.migrate(settings))
+    def waiting() -> None:
+        print("Another `clipsync migrate` is running: waiting for it to end.", flush=True)
+
+    applied = asyncio.run(db.migrate(settings, waiting))
     if applied:
         for name in applied:
             print(f"applied {name}")

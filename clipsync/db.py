@@ -8,12 +8,16 @@ migration carries SQL for SQLite and for PostgreSQL.
 
 from __future__ import annotations
 
+import asyncio
+import fcntl
 import importlib.resources
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from aerich import Command
 from tortoise import Tortoise, connections
 from tortoise.exceptions import OperationalError
@@ -99,10 +103,57 @@ async def migration_command(
         await Tortoise.close_connections()
 
 
-async def migrate(settings: Settings) -> list[str]:
-    """Apply every migration not yet applied; return the names of those applied."""
-    async with migration_command(settings) as command:
+# The PostgreSQL advisory lock `clipsync migrate` holds ("ClipSync migrate").
+MIGRATION_LOCK = 0x436C6970_4D696772
+
+
+async def migrate(settings: Settings, waiting: Callable[[], None] | None = None) -> list[str]:
+    """Apply every migration not yet applied; return the names of those applied.
+
+    One process migrates at a time (`migration_lock`): another host's `clipsync
+    migrate` waits for it (`waiting` is called first), then finds nothing left to do.
+    """
+    async with migration_lock(settings, waiting), migration_command(settings) as command:
         return await command.upgrade(run_in_transaction=True)
+
+
+@asynccontextmanager
+async def migration_lock(
+    settings: Settings, waiting: Callable[[], None] | None = None
+) -> AsyncIterator[None]:
+    """Hold the database's migration lock: a PostgreSQL advisory lock, which every host
+    sharing the database sees and which ends with the connection (a killed migration
+    never leaves it held), or an `flock` beside an SQLite file."""
+    url = _prepare(settings)
+    if dialect(url) == "postgres":
+        connection = await asyncpg.connect(asyncpg_dsn(url))
+        try:
+            if not await connection.fetchval("SELECT pg_try_advisory_lock($1)", MIGRATION_LOCK):
+                if waiting:
+                    waiting()
+                await connection.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK)
+            yield
+        finally:
+            await connection.close()
+        return
+    path = settings.data_dir / "migrate.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if waiting:
+                waiting()
+            await asyncio.to_thread(fcntl.flock, fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def asyncpg_dsn(database_url: str) -> str:
+    """A Tortoise PostgreSQL URL as asyncpg takes it (its scheme; no pool options)."""
+    rest = database_url.split("://", 1)[1].split("?", 1)[0]
+    return f"postgresql://{rest}"
 
 
 async def pending_migrations(settings: Settings) -> list[str]:

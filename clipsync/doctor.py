@@ -274,6 +274,7 @@ async def run_checks(settings: Settings) -> list[Check]:
         await check_database(settings),
         await _within("queue", asyncio.to_thread(check_queue, settings)),
         await _within("session store", check_session_store(settings)),
+        await _within("hosts", check_sharing(settings)),
         *plugins,
     ]
     if host is not None:

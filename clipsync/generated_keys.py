@@ -4,13 +4,27 @@ A secret nobody configured (the token signing key, the unsubscribe key, the key 
 seals two-factor secrets) is generated on first start into `<data_dir>/secrets/`, so
 it survives restarts without anyone having to invent one. Each kind has its own file:
 one leaked or rotated key never touches another.
+
+A key in one host's data directory is that host's alone: hosts that share a database
+must share their keys too (configured, or copied). `check_shared` makes a second host
+with a key of its own refuse to start instead of signing what the others refuse.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import secrets
+import socket
+from datetime import UTC, datetime
 from pathlib import Path
+
+from tortoise.exceptions import IntegrityError
+
+from clipsync.db import dialect
+from clipsync.errors import ConfigError
+from clipsync.settings import Settings
 
 
 def load_or_create(path: Path, nbytes: int) -> str:
@@ -21,7 +35,7 @@ def load_or_create(path: Path, nbytes: int) -> str:
     first writer wins (`link` never replaces), so both end up with the same key.
     """
     if path.exists():
-        return path.read_text().strip()
+        return _hand_out(path, path.read_text().strip())
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     draft = path.with_name(f".{path.name}.{os.getpid()}")
     fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -33,4 +47,99 @@ def load_or_create(path: Path, nbytes: int) -> str:
         pass
     finally:
         draft.unlink()
-    return path.read_text().strip()
+    return _hand_out(path, path.read_text().strip())
+
+
+def _hand_out(path: Path, key: str) -> str:
+    _handed_out[path] = key
+    return key
+
+
+# --- several hosts on one database ---------------------------------------------------------
+
+# What an administrator sets instead of each generated key, so every host has the same.
+CONFIGURE_INSTEAD = {
+    "jwt.key": "[plugins.auth_local] jwt_secret",
+    "notify_email_unsubscribe.key": "[plugins.notify_email] unsubscribe_secret",
+    "auth_oidc_cookie.key": "[plugins.auth_oidc] cookie_secret",
+    "delivery.key": "[delivery] signing_key",
+}
+# Keys with no setting, made when first needed: made at start-up instead on a shared
+# database, so a second host finds out at once, not when someone first needs one.
+MADE_AT_START = {"two_factor.key": 32}
+# The claims (`site_alerts`) that record each generated key in use: `key:<kind>:<host>:<fp>`.
+RECORD_PREFIX = "key:"
+
+# Every key this process handed out: path -> key.
+_handed_out: dict[Path, str] = {}
+
+
+def fingerprint(key: str) -> str:
+    """A short, one-way name for a key: which key, never the key."""
+    return hashlib.sha256(b"clipsync key fingerprint v1\0" + key.encode()).hexdigest()[:16]
+
+
+def host_identity(data_dir: Path) -> str:
+    """This host and data directory, in 8 hex digits: whose record is whose."""
+    return hashlib.sha256(f"{socket.gethostname()}\0{data_dir}".encode()).hexdigest()[:8]
+
+
+async def check_shared(settings: Settings) -> None:
+    """Refuse to start (ConfigError) with a generated key another host has differently.
+
+    Only a PostgreSQL database can be shared by hosts. Each generated key this
+    process uses is recorded there by its fingerprint; a host that finds another
+    host's record with another fingerprint would sign what the others refuse (tokens,
+    links, sealed secrets), so it stops and says what to configure.
+    """
+    if dialect(settings.database_url) != "postgres":
+        return
+    secrets_dir = settings.data_dir / "secrets"
+    for name, nbytes in MADE_AT_START.items():
+        load_or_create(secrets_dir / name, nbytes)
+    host = host_identity(settings.data_dir)
+    for path, key in sorted(_handed_out.items()):
+        if path.parent == secrets_dir:
+            await _record(path, fingerprint(key), host)
+
+
+async def _record(path: Path, mine: str, host: str) -> None:
+    from clipsync.models import SiteAlert
+
+    prefix = f"{RECORD_PREFIX}{path.name.removesuffix('.key')}:"
+    own = f"{prefix}{host}:{mine}"
+    # A key this host rotated (its file deleted, a new one made) replaces its record.
+    await SiteAlert.filter(name__startswith=f"{prefix}{host}:").exclude(name=own).delete()
+    if await _others(prefix, host, mine):
+        raise ConfigError(_refusal(path))
+    with contextlib.suppress(IntegrityError):  # recorded by an earlier start
+        await SiteAlert.create(name=own, last_sent_at=datetime.now(UTC))
+    if await _others(prefix, host, mine):  # another host started at the same moment
+        await SiteAlert.filter(name=own).delete()
+        raise ConfigError(_refusal(path))
+
+
+async def _others(prefix: str, host: str, mine: str) -> bool:
+    """Whether another host recorded a different key of this kind."""
+    from clipsync.models import SiteAlert
+
+    names = await SiteAlert.filter(name__startswith=prefix).values_list("name", flat=True)
+    for name in names:
+        _, _, their_host, theirs = str(name).split(":", 3)
+        if their_host != host and theirs != mine:
+            return True
+    return False
+
+
+def _refusal(path: Path) -> str:
+    setting = CONFIGURE_INSTEAD.get(path.name)
+    fix = (
+        f"set {setting} to the same secret on every host"
+        if setting
+        else f"copy {path.name} from the first host into {path.parent} on every host"
+    )
+    return (
+        f"{path} was generated on this host, but another host sharing this database uses "
+        f"a different {path.name}: what one signs the other would refuse. To run several "
+        f"hosts, {fix}, then start again."
+    )

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 from sanic import Request
 from sanic.response import HTTPResponse
 
+from clipsync import delivery
 from clipsync.errors import ClipSyncError, Forbidden, Unauthorized
 from clipsync.models import Role, User
 from clipsync.services.two_factor import NOT_A_SESSION, is_mfa_token
@@ -82,6 +83,8 @@ async def attach_actor(request: Request) -> None:
     request.ctx.auth_error = None
     request.ctx.session_id = ""
     request.ctx.claims = None
+    if request.method in SAFE_METHODS and signed_url(request):
+        return  # authorised by its URL alone: no token looked up (clipsync/delivery.py)
     token = request_token(request)
     if token and is_mfa_token(token):
         # Between the password and the code: it proves the password, nothing more.
@@ -96,6 +99,16 @@ async def attach_actor(request: Request) -> None:
             request.ctx.auth_error = exc
     if request.method not in SAFE_METHODS:
         check_csrf(request)
+
+
+def signed_url(request: Request) -> bool:
+    """A request to a route that takes signed URLs (`ctx_signed_urls`) carrying a signature."""
+    route = request.route
+    return (
+        route is not None
+        and getattr(route.ctx, "signed_urls", False)
+        and delivery.carries_signature(request.args)
+    )
 
 
 def check_csrf(request: Request) -> None:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from clipsync import hosts, logs
+from clipsync.delivery_settings import DeliverySettings
 from clipsync.environment import ENV_PREFIX as ENV_PREFIX  # re-exported
 from clipsync.environment import (
     OTHER_VARIABLES,
@@ -31,6 +32,7 @@ from clipsync.environment import (
 from clipsync.errors import ConfigError
 from clipsync.setting_values import Secret as Secret  # re-exported for plugins
 from clipsync.setting_values import at_least, build, check, non_negative, positive
+from clipsync.sharing_settings import SharingSettings as SharingSettings  # re-exported
 from clipsync.text_rules import InvisibleCharacter, clean_text
 
 # The longest a SigV4 presigned URL can be valid (S3, MinIO): 7 days.
@@ -197,6 +199,11 @@ class TranscoderSettings:
     retry_delay_seconds: int = check(at_least(0), 30)
     # Seconds of video per seek-preview thumbnail.
     sprite_interval_seconds: int = check(positive, 5)
+    # Frames made by each transcode for the uploader to pick the thumbnail from; 0: none.
+    thumbnail_candidates: int = check(at_least(0), 6)
+    # A source longer than this (seconds) is cut into chunks of about this length, each
+    # transcoded by its own job on whichever worker is free, then joined; 0: never.
+    chunk_seconds: int = check(at_least(0), 120)
 
 
 @dataclass(frozen=True)
@@ -304,24 +311,18 @@ class WebSettings:
     themes_dirs: list[str] = field(default_factory=list)
 
 
-def frame_ancestors_problem(sources: list[str]) -> str | None:
-    """A CSP source must be one token: a space or `;` would add directives to the header."""
-    for source in sources:
-        if not source or any(c.isspace() or c in ';,"' for c in source):
-            return f"{source!r} is not one CSP source (e.g. 'self' or https://intranet.example)"
-    return None
+def search_language_problem(value: str) -> str | None:
+    """A text search configuration's name: letters and underscores (PostgreSQL's own)."""
+    if value and all(c.isascii() and (c.isalpha() or c in "_.") for c in value):
+        return None
+    return 'must name a text search configuration, e.g. "english", "french", "simple"'
 
 
 @dataclass(frozen=True)
-class SharingSettings:
-    # Whether a video's original file may be downloaded from its watch page, by those
-    # who may watch it, when its uploader allows it for that video too.
-    allow_download: bool = False
-    # Who may show the /embed/<id> player in a frame: CSP frame-ancestors sources,
-    # e.g. ["'self'", "https://intranet.example"]. Every other page refuses framing.
-    embed_frame_ancestors: list[str] = field(
-        default_factory=lambda: ["'self'"], metadata={"check": frame_ancestors_problem}
-    )
+class SearchSettings:
+    # The language of the search's stemming ("demos" finds "demo"), as PostgreSQL names
+    # its text search configurations. SQLite always stems English (FTS5's porter).
+    language: str = check(search_language_problem, "english")
 
 
 @dataclass(frozen=True)
@@ -408,6 +409,7 @@ SECTIONS: dict[str, type] = {
     "notifications": NotificationsSettings,
     "moderation": ModerationSettings,
     "storage": StorageSettings,
+    "delivery": DeliverySettings,
     "transcoder": TranscoderSettings,
     "uploads": UploadSettings,
     "quotas": QuotaSettings,
@@ -416,6 +418,7 @@ SECTIONS: dict[str, type] = {
     "auth": AuthSettings,
     "web": WebSettings,
     "sharing": SharingSettings,
+    "search": SearchSettings,
     "recommendations": RecommendationsSettings,
     "logging": LoggingSettings,
     "metrics": MetricsSettings,
@@ -434,6 +437,7 @@ class Settings:
     notifications: NotificationsSettings = field(default_factory=NotificationsSettings)
     moderation: ModerationSettings = field(default_factory=ModerationSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
     transcoder: TranscoderSettings = field(default_factory=TranscoderSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
@@ -442,6 +446,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     web: WebSettings = field(default_factory=WebSettings)
     sharing: SharingSettings = field(default_factory=SharingSettings)
+    search: SearchSettings = field(default_factory=SearchSettings)
     recommendations: RecommendationsSettings = field(default_factory=RecommendationsSettings)
     logging: LoggingSettings = field(default_factory=LoggingSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)

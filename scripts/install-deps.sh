@@ -52,6 +52,9 @@ test)
         "ceph-osd ceph-osd"
         "radosgw radosgw"
         "radosgw-admin ceph-common"
+        # nginx: the load balancer in front of two web hosts (tests/test_multi_host.py),
+        # run unprivileged from a config and a temp folder of its own.
+        "nginx nginx-light"
         # node and npm: the OpenID provider of the auth_oidc tests (tests/oidc_provider,
         # oidc-provider 9 wants node 20 or later: Debian 12's nodejs is 18, so a newer
         # one, e.g. NodeSource's, which bundles npm, may already be there).

@@ -158,7 +158,7 @@ async def test_an_edit_follows_the_upload_rules(site) -> None:
         ({"title": "bell\x07"}, "title"),
         ({"description": "y" * 5001}, "description"),
         ({"description": 42}, "description"),
-        ({"tags": ["demo"]}, "tags"),  # there are no tags (yet)
+        ({"tags": ["x" * 41]}, "tags"),
         ({"status": "APPROVED"}, "status"),
         ({}, "title"),
     ]:

@@ -1,13 +1,25 @@
 """`/hls/<video id>/…`: the HLS tree, poster and sprite, authorised on every request.
 
-Nothing stored is public by path: each request is checked against the visibility
-rule for that user and that video, and the path must name a file of that video's
-HLS tree. Responses are private to the browser.
+Nothing stored is public by path. A request is authorised in one of two ways:
 
-Two ways to deliver the bytes once a request is allowed:
+- by the viewer: the session (cookie or bearer token) and the visibility rule for
+  that user and that video, checked on every request; the path must name a file of
+  that video's HLS tree;
+- by its URL (`?sub=…&exp=…&sig=…`, clipsync/delivery.py): a segment, init segment
+  or image is sent on a valid signature alone, with no database query and no session
+  lookup (the session middleware skips the token for these routes, `ctx_signed_urls`);
+  a signed playlist or caption file (a stream link, services/stream_links.py) is also
+  checked against its subject and the visibility rule.
 
-- proxy (local storage always; object storage with `[storage] playback = "proxy"`):
-  every file is streamed through the app, byte ranges honoured;
+How the bytes go out once a request is allowed:
+
+- local storage, and object storage with `[storage] playback = "proxy"`: each media
+  playlist is served with its segment and init URIs signed for the viewer
+  (`playlists.with_signed_uris`), so the player's segment requests take the fast
+  path. Local files go out with the kernel's sendfile (clipsync/sendfile.py), byte
+  ranges honoured, or, with `[delivery] accel_redirect_prefix`, as an empty answer
+  whose `X-Accel-Redirect` header makes the front (deploy/nginx) send them. Object
+  storage in proxy mode streams through the app;
 - presigned (object storage that can presign, `[storage] playback = "presigned"`):
   the master playlist is served as stored (its URIs stay app-relative, so every
   media playlist request comes back here to be authorised); each media playlist is
@@ -33,20 +45,27 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import stat
+import time
 import uuid
+from dataclasses import dataclass
 
 from sanic import Blueprint
 from sanic.response import HTTPResponse, redirect
 from sanic.response import text as text_response
 
-from clipsync import metrics
+from clipsync import delivery, metrics
+from clipsync.api.share_links import link_still_open, shared_hls_video
 from clipsync.backends import PresigningStorage
 from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, NotFound
 from clipsync.media import playlists
-from clipsync.models import Caption, Video, VideoStatus
-from clipsync.services.captions import captions_for, tracks_of
+from clipsync.models import Caption, User, Video, VideoStatus
+from clipsync.sendfile import send_file
+from clipsync.services import stream_links
+from clipsync.services.captions import captions_for
 from clipsync.services.master_playlist import master_playlist
+from clipsync.services.share_links import split_hls_path
 from clipsync.services.transcoding import content_type
 from clipsync.services.videos import read_visible
 from clipsync.sessions import require_user
@@ -59,6 +78,12 @@ RANGE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")
 PLAYABLE = (VideoStatus.READY, VideoStatus.APPROVED)
 # Signed URLs must not outlive the answer that carries them in any cache.
 SIGNED_CACHE_CONTROL = "private, no-store"
+# A file whose URL is signed or versioned: what that URL names never changes.
+IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
+# Uploaded posters: a new upload is a new name (storage/keys.py).
+VERSIONED = ("posters/",)
+# A media playlist longer than this (some 500 segments) is signed off the event loop.
+BIG_PLAYLIST = 32 * 1024
 MASTER = "master.m3u8"
 CAPTIONS = "captions/"
 CAPTION_FILE = re.compile(r"^captions/([A-Za-z0-9-]{1,35})\.(m3u8|vtt)$")
@@ -108,37 +133,158 @@ def playback_expiry(settings: Settings, video: Video) -> int:
     return min(seconds, MAX_PRESIGN_SECONDS)
 
 
-@bp.route("/hls/<video_id:uuid>/<path:path>", methods=["GET", "HEAD"])
+@dataclass(frozen=True)
+class Viewer:
+    """Who a playlist is written for: the subject its signed URLs carry.
+
+    `until`: the expiry of the signed URL this viewer came with (a stream link), which
+    the URIs of the playlists it is given carry on; None for a signed-in request.
+    """
+
+    user: User
+    subject: str
+    until: int | None = None
+
+
+@bp.route("/hls/<video_id:uuid>/<path:path>", methods=["GET", "HEAD"], ctx_signed_urls=True)
 async def hls_file(request: ClipSyncRequest, video_id: uuid.UUID, path: str) -> HTTPResponse | None:
-    user = require_user(request)
-    video = await read_visible(user, video_id)
+    settings = request.app.ctx.settings
+    # `share/<token>/<file>`: watching through a share link (api/share_links.py).
+    token, path = split_hls_path(path)
+    grant = None
+    if delivery.carries_signature(request.args):
+        grant = delivery.signer_for(settings).verify(video_id, path, request.args)
+        if not delivery.needs_viewer(path):
+            await link_still_open(video_id, grant.subject)  # a revoked link: 404 at once
+            # The fast path: the signature alone, no database and no session.
+            return await _send(request, video_id, path, IMMUTABLE_CACHE)
+    if token is not None:  # the link decides, not the visibility rule
+        video, user, subject = await shared_hls_video(request, video_id, token)
+        viewer = Viewer(user, subject)
+    else:
+        viewer = await _viewer(request, grant)
+        video = await read_visible(viewer.user, video_id)
     if video.status not in PLAYABLE:
         raise NotFound("This video is not ready to play yet.")
     if path.startswith(CAPTIONS):
-        return await _caption_file(request, video, path)
+        return await _caption_file(request, video, path, viewer)
     try:
         key = keys.hls_key(video.id, path)
     except ValueError:
         raise NotFound("There is no such file.") from None
     storage = request.app.ctx.backends.storage
-    store = presigning_store(request.app.ctx.settings, storage)
-    if path == MASTER and not request.headers.get("range"):
-        # Rendered once per video, captions merged in, and kept in the cache.
+    store = presigning_store(settings, storage)
+    if path == MASTER:
+        # Rendered once per video, captions merged in, and kept in the cache. A Range
+        # header (ffmpeg sends `bytes=0-`) is ignored: a playlist is always whole.
         text = await master_playlist(storage, video)
+        if viewer.until is not None:
+            text = _signed_master(settings, video, text, viewer)
         has_captions = "TYPE=SUBTITLES" in text
-        cache_control = SIGNED_CACHE_CONTROL if store and not has_captions else "private, no-cache"
+        plain = store and not has_captions and viewer.until is None
+        cache_control = SIGNED_CACHE_CONTROL if plain or viewer.until else "private, no-cache"
         metrics.hls_file_served(path, 0 if request.method == "HEAD" else len(text.encode()))
         return _text_answer(request, text, MASTER, cache_control)
-    if path == MASTER:
-        tracks = await tracks_of(video.id)
-        if tracks:
-            return await _master_with_captions(request, key, tracks)
     if store is not None:
         return await _presigned(request, store, video, path, key)
-    size = await storage.size(key)
-    if size is None:
+    if path.endswith(".m3u8"):
+        return await _signed_media_playlist(request, video, path, key, viewer)
+    return await _send(request, video.id, path, _file_cache(path))
+
+
+async def _viewer(request: ClipSyncRequest, grant: delivery.Grant | None) -> Viewer:
+    """The person a playlist request is for: its signed URL's subject, or its session."""
+    if grant is not None:
+        user = await stream_links.viewer_of(request.app.ctx.accounts, grant.subject)
+        return Viewer(user, grant.subject, grant.expires)
+    # Share links are resolved before this (`hls_file`): Viewer(<who watches>,
+    # delivery.link_subject(<link id>)), so every URL its playlists hand out names
+    # the link (api/share_links.py `shared_hls_video`, `link_still_open`).
+    user = require_user(request)
+    return Viewer(user, delivery.session_subject(user.id, request.ctx.session_id))
+
+
+def _signed_master(settings: Settings, video: Video, text: str, viewer: Viewer) -> str:
+    """The master playlist of a stream link: each URI signed for as long as the link."""
+    signer = delivery.signer_for(settings)
+    until = viewer.until or 0
+
+    def query(path: str, _start: float) -> str:
+        return signer.query(video.id, path, viewer.subject, until)
+
+    return playlists.with_signed_uris(text, MASTER, query)
+
+
+async def _signed_media_playlist(
+    request: ClipSyncRequest, video: Video, path: str, key: str, viewer: Viewer
+) -> HTTPResponse:
+    """A media playlist from local storage (or proxied), its segments given signed URLs."""
+    storage = request.app.ctx.backends.storage
+    settings = request.app.ctx.settings
+    try:
+        text = b"".join([chunk async for chunk in storage.read(key)]).decode()
+    except FileNotFoundError:
+        raise NotFound("There is no such file.") from None
+    if not playlists.is_master_playlist(text):
+        signer = delivery.signer_for(settings)
+        now = time.time()
+
+        def query(target: str, start: float) -> str:
+            expires = delivery.segment_expiry(settings, start, now)
+            return signer.query(video.id, target, viewer.subject, expires)
+
+        if len(text) > BIG_PLAYLIST:
+            text = await asyncio.to_thread(playlists.with_signed_uris, text, path, query)
+        else:
+            text = playlists.with_signed_uris(text, path, query)
+    metrics.hls_file_served(path, 0 if request.method == "HEAD" else len(text.encode()))
+    return _text_answer(request, text, path, SIGNED_CACHE_CONTROL)
+
+
+def _file_cache(path: str) -> str:
+    """Cache-Control of a file fetched with the session: only versioned names are immutable."""
+    if path.startswith(VERSIONED):
+        return IMMUTABLE_CACHE
+    # Segments and images of a re-transcode replace these under the same names.
+    return "private, max-age=86400"
+
+
+async def _send(
+    request: ClipSyncRequest, video_id: uuid.UUID, path: str, cache_control: str
+) -> HTTPResponse | None:
+    """Send a file of the tree: by the front (X-Accel-Redirect), by sendfile, or proxied."""
+    try:
+        key = keys.hls_key(video_id, path)
+    except ValueError:
+        raise NotFound("There is no such file.") from None
+    storage = request.app.ctx.backends.storage
+    if not isinstance(storage, delivery.FileStorage):
+        size = await storage.size(key)
+        if size is None:
+            raise NotFound("There is no such file.")
+        return await _proxied(request, key, path, size, cache_control)
+    file = storage.path(key)
+    try:
+        found = file.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        raise NotFound("There is no such file.") from None
+    if not stat.S_ISREG(found.st_mode):
         raise NotFound("There is no such file.")
-    return await _proxied(request, key, path, size)
+    size = found.st_size
+    accel = delivery.accel_path(request.app.ctx.settings, key)
+    if accel is not None:
+        metrics.hls_file_served(path, 0)
+        headers = {"X-Accel-Redirect": accel, "Cache-Control": cache_control}
+        return HTTPResponse(status=200, headers=headers, content_type=content_type(path))
+    span = byte_range(request.headers.get("range"), size)
+    try:
+        headers = {"Cache-Control": cache_control}
+        await send_file(request, file, span, size, headers=headers, content_type=content_type(path))
+    except FileNotFoundError:
+        raise NotFound("There is no such file.") from None
+    sent = 0 if request.method == "HEAD" else (span[1] - span[0] + 1 if span else size)
+    metrics.hls_file_served(path, sent)
+    return None
 
 
 async def _presigned(
@@ -183,23 +329,9 @@ def _text_answer(request: ClipSyncRequest, text: str, path: str, cache: str) -> 
     return text_response(text, headers=headers, content_type=content_type(path))
 
 
-async def _master_with_captions(
-    request: ClipSyncRequest, key: str, tracks: list[Caption]
+async def _caption_file(
+    request: ClipSyncRequest, video: Video, path: str, viewer: Viewer
 ) -> HTTPResponse:
-    """The stored master playlist with the video's caption tracks merged in."""
-    storage = request.app.ctx.backends.storage
-    try:
-        text = b"".join([chunk async for chunk in storage.read(key)]).decode()
-    except FileNotFoundError:
-        raise NotFound("There is no such file.") from None
-    subtitles = [
-        playlists.SubtitleTrack(t.language, t.label, f"{CAPTIONS}{t.language}.m3u8") for t in tracks
-    ]
-    text = playlists.master_with_subtitles(text, subtitles)
-    return _text_answer(request, text, MASTER, "private, no-cache")
-
-
-async def _caption_file(request: ClipSyncRequest, video: Video, path: str) -> HTTPResponse:
     """A caption track's subtitle playlist or its WebVTT file (module docstring)."""
     match = CAPTION_FILE.match(path)
     if match is None:
@@ -215,6 +347,12 @@ async def _caption_file(request: ClipSyncRequest, video: Video, path: str) -> HT
     store = presigning_store(settings, request.app.ctx.backends.storage)
     uri = f"{caption.language}.vtt"
     cache = "private, no-cache"
+    if viewer.until is not None and store is None:
+        # A stream link: the WebVTT file is fetched with no cookie either.
+        vtt = f"{CAPTIONS}{caption.language}.vtt"
+        signer = delivery.signer_for(settings)
+        uri += "?" + signer.query(video.id, vtt, viewer.subject, viewer.until)
+        cache = SIGNED_CACHE_CONTROL
     if store is not None:
         uri = store.presigned_get(caption.key, playback_expiry(settings, video))
         cache = SIGNED_CACHE_CONTROL
@@ -222,17 +360,18 @@ async def _caption_file(request: ClipSyncRequest, video: Video, path: str) -> HT
     return _text_answer(request, text, path, cache)
 
 
-async def _proxied(request: ClipSyncRequest, key: str, path: str, size: int) -> None:
+async def _proxied(
+    request: ClipSyncRequest, key: str, path: str, size: int, cache_control: str
+) -> None:
+    """A file of object storage streamed through the app (`[storage] playback = "proxy"`)."""
     storage = request.app.ctx.backends.storage
     requested = byte_range(request.headers.get("range"), size)
     start, end = requested or (0, size - 1)
-    playlist = path.endswith(".m3u8")
     headers = {
         "Accept-Ranges": "bytes",
         "Content-Length": str(end - start + 1),
-        # Authorised content: never in a shared cache. Playlists are re-checked (a
-        # re-transcode replaces them); segments and images never change in place.
-        "Cache-Control": "private, no-cache" if playlist else "private, max-age=86400",
+        # Authorised content: never in a shared cache.
+        "Cache-Control": cache_control,
     }
     if requested:
         headers["Content-Range"] = f"bytes {start}-{end}/{size}"

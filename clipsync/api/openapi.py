@@ -41,7 +41,10 @@ bp = Blueprint("api_openapi", url_prefix="/api")
 FOLDER = Path(__file__).resolve().parent.parent / "openapi"
 ROOT = "openapi.yaml"
 # Each area's file, in the order its paths appear in the document.
-AREAS = ("auth", "videos", "watching", "social", "moderation", "admin", "operations")
+AREAS = (
+    "auth", "videos", "library", "watching", "social", "sharing", "moderation", "admin",
+    "operations",
+)  # fmt: skip
 SAFE_METHODS = frozenset({"get", "head", "options"})
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # Who may call an unsafe method when an operation says nothing else.

@@ -12,8 +12,9 @@ box keeps CPU (or its one GPU) for serving pages while it encodes.
 A process that runs as a consumer (`start_consumer`) also shows it is alive
 (`jobs.liveness`), renews the leases of its running jobs every
 `[queue] heartbeat_seconds`, and runs the reaper at once and then every
-`[queue] reaper_interval_seconds`: a consumer that starts after one was killed
-queues the killed one's videos again straight away.
+`[queue] reaper_interval_seconds` (its install-wide duties once per interval for
+all hosts together): a consumer that starts after one was killed queues the killed
+one's videos again straight away.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from clipsync import cache, db, events, tracing
+from clipsync import cache, db, events, generated_keys, tracing
 from clipsync.backends import Backends, select_all
 from clipsync.jobs.liveness import Liveness, Presence, new_consumer_id
 from clipsync.plugins import create_plugin_host
-from clipsync.services import notifications, reaper
+from clipsync.services import chunk_jobs, notifications, reaper
 from clipsync.services.transcoding import JobContext, max_concurrent, renew_leases
 from clipsync.settings import Settings
 
@@ -54,6 +55,10 @@ class WorkerRuntime:
         self._waiting: set[str] = set()
         # Queues a notification's delivery job (set by `register_tasks`).
         self.enqueue_delivery: notifications.EnqueueDelivery | None = None
+        # Queue a video's transcode, and a chunk of one (set by `register_tasks`; see
+        # services/chunked_transcoding.py).
+        self.enqueue_transcode: Callable[[uuid.UUID], object] | None = None
+        self.enqueue_chunk: Callable[[str, str, int, float], object] | None = None
 
     @property
     def started(self) -> bool:
@@ -67,6 +72,9 @@ class WorkerRuntime:
         loop = asyncio.new_event_loop()
         threading.Thread(target=loop.run_forever, name="clipsync-jobs", daemon=True).start()
         asyncio.run_coroutine_threadsafe(db.open_database(self.settings), loop).result()
+        # A worker host with keys of its own (jobs sign links in emails) never starts.
+        check = generated_keys.check_shared(self.settings)
+        asyncio.run_coroutine_threadsafe(check, loop).result()
         # Progress, ready and failed reach the live pages of every server process.
         asyncio.run_coroutine_threadsafe(events.start(self.settings), loop).result()
         # What jobs change is dropped from the cache before their news goes out.
@@ -79,6 +87,8 @@ class WorkerRuntime:
             backends,
             consumer_id=self.consumer_id,
             liveness=self.liveness,
+            enqueue_transcode=self.enqueue_transcode,
+            enqueue_chunk=self.enqueue_chunk,
         )
         self.max_concurrent = max_concurrent(self.settings, backends)
         self._slots = threading.BoundedSemaphore(self.max_concurrent)
@@ -144,6 +154,7 @@ class WorkerRuntime:
             await asyncio.sleep(self.settings.queue.heartbeat_seconds)
             try:
                 await renew_leases(ctx)
+                await chunk_jobs.renew_chunk_leases(ctx)
             except Exception as exc:
                 log.warning("could not renew the leases of running jobs: %s", exc)
 
@@ -155,7 +166,8 @@ class WorkerRuntime:
     ) -> None:
         while True:
             try:
-                done = await reaper.reap(ctx, enqueue, queued)
+                cluster = await reaper.cluster_turn(self.settings)
+                done = await reaper.reap(ctx, enqueue, queued, cluster=cluster)
                 if self.liveness is not None:
                     await asyncio.to_thread(self.liveness.record_reaper_run, done)
                     await asyncio.to_thread(self.liveness.forget_dead)

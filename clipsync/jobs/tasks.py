@@ -26,7 +26,7 @@ from huey import Huey, crontab
 from clipsync import metrics, request_ids, tracing
 from clipsync.jobs.liveness import Liveness
 from clipsync.jobs.runtime import WorkerRuntime
-from clipsync.services import notifications, transcoding, up_next
+from clipsync.services import chunk_jobs, notifications, transcoding, up_next
 from clipsync.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,8 +44,19 @@ class Tasks:
     # The periodic Up next refresh (see services/up_next.py).
     refresh_up_next: Any = None
 
+    # One chunk of a long video (services/chunked_transcoding.py).
+    transcode_chunk: Any = None
+
     def enqueue_transcode(self, video_id: uuid.UUID | str) -> None:
         self.transcode_video(str(video_id), **carried_request_id())
+
+    def enqueue_chunk(self, video_id: str, plan: str, index: int, delay: float = 0.0) -> None:
+        if delay > 0:
+            self.transcode_chunk.schedule(
+                args=(video_id, plan, index), kwargs=carried_request_id(), delay=delay
+            )
+        else:
+            self.transcode_chunk(video_id, plan, index, **carried_request_id())
 
     def enqueue_delivery(self, delivery_id: int, delay: float = 0.0) -> None:
         if delay > 0:
@@ -114,6 +125,29 @@ def register_tasks(huey: Huey, settings: Settings) -> Tasks:
                 transcoding.run_transcode(runtime.context(), video_id, final_attempt=final_attempt)
             )
 
+    @huey.task(
+        name="transcode_chunk",
+        retries=options.max_attempts - 1,
+        retry_delay=options.retry_delay_seconds,
+        retry_backoff=2,
+        context=True,
+    )
+    def transcode_chunk(
+        video_id: str,
+        plan: str,
+        index: int,
+        request_id: str | None = None,
+        traceparent: str | None = None,
+        task: Any = None,
+    ) -> None:
+        final_attempt = task is None or not task.retries
+        with runtime.transcode_slot(chunk_jobs.chunk_key(video_id, plan, index)):
+            runtime.run(
+                chunk_jobs.run_chunk(
+                    runtime.context(), video_id, plan, index, final_attempt=final_attempt
+                )
+            )
+
     notify = settings.notifications
 
     @huey.task(
@@ -143,9 +177,15 @@ def register_tasks(huey: Huey, settings: Settings) -> Tasks:
         runtime.run(up_next.refresh_if_due(ctx.settings, ctx.backends.analytics))
 
     def queued() -> set[str]:
-        """Videos with a transcode job waiting in the queue, for a retry or for a slot."""
+        """Videos with a transcode job waiting in the queue, for a retry or for a slot,
+        and chunks with one (`chunk_jobs.chunk_key`)."""
         waiting = [*huey.pending(), *huey.scheduled()]
         queued = {str(t.args[0]) for t in waiting if t.name == "transcode_video" and t.args}
+        queued |= {
+            chunk_jobs.chunk_key(*t.args[:3])
+            for t in waiting
+            if t.name == "transcode_chunk" and len(t.args) >= 3
+        }
         return queued | runtime.waiting()
 
     tasks = Tasks(
@@ -156,6 +196,9 @@ def register_tasks(huey: Huey, settings: Settings) -> Tasks:
         deliver_notification=deliver_notification,
         queued=queued,
         refresh_up_next=refresh_up_next,
+        transcode_chunk=transcode_chunk,
     )
     tasks.runtime.enqueue_delivery = tasks.enqueue_delivery
+    tasks.runtime.enqueue_transcode = tasks.enqueue_transcode
+    tasks.runtime.enqueue_chunk = tasks.enqueue_chunk
     return tasks

@@ -1,7 +1,8 @@
 """The ffmpeg argument list, built as pure functions so tests can pin it exactly.
 
 One ffmpeg process decodes the source once and makes everything from that decode: every
-HLS rendition, the poster and the seek-preview sprite (more branches of the same `split`).
+HLS rendition, the poster, the seek-preview sprite and the thumbnail candidates (more
+branches of the same `split`).
 
 Every command reads the source with `file:` (a name is never taken for a protocol)
 and only through the demuxers we accept (`probe.INPUT_GUARD`, as ffprobe does), so a
@@ -31,6 +32,9 @@ MAX_THUMBNAILS = 100
 # JPEG quality (-q:v, 2 best to 31 worst) of the poster and of the sprite's thumbnails.
 POSTER_QUALITY = 3
 SPRITE_QUALITY = 5
+# Thumbnail candidates stay this share of the duration away from the start and the end
+# (a black first frame, titles, credits).
+CANDIDATE_MARGIN = 0.05
 
 _COMMON = ["-hide_banner", "-nostdin", "-y", "-loglevel", "error", "-nostats"]
 _PROGRESS = ["-progress", "pipe:1"]
@@ -83,7 +87,8 @@ def hls_command(
     files per stream; the pipeline renames them `init.mp4`), `seg_00000.m4s`…, and the
     audio rendition in `out_dir/audio/`. No master playlist: `playlists.master_playlist`
     writes ours from the measured files. Then two JPEG outputs: `previews.poster` and
-    `previews.sprite` (see `Previews` and `_image_output`).
+    `previews.sprite` (see `Previews` and `_image_output`), and the numbered thumbnail
+    candidates in `previews.candidates` when it asks for any.
     """
     if not variants:
         raise ValueError("no renditions to make")
@@ -98,13 +103,19 @@ def hls_command(
     # poster and the sprite take two more branches of the split: the source is decoded
     # once for everything.
     chain = ",".join(filter(None, [f"fps={_rate_text(rate)}", profile.source_filter(info)]))
-    labels = [f"[s{i}]" for i in range(count)] + ["[vp]", "[vs]"]
-    graph = f"[0:{info.video_stream}]{chain},split={count + 2}" + "".join(labels)
+    candidates = previews.candidates is not None and previews.candidate_count > 0
+    labels = [f"[s{i}]" for i in range(count)] + ["[vp]", "[vs]"] + (["[vc]"] if candidates else [])
+    graph = f"[0:{info.video_stream}]{chain},split={len(labels)}" + "".join(labels)
     for i, variant in enumerate(variants):
         scale = profile.scale_filter(variant.width, variant.height)
         graph += f";[s{i}]{scale},setsar=1[v{i}]"
     graph += f";[vp]{_poster_filter(info, rate, previews.poster_width, profile)}[poster]"
     graph += f";[vs]{_sprite_filter(previews.layout, profile)}[sprite]"
+    if candidates:
+        picks = _candidates_filter(
+            info, rate, previews.poster_width, previews.candidate_count, profile
+        )
+        graph += f";[vc]{picks}[candidates]"
 
     command = [ffmpeg, *_COMMON, *_PROGRESS, *profile.source_args(info), *_input(source)]
     command += ["-filter_complex", graph]
@@ -137,6 +148,9 @@ def hls_command(
     ]  # fmt: skip
     command += _image_output("[poster]", POSTER_QUALITY, previews.poster)
     command += _image_output("[sprite]", SPRITE_QUALITY, previews.sprite)
+    if candidates:
+        assert previews.candidates is not None
+        command += _candidates_output(previews.candidates)
     return command
 
 
@@ -161,6 +175,64 @@ def _image_output(label: str, quality: int, out: Path) -> list[str]:
         "-f", "image2", "-update", "1",
         str(out),
     ]  # fmt: skip
+
+
+def _candidates_output(folder: Path) -> list[str]:
+    """The thumbnail candidates as numbered JPEGs: `0.jpg` the placeholder (see
+    `_IMAGE_TIMING`; the pipeline deletes it), then `1.jpg`… in the video's order."""
+    return [
+        "-map", "[candidates]",
+        "-fps_mode", "passthrough",
+        "-enc_time_base", "1:1000",
+        "-q:v", str(POSTER_QUALITY),
+        "-map_metadata", "-1",
+        "-f", "image2", "-start_number", "0",
+        str(folder / "%d.jpg"),
+    ]  # fmt: skip
+
+
+def candidate_times(duration: float, count: int, margin: float = CANDIDATE_MARGIN) -> list[float]:
+    """Where the `count` thumbnail candidates are taken, in seconds from the start.
+
+    Spread evenly over the video less `margin` of it at each end: the middle of each of
+    `count` equal slices of that span.
+    """
+    if count <= 0 or duration <= 0:
+        return []
+    span = 1 - 2 * margin
+    return [round(duration * (margin + span * (2 * i + 1) / (2 * count)), 3) for i in range(count)]
+
+
+def candidate_frames(duration: float, count: int, rate: Fraction) -> list[int]:
+    """The frame numbers (after `fps=rate`) of `candidate_times`: each the first frame at
+    or after its time, never frame 0 (the placeholder), each after the one before."""
+    frames: list[int] = []
+    for seconds in candidate_times(duration, count):
+        at = math.ceil(Fraction(f"{seconds:.3f}") * rate)
+        frames.append(max(at, 1, frames[-1] + 1 if frames else 1))
+    return frames
+
+
+def _candidates_filter(
+    info: SourceInfo, rate: Fraction, width: int, count: int, profile: EncoderProfile
+) -> str:
+    """The candidates' branch: the first frame (the placeholder), then the first frame at
+    or after each of `candidate_frames`, poster-sized.
+
+    After `fps` every frame's pts is a whole number of frames, one after the other, so
+    "at or after `f`, the frame before not" picks exactly one frame per candidate.
+    """
+    out_width, out_height = even_size(info.width, info.height, width)
+    frames = candidate_frames(info.duration, count, rate)
+    picks = "+".join(f"gte(pts\\,{f})*lt(prev_pts\\,{f})" for f in frames)
+    steps = [
+        f"select=eq(n\\,0)+{picks}",
+        profile.download_filter,
+        f"scale={out_width}:{out_height}:flags=bicubic",
+        "setsar=1",
+        _IMAGE_TIMING,
+    ]
+    return ",".join(filter(None, steps))
 
 
 def even_size(width: int, height: int, max_width: int) -> tuple[int, int]:
@@ -270,12 +342,16 @@ class Previews:
     `sprite`: one JPEG sheet of thumbnails laid out as `layout` says (`sprite_layout`):
     thumbnail `i` is the frame shown at `i * layout.interval` s from the video's start.
     Each file is written twice by the same run: a placeholder first, then the image.
+    `candidates`: a folder for `candidate_count` poster-sized frames at `candidate_times`
+    (`1.jpg`…, after the placeholder `0.jpg`); None or 0 makes none.
     """
 
     poster: Path
     sprite: Path
     layout: SpriteLayout
     poster_width: int = 1280
+    candidates: Path | None = None
+    candidate_count: int = 0
 
 
 def _sprite_filter(layout: SpriteLayout, profile: EncoderProfile) -> str:

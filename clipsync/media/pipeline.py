@@ -8,6 +8,8 @@ What the folder holds afterwards (and nothing else we made):
     poster.jpg           one frame, 10% in (at most 5 s)
     sprite.jpg           seek-preview thumbnails on one sheet
     thumbnails.vtt       cues pointing into sprite.jpg (relative URL)
+    candidates/1.jpg…    poster-sized frames spread over the video, that the uploader
+                         may pick as the thumbnail (`commands.candidate_times`)
 
 One ffmpeg process makes all of it but the playlists and thumbnails.vtt: it decodes the
 source once for the renditions, the poster and the sprite.
@@ -22,7 +24,7 @@ import asyncio
 import re
 import shutil
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from clipsync.media.commands import (
@@ -51,6 +53,10 @@ AUDIO_FOLDER = "audio"
 MASTER = "master.m3u8"
 POSTER = "poster.jpg"
 SPRITE = "sprite.jpg"
+CANDIDATES = "candidates"
+# ffmpeg's first candidate is a placeholder (commands._IMAGE_TIMING): not a candidate.
+CANDIDATE_PLACEHOLDER = "0.jpg"
+DEFAULT_CANDIDATES = 6
 THUMBNAILS = "thumbnails.vtt"
 
 # ffmpeg's run takes the progress bar to here; 100 is reported once every file is written.
@@ -70,6 +76,9 @@ class TranscodeResult:
     sprite: Path
     thumbnails: Path
     sprite_layout: SpriteLayout
+    # The thumbnail candidates in the video's order (fewer than asked when the video
+    # has fewer frames).
+    candidates: list[Path] = field(default_factory=list)
 
 
 class _Progress:
@@ -107,8 +116,10 @@ async def transcode(
     sprite_interval: float = 5.0,
     sprite_columns: int = 10,
     sprite_tile_width: int = 160,
+    thumbnail_candidates: int = DEFAULT_CANDIDATES,
 ) -> TranscodeResult:
-    """Make every rendition, the poster and the sprite in one ffmpeg run, then our master.
+    """Make every rendition, the poster, the sprite and `thumbnail_candidates` candidate
+    frames in one ffmpeg run, then our master.
 
     Progress: 0 to 99 while ffmpeg runs, 100 when everything is written. Raises
     `TranscodeFailed` or `TranscodeStalled`.
@@ -121,7 +132,13 @@ async def transcode(
     layout = sprite_layout(
         info.duration, sprite_interval, sprite_columns, sprite_tile_width, info.width / info.height
     )
-    previews = Previews(out_dir / POSTER, out_dir / SPRITE, layout, poster_width=poster_width)
+    candidates = out_dir / CANDIDATES
+    if thumbnail_candidates > 0:
+        await asyncio.to_thread(candidates.mkdir)  # ffmpeg's image2 makes no folders
+    previews = Previews(
+        out_dir / POSTER, out_dir / SPRITE, layout, poster_width=poster_width,
+        candidates=candidates, candidate_count=thumbnail_candidates,
+    )  # fmt: skip
     command = hls_command(
         ffmpeg, source, info, variants, out_dir, profile, previews=previews,
         segment_seconds=segment_seconds, audio_bitrate=audio_bitrate,
@@ -159,7 +176,7 @@ def _clear(out_dir: Path, names: list[str]) -> None:
     """Remove what an earlier run for this folder may have left (with any ladder)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in out_dir.iterdir():
-        ours = path.name in names or path.name == AUDIO_FOLDER
+        ours = path.name in names or path.name in (AUDIO_FOLDER, CANDIDATES)
         if path.is_dir() and (ours or _RENDITION_FOLDER.fullmatch(path.name)):
             shutil.rmtree(path)
     for name in (MASTER, POSTER, SPRITE, THUMBNAILS):
@@ -186,6 +203,7 @@ def _tidy(out_dir: Path, folders: list[Path]) -> None:
     there is more than one stream, whatever `-hls_fmp4_init_filename` says.
     """
     (out_dir / MASTER).unlink(missing_ok=True)
+    (out_dir / CANDIDATES / CANDIDATE_PLACEHOLDER).unlink(missing_ok=True)
     for folder in folders:
         index = folder / "index.m3u8"
         playlist = parse_media_playlist(index.read_text())
@@ -218,6 +236,9 @@ def _finish(
     files = [master, thumbnails, out_dir / POSTER, out_dir / SPRITE]
     for name in [v.name for v in variants] + ([AUDIO_FOLDER] if has_audio else []):
         files += sorted(p for p in (out_dir / name).iterdir() if p.is_file())
+    folder = out_dir / CANDIDATES
+    candidates = sorted(folder.glob("*.jpg"), key=lambda p: int(p.stem)) if folder.is_dir() else []
+    files += candidates
     return TranscodeResult(
         variants=renditions,
         audio=audio,
@@ -228,4 +249,5 @@ def _finish(
         sprite=out_dir / SPRITE,
         thumbnails=thumbnails,
         sprite_layout=layout,
+        candidates=candidates,
     )

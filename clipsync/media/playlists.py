@@ -5,7 +5,8 @@ bandwidths from the target bitrates; ours states what the files really hold: pea
 and average bitrates measured from the segments, RESOLUTION and CODECS read from each
 rendition's `init.mp4`, and the audio as an `EXT-X-MEDIA` rendition only. For
 playback from object storage, a media playlist's URIs are rewritten to presigned
-URLs (`sign_media_playlist`).
+URLs (`sign_media_playlist`); for the app's own signed URLs, a query is added to
+each (`with_signed_uris`, see clipsync/delivery.py).
 """
 
 from __future__ import annotations
@@ -126,6 +127,48 @@ def sign_media_playlist(text: str, sign: Callable[[str], str]) -> str:
             line = _QUOTED_URI.sub(lambda m: m.group(1) + sign(m.group(2)) + m.group(3), line)
         elif stripped and not stripped.startswith("#"):
             line = sign(stripped)
+        out.append(line)
+    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+
+
+def with_signed_uris(
+    text: str, playlist_path: str, query: Callable[[str, float], str | None]
+) -> str:
+    """`text` (a master or media playlist) with a query string added to each URI it names.
+
+    For the signed URLs of `clipsync/delivery.py`: every URI line (a segment, a
+    variant's playlist) and every `URI="…"` attribute (`EXT-X-MAP`, `EXT-X-MEDIA`,
+    `EXT-X-I-FRAME-STREAM-INF`) that names a file of the tree gets `?` plus
+    `query(path, start)`, where `path` is the file's path in the tree (`resolve_uri`,
+    the playlist being at `playlist_path`) and `start` the playlist time in seconds at
+    which it is needed: the sum of the `#EXTINF` durations before it (0 for a master
+    playlist's URIs and the first init segment). URIs outside the tree, absolute ones
+    and those with a query already, or where `query` returns None, are kept as they
+    are; so is everything else, so the URIs stay relative and the playlist works
+    under any prefix.
+    """
+    lines = text.splitlines()
+    if not lines or lines[0].strip() != "#EXTM3U":
+        raise ValueError("not an HLS playlist (no #EXTM3U)")
+    position = 0.0
+    pending = 0.0
+
+    def signed(uri: str) -> str:
+        path = resolve_uri(playlist_path, uri)
+        extra = query(path, position) if path is not None else None
+        return f"{uri}?{extra}" if extra else uri
+
+    out = []
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("#EXTINF:"):
+            pending = float(stripped.split(":", 1)[1].split(",", 1)[0] or 0)
+        elif stripped.startswith("#") and 'URI="' in stripped:
+            line = _QUOTED_URI.sub(lambda m: m.group(1) + signed(m.group(2)) + m.group(3), line)
+        elif stripped and not stripped.startswith("#"):
+            line = signed(stripped)
+            position += pending
+            pending = 0.0
         out.append(line)
     return "\n".join(out) + ("\n" if text.endswith("\n") else "")
 

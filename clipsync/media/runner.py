@@ -53,10 +53,15 @@ def _out_time(values: dict[str, str]) -> float | None:
 
 @dataclass
 class ProgressReader:
-    """Turns `-progress` lines into whole percentages of `duration`."""
+    """Turns `-progress` lines into whole percentages of `duration`.
+
+    `start`: where the output's time starts (a chunk of a longer video, its timestamps
+    kept: `media/chunk_commands.py`); percentages are of the time since.
+    """
 
     duration: float
     values: dict[str, str] = field(default_factory=dict)
+    start: float = 0.0
 
     def feed(self, line: str) -> int | None:
         """Take one line; at the end of a block, return the percentage done."""
@@ -72,7 +77,7 @@ class ProgressReader:
         seconds = _out_time(values)
         if seconds is None or self.duration <= 0:
             return 0
-        return max(0, min(99, int(seconds * 100 / self.duration)))
+        return max(0, min(99, int((seconds - self.start) * 100 / self.duration)))
 
 
 def parse_progress(lines: Iterable[str], duration: float) -> list[int]:
@@ -164,8 +169,11 @@ async def run_ffmpeg(
     on_progress: ProgressCallback | None,
     stall_timeout: float,
     nice: int = 10,
+    start: float = 0.0,
 ) -> None:
     """Run `command` to the end, reporting whole percentages as they increase.
+
+    `start`: the output time at which the run's `duration` begins (`ProgressReader`).
 
     Raises `TranscodeStalled` when no progress line comes for `stall_timeout` seconds
     and `TranscodeFailed` when the command exits non-zero; in both cases, and when
@@ -184,6 +192,7 @@ async def run_ffmpeg(
             on_progress=on_progress,
             stall_timeout=stall_timeout,
             nice=nice,
+            start=start,
         )
 
 
@@ -194,6 +203,7 @@ async def _run_ffmpeg(
     on_progress: ProgressCallback | None,
     stall_timeout: float,
     nice: int,
+    start: float = 0.0,
 ) -> None:
     argv = list(command)
     if shutil.which(argv[0]) is None:
@@ -223,7 +233,7 @@ async def _run_ffmpeg(
     assert process.stdout is not None and process.stderr is not None
     tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
     collector = asyncio.create_task(_collect(process.stderr, tail))
-    reader = ProgressReader(duration)
+    reader = ProgressReader(duration, start=start)
     reported = -1
     try:
         while True:

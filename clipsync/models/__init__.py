@@ -7,6 +7,7 @@ from clipsync.models.audit import AuditEntry
 from clipsync.models.auth_sessions import AuthSession, UsedRefreshToken
 from clipsync.models.captions import Caption
 from clipsync.models.categories import UserCategory, VideoCategory
+from clipsync.models.chunks import ChunkStatus, TranscodeChunk
 from clipsync.models.comments import Comment, Like
 from clipsync.models.deliveries import Delivery, DeliveryStatus
 from clipsync.models.email_changes import EmailChange
@@ -33,6 +34,7 @@ __all__ = [
     "AuditEntry",
     "AuthSession",
     "Caption",
+    "ChunkStatus",
     "Comment",
     "Delivery",
     "DeliveryStatus",
@@ -58,6 +60,7 @@ __all__ = [
     "SiteAlert",
     "SiteState",
     "Tag",
+    "TranscodeChunk",
     "UpNext",
     "UsedRefreshToken",
     "User",

@@ -38,7 +38,7 @@ from clipsync.models.site import SITE_STATE_ID
 from clipsync.plugins import PluginHost
 from clipsync.services.auth_sessions import AuthSessions, end_sessions
 from clipsync.services.password_rules import check_new_password
-from clipsync.services.rate_limit import AttemptWindow, InFlight, Reservation, SignInThrottle
+from clipsync.services.rate_limit import InFlight, Reservation, SignInThrottle, address_window
 from clipsync.services.two_factor import ENROL, VERIFY, TwoFactor
 from clipsync.settings import Settings
 from clipsync.text_rules import clean_field
@@ -137,10 +137,8 @@ class AccountService:
         self.settings = settings
         self.auth = auth
         self.plugins = plugins
-        self.address_attempts = AttemptWindow(
-            limit=settings.auth.max_failed_logins_per_address,
-            window=settings.auth.address_window_minutes * 60,
-        )
+        # In Redis when the queue is there, so every worker and host counts together.
+        self.address_attempts = address_window(settings)
         self.in_flight = InFlight(settings.auth.max_concurrent_logins)
         self.throttle = SignInThrottle(settings.auth)
         self.sessions = AuthSessions(settings, auth)
@@ -340,13 +338,13 @@ class AccountService:
     async def _login(
         self, email: str, password: str, address: str, user_agent: str
     ) -> Session | MfaChallenge:
-        wait = self.address_attempts.reserve(address)
+        wait = await self.address_attempts.take(address)
         if wait:
             metrics.sign_in_failed("throttled_address")
             raise TooManyRequests(TOO_MANY_FROM_ADDRESS, retry_after=wait)
         reservation = await self.throttle.reserve(email, address, datetime.now(UTC))
         if reservation.retry_after:
-            self.address_attempts.release(address)  # refused unchecked: no guess was made
+            await self.address_attempts.give_back(address)  # refused unchecked: no guess
             metrics.sign_in_failed("throttled_email")
             raise TooManyRequests(TOO_MANY_FOR_EMAIL, retry_after=reservation.retry_after)
         user = await User.get_or_none(email=email)
@@ -359,7 +357,7 @@ class AccountService:
                 await self._note_failure(user, reservation)
             raise Unauthorized(WRONG_CREDENTIALS)
         # The attempt was counted as a failure when it started: take that back.
-        self.address_attempts.release(address)
+        await self.address_attempts.give_back(address)
         await self.throttle.clear(email, address)
         # Look again after the slow check: the account may have changed meanwhile.
         await user.refresh_from_db()

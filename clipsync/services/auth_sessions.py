@@ -150,7 +150,7 @@ class AuthSessions:
         return min(now + timedelta(days=self.settings.auth.session_days), ends_at)
 
     @staticmethod
-    def _over(row: StoredSession, now: datetime, token_version: int | None) -> bool:
+    def is_over(row: StoredSession, now: datetime, token_version: int | None) -> bool:
         """Whether `row` has ended: revoked, expired, or started under an older token
         version (stores that remember it: an account change ended it)."""
         if row.revoked_at is not None or row.expires_at <= now or row.ends_at <= now:
@@ -200,7 +200,7 @@ class AuthSessions:
                 await events.publish("account.sessions_ended", userId=owner)
             raise Unauthorized(REFRESH_REUSED)
         user = await User.get_or_none(id=row.user_id)
-        if self._over(row, now, user.token_version if user else None):
+        if self.is_over(row, now, user.token_version if user else None):
             raise Unauthorized(SESSION_ENDED)
         if user is None or not user.is_active:
             raise Unauthorized("Your account is no longer active.")

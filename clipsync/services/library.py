@@ -1,4 +1,6 @@
 """The library: owners edit and delete their videos; moderators list, unpublish and delete.
+(Thumbnails: services/thumbnails.py; a new source file: services/source_replacement.py;
+both for the uploader and the video's moderators, `manageable`.)
 
 Who may see a video is `services.videos`' rule alone: every lookup here starts from
 `get_visible`, then asks a narrower question (is this the uploader? may this person
@@ -10,10 +12,12 @@ sprite: everything under `keys.video_prefix`) and its row, with whatever hangs o
 the row (renditions, resume points). The audit entry keeps its title and id as text
 (its link to the row is set to null); notifications keep their `video_id` without a
 foreign key and simply lead nowhere; watch figures stay with the analytics store.
-A transcode still running stops by itself: its lease is on the row, so the next
-heartbeat finds the row gone and cancels the job, which kills ffmpeg and removes its
-scratch folder (`transcoding.renew_leases`), and a job that ends meanwhile finds no
-row to finish.
+A transcode still running stops by itself: its next progress write (about every
+second while ffmpeg runs) or its consumer's next lease heartbeat (`renew_leases`,
+also while it stores files) finds the row gone; ffmpeg is killed, the uploads under
+way end, and the job deletes whatever it stored after this deletion swept the files
+(`transcoding.sweep_if_deleted`) and removes its scratch folder. A job that ends
+meanwhile finds no row to finish and sweeps the same way.
 """
 
 from __future__ import annotations
@@ -32,6 +36,8 @@ from clipsync import events
 from clipsync.errors import Conflict, NotFound, ValidationFailed
 from clipsync.models import Role, User, Video, VideoStatus
 from clipsync.plugins import PluginHost
+from clipsync.services import tags
+from clipsync.services.memberships import categories_of
 from clipsync.services.moderation import MAX_REASON, record, require_moderator
 from clipsync.services.uploads import UploadService
 from clipsync.services.videos import Page, can_moderate, get_visible
@@ -40,7 +46,7 @@ from clipsync.storage import keys
 
 log = logging.getLogger(__name__)
 
-EDITABLE = ("title", "description")
+EDITABLE = ("title", "description", "tags")
 SORTS = {
     "newest": ("-created_at", "-id"),
     "oldest": ("created_at", "id"),
@@ -70,7 +76,7 @@ def moderated_by(user: User) -> QuerySet[Video]:
     if user.role == Role.ADMIN:
         return Video.all()
     if user.role == Role.EDITOR:
-        return Video.filter(category=user.category)
+        return Video.filter(category__in=categories_of(user))
     return Video.filter(id__in=[])
 
 
@@ -91,8 +97,16 @@ class LibraryService:
             raise NotFound("There is no such video.")
         return video
 
+    async def manageable(self, user: User, video_id: Any) -> Video:
+        """The video if `user` uploaded it or may moderate it (its thumbnail, its source);
+        NotFound otherwise, even when they may see it."""
+        video = await get_visible(user, video_id)
+        if video.owner_id != user.id and not can_moderate(user, video):
+            raise NotFound("There is no such video.")
+        return video
+
     async def edit(self, owner: User, video_id: Any, changes: dict[str, Any]) -> Video:
-        """Change the title and/or the description of one's own video.
+        """Change the title, the description and/or the tags of one's own video.
 
         The upload's rules apply (`UploadService._details`: a title is required, the
         same limits and text rules). With `[moderation] reapprove_on_edit`, a changed
@@ -102,11 +116,14 @@ class LibraryService:
         unknown = sorted(set(changes) - set(EDITABLE))
         if unknown:
             raise ValidationFailed(
-                f"Only the title and the description can be changed, not {', '.join(unknown)}.",
+                f"Only the title, the description and the tags can be changed, "
+                f"not {', '.join(unknown)}.",
                 field=unknown[0],
             )
         if not changes:
-            raise ValidationFailed("Send a new title or description.", field="title")
+            raise ValidationFailed("Send a new title, description or tags.", field="title")
+        # Every value is checked before anything is saved.
+        labels = tags.parse(changes["tags"]) if "tags" in changes else None
         title, description = UploadService._details(
             changes.get("title", video.title), changes.get("description", video.description)
         )
@@ -119,10 +136,16 @@ class LibraryService:
             )
             if old != new
         ]
+        text_changed = bool(changed)
+        # Tags are not shown as the video's own words: they never send it back to moderation.
+        if labels is not None and await tags.replace(video, labels):
+            changed.append("tags")
         if not changed:
             return video
         back_to_moderation = (
-            old_status == VideoStatus.APPROVED and self.settings.moderation.reapprove_on_edit
+            text_changed
+            and old_status == VideoStatus.APPROVED
+            and self.settings.moderation.reapprove_on_edit
         )
         if back_to_moderation:
             # Only if no moderator decided meanwhile. moderated_at is cleared too: a
@@ -138,7 +161,7 @@ class LibraryService:
             ):
                 raise Conflict("This video changed meanwhile: reload and try again.")
             await video.refresh_from_db()
-        else:
+        elif text_changed:
             video.title, video.description = title, description
             await video.save(update_fields=["title", "description", "updated_at"])
         await record(

@@ -18,6 +18,7 @@ from clipsync import events
 from clipsync.errors import Conflict, Forbidden, NotFound, QueueUnavailable, ValidationFailed
 from clipsync.models import AuditEntry, Rendition, Role, User, Video, VideoStatus
 from clipsync.plugins import PluginHost
+from clipsync.services.memberships import categories_of
 from clipsync.services.transcoding import queue_transcode
 from clipsync.services.videos import Page, can_moderate, get_visible
 from clipsync.settings import Settings
@@ -89,7 +90,7 @@ class ModerationService:
             statuses = (VideoStatus(status),)
         query = Video.filter(status__in=statuses)
         if moderator.role == Role.EDITOR:
-            query = query.filter(category=moderator.category)
+            query = query.filter(category__in=categories_of(moderator))
         if category:
             query = query.filter(category=category)
         total = await query.count()
@@ -216,7 +217,7 @@ class ModerationService:
             raise ValidationFailed(
                 f"Choose one of these categories: {names}.", field="categoryRole"
             )
-        if moderator.role != Role.ADMIN and target.name != moderator.category:
+        if moderator.role != Role.ADMIN and target.name not in categories_of(moderator):
             raise Forbidden("Editors can only place videos in their own category.")
         old = video.category
         video.category = target.name
@@ -233,7 +234,7 @@ class ModerationService:
         query = AuditEntry.all()
         if moderator.role == Role.EDITOR:
             # Their category's video decisions; account changes are the admins' own.
-            query = query.filter(category=moderator.category, video_id__isnull=False)
+            query = query.filter(category__in=categories_of(moderator), video_id__isnull=False)
         if video_id:
             query = query.filter(video_id=(await self._moderated(moderator, video_id)).id)
         total = await query.count()

@@ -11,6 +11,7 @@
   scheduled backup failed.
 - The author of a comment that was answered, and the people an `@name` in a new
   comment names, if they may see the video.
+- The person a video was shared with by name (`video.shared`, services/grants.py).
 
 Whether each person gets each message on each channel is their preference
 (`notification_types.wants`), decided when it is delivered.
@@ -25,6 +26,7 @@ from tortoise.expressions import Q
 
 from clipsync.events import Event
 from clipsync.models import Comment, Role, User, Video
+from clipsync.services.memberships import attach as attach_memberships
 from clipsync.services.notification_types import Message
 from clipsync.services.videos import visible_to
 
@@ -101,6 +103,17 @@ async def video_messages(event: Event, video: Video) -> list[Message]:
                     video_id=video.id,
                 )
             )  # fmt: skip
+    elif event.name == "video.shared" and isinstance(event.data.get("userId"), int):
+        sharer = await User.get_or_none(id=event.data.get("grantedBy"))
+        who = (sharer.display_name or sharer.email) if sharer else "Someone"
+        messages.append(
+            _message(
+                event.data["userId"], "video.shared", f"{who} shared {name} with you",
+                (video.description or "").strip()[:300] if str(video.status) == "APPROVED"
+                else "You can watch it once it is approved.", f"/watch/{video.id}",
+                video_id=video.id,
+            )
+        )  # fmt: skip
     elif event.name == "video.failed":
         # FAILED is set only when the last attempt failed: this failure is for good.
         reason = (video.error or "the file could not be processed").strip()
@@ -145,6 +158,8 @@ def account_message(event: Event) -> Message | None:
             parts.append(f"your role is now {event.data['role']}")
         if "category" in event.data:
             parts.append(f"your category is now {event.data['category']}")
+        if isinstance(event.data.get("categories"), list):
+            parts.append(f"your categories are now {', '.join(event.data['categories'])}")
         if "active" in event.data and not event.data["active"]:
             parts.append("your account was deactivated")
         title = "Your access was changed"
@@ -186,7 +201,9 @@ MAX_MENTIONS = 10
 async def _may_see(user_ids: set[int], video: Video) -> list[int]:
     """Those of `user_ids` who are active and may see `video` (the visibility rule)."""
     allowed = []
-    for user in await User.filter(id__in=user_ids, is_active=True):
+    people = await User.filter(id__in=user_ids, is_active=True)
+    await attach_memberships(people)  # their other categories and grants count too
+    for user in people:
         if await visible_to(user).filter(id=video.id).exists():
             allowed.append(user.id)
     return allowed

@@ -66,6 +66,8 @@ TYPES: dict[str, NotificationType] = {
         NotificationType("video.approved", "uploader", "My video was approved"),
         NotificationType("video.rejected", "uploader", "My video was rejected"),
         NotificationType("video.moved", "uploader", "My video was moved to another category"),
+        # Per person, like the uploader's: the one it was shared with (services/grants.py).
+        NotificationType("video.shared", "uploader", "Someone shared a video with me"),
         NotificationType("video.awaiting", "moderators", "A video awaits my decision", digest=True),
         NotificationType(
             "video.published",

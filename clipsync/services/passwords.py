@@ -139,12 +139,12 @@ async def _check_current(accounts: AccountService, user: User, current: str, add
     if not accounts.in_flight.enter(*places):
         raise TooManyRequests(TOO_MANY_AT_ONCE, retry_after=1)
     try:
-        wait = accounts.address_attempts.reserve(address)
+        wait = await accounts.address_attempts.take(address)
         if wait:
             raise TooManyRequests(TOO_MANY_FROM_ADDRESS, retry_after=wait)
         reservation = await accounts.throttle.reserve(user.email, address, datetime.now(UTC))
         if reservation.retry_after:
-            accounts.address_attempts.release(address)  # refused unchecked: no guess
+            await accounts.address_attempts.give_back(address)  # refused unchecked: no guess
             raise TooManyRequests(TOO_MANY_FOR_EMAIL, retry_after=reservation.retry_after)
         right = await asyncio.to_thread(accounts.auth.check_password, current, user.password_hash)
         if not right:
@@ -153,7 +153,7 @@ async def _check_current(accounts: AccountService, user: User, current: str, add
                 changes["locked_until"] = reservation.wait_until
             await User.filter(id=user.id).update(**changes)
             raise BadRequest(WRONG_CURRENT, details={"field": "currentPassword"})
-        accounts.address_attempts.release(address)
+        await accounts.address_attempts.give_back(address)
         await accounts.throttle.clear(user.email, address)
     finally:
         accounts.in_flight.leave(*places)

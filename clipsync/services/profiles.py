@@ -9,8 +9,8 @@
   the header before anything is decoded (a decompression bomb is refused unread), the
   first frame is turned upright (EXIF orientation), cropped to a square and written
   anew as a `AVATAR_SIZE` WebP: EXIF, GPS, comments and any trailing payload are left
-  behind. Each upload gets a new key (storage/keys.py `avatar_key`), so its URL
-  changes and browsers may cache it.
+  behind (`media/images.py`, which video posters share). Each upload gets a new key
+  (storage/keys.py `avatar_key`), so its URL changes and browsers may cache it.
 - Email: a change is asked with the current password (checked within the sign-in
   limits, as a password change is) and made only when the single-use link mailed to
   the new address is used, within `EMAIL_LINK_HOURS`. The old address then gets a
@@ -23,14 +23,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import io
 import logging
 import secrets
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from PIL import Image, ImageOps, UnidentifiedImageError
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -41,9 +39,9 @@ from clipsync.errors import (
     NotFound,
     PayloadTooLarge,
     TooManyRequests,
-    UnsupportedUpload,
     ValidationFailed,
 )
+from clipsync.media import images
 from clipsync.models import User
 from clipsync.models.email_changes import EmailChange
 from clipsync.services import notifications
@@ -58,11 +56,9 @@ log = logging.getLogger(__name__)
 
 MAX_DISPLAY_NAME = 80
 
-AVATAR_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+AVATAR_FORMATS = images.IMAGE_FORMATS
 MAX_AVATAR_BYTES = 5 * 1024 * 1024
-# A 24-megapixel photo fits; past this, decoding alone could take far more memory
-# than the file's size suggests (a decompression bomb).
-MAX_AVATAR_PIXELS = 6000 * 4000
+MAX_AVATAR_PIXELS = images.MAX_PIXELS
 AVATAR_SIZE = 256
 AVATAR_TYPE = "image/webp"
 
@@ -130,51 +126,17 @@ def too_large() -> PayloadTooLarge:
 
 async def read_bounded(chunks: AsyncIterator[bytes], limit: int = MAX_AVATAR_BYTES) -> bytes:
     """The chunks joined, refused as soon as they pass `limit` bytes."""
-    data = bytearray()
-    async for chunk in chunks:
-        data += chunk
-        if len(data) > limit:
-            raise too_large()
-    return bytes(data)
+    return await images.read_bounded(chunks, limit, too_large)
 
 
-NOT_AN_IMAGE = "This file is not an image ClipSync can use: send a JPEG, PNG, WebP or GIF."
-TOO_MANY_PIXELS = (
-    f"This image has too many pixels: avatars can have at most "
-    f"{MAX_AVATAR_PIXELS // 1_000_000} million. Send a smaller one."
-)
+NOT_AN_IMAGE = images.NOT_AN_IMAGE
+TOO_MANY_PIXELS = images.too_many_pixels("avatars")
 
 
 def render_avatar(data: bytes) -> bytes:
-    """A square `AVATAR_SIZE` WebP made from the image in `data` (see the module docstring).
-
-    Raises `UnsupportedUpload` for anything that is not one whole image of
-    `AVATAR_FORMATS`, or one with more than `MAX_AVATAR_PIXELS` pixels.
-    """
-    try:
-        with Image.open(io.BytesIO(data), formats=AVATAR_FORMATS) as image:
-            # The size comes from the header: nothing has been decoded yet.
-            width, height = image.size
-            if width * height > MAX_AVATAR_PIXELS:
-                raise UnsupportedUpload(TOO_MANY_PIXELS)
-            image.seek(0)  # an animated GIF or WebP: its first frame
-            image.load()
-            upright = ImageOps.exif_transpose(image)
-            mode = "RGBA" if "A" in upright.getbands() or "transparency" in upright.info else "RGB"
-            square = ImageOps.fit(upright.convert(mode), (AVATAR_SIZE, AVATAR_SIZE))
-    except Image.DecompressionBombError:
-        # Pillow's own limit (Image.MAX_IMAGE_PIXELS, checked on opening) is far above
-        # ours: it catches the absurd ones before `image.size` is even read.
-        raise UnsupportedUpload(TOO_MANY_PIXELS) from None
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        log.info("avatar refused: %s", error)
-        raise UnsupportedUpload(NOT_AN_IMAGE) from None
-    # A new image holds pixels only: no EXIF, ICC, comments or text chunks come along.
-    clean = Image.new(mode, square.size)
-    clean.paste(square)
-    out = io.BytesIO()
-    clean.save(out, "WEBP", quality=85, method=4)
-    return out.getvalue()
+    """A square `AVATAR_SIZE` WebP made from the image in `data` (see the module docstring
+    and `media/images.py`)."""
+    return images.render(data, (AVATAR_SIZE, AVATAR_SIZE), "WEBP", "avatars")
 
 
 async def set_avatar(storage: object, user: User, chunks: AsyncIterator[bytes]) -> User:

@@ -4,12 +4,15 @@ Three limits, each counted when an attempt *starts*, before its password is chec
 so that many attempts sent at the same moment are counted like the same attempts
 sent one after the other:
 
-- `AttemptWindow`: sign-in attempts per client address in a sliding window. Kept in
-  memory, so each server worker counts on its own; checking and counting happen
-  without an `await` in between, which makes them atomic within a worker.
-- `InFlight`: attempts being checked right now, per key (an address, an email). Also
-  per worker and in memory: it bounds the bcrypt work a burst can cost, not the
-  number of guesses.
+- `AttemptWindow`: sign-in attempts per client address in a sliding window. With a
+  Redis queue (`[queue] backend = "redis"`) in Redis (`SharedAttemptWindow`), so
+  every worker of every host counts one address together, atomically (a script);
+  otherwise in memory, each worker on its own, checking and counting without an
+  `await` in between. When Redis does not answer, the worker counts in memory.
+  `address_window` picks.
+- `InFlight`: attempts being checked right now, per key (an address, an email). Per
+  worker and in memory on purpose: it bounds the bcrypt work a burst can cost that
+  worker's CPU, not the number of guesses.
 - `SignInThrottle`: failures per email and client address, in the database so every
   worker and host shares them. After `max_failed_logins` failures that address must
   wait between tries, longer after each further failure; the same email from another
@@ -18,16 +21,22 @@ sent one after the other:
 
 from __future__ import annotations
 
+import logging
 import time
+import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from tortoise.transactions import in_transaction
 
 from clipsync.models import SignInFailures
-from clipsync.settings import AuthSettings
+from clipsync.settings import AuthSettings, Settings
+
+log = logging.getLogger(__name__)
 
 
 class AttemptWindow:
@@ -68,12 +77,79 @@ class AttemptWindow:
         if attempts:
             attempts.pop()
 
+    async def take(self, key: str) -> int:
+        """`reserve`, with the interface of `SharedAttemptWindow`."""
+        return self.reserve(key)
+
+    async def give_back(self, key: str) -> None:
+        """`release`, with the interface of `SharedAttemptWindow`."""
+        self.release(key)
+
     def retry_after(self, key: str) -> int:
         """Seconds until `key` may try again; 0 when it may now."""
         attempts = self._recent(key)
         if len(attempts) < self.limit:
             return 0
         return max(1, int(attempts[-self.limit] + self.window - self.clock()) + 1)
+
+
+class SharedAttemptWindow:
+    """`AttemptWindow` in Redis: one count per address for every process and host.
+
+    Each address is a sorted set of its attempts (scored by Redis's clock in ms, so
+    hosts whose clocks drift still agree), trimmed, counted and added to in one
+    script. Redis errors fall back to `local`, this worker's own count.
+    """
+
+    PREFIX = "clipsync:sign-in:address:"
+    RESERVE = """
+        local t = redis.call('TIME')
+        local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        local limit, window = tonumber(ARGV[1]), tonumber(ARGV[2])
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - window)
+        if redis.call('ZCARD', KEYS[1]) < limit then
+            redis.call('ZADD', KEYS[1], now, ARGV[3])
+            redis.call('PEXPIRE', KEYS[1], window)
+            return 0
+        end
+        local oldest = redis.call('ZRANGE', KEYS[1], -limit, -limit, 'WITHSCORES')
+        return math.max(1, math.floor((tonumber(oldest[2]) + window - now) / 1000) + 1)
+    """
+
+    def __init__(self, url: str, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self.local = AttemptWindow(limit, window)
+        self._redis = aioredis.Redis.from_url(url)
+        self._reserve = self._redis.register_script(self.RESERVE)
+
+    async def take(self, key: str) -> int:
+        """Count an attempt for `key` now; 0, or the seconds to wait when at the limit."""
+        try:
+            wait = await self._reserve(
+                keys=[self.PREFIX + key],
+                args=[self.limit, int(self.window * 1000), uuid.uuid4().hex],
+            )
+        except RedisError as exc:
+            log.warning("sign-in attempts counted in this worker only: Redis: %s", exc)
+            return self.local.reserve(key)
+        return int(wait)
+
+    async def give_back(self, key: str) -> None:
+        """Take back the latest attempt of `key`: it succeeded, so it was no guess."""
+        try:
+            await self._redis.zpopmax(self.PREFIX + key)
+        except RedisError:
+            self.local.release(key)
+
+
+def address_window(settings: Settings) -> AttemptWindow | SharedAttemptWindow:
+    """Attempts per client address: shared in Redis when the queue is there, else per worker."""
+    limit = settings.auth.max_failed_logins_per_address
+    window = settings.auth.address_window_minutes * 60
+    if settings.queue.backend == "redis":
+        return SharedAttemptWindow(settings.queue.redis_url.reveal(), limit, window)
+    return AttemptWindow(limit, window)
 
 
 class InFlight:

@@ -1,5 +1,7 @@
 """Housekeeping each job consumer runs when it starts and every
-`[queue] reaper_interval_seconds`.
+`[queue] reaper_interval_seconds`: what concerns its own host every time, what
+concerns the whole install when it is this consumer's turn (`cluster_turn`, once per
+interval for all hosts together; see `reap`).
 
 - A video left in PROCESSING that no job works on is queued again, unless a job for
   it is already waiting in the queue: its lease was not renewed for
@@ -39,10 +41,10 @@ from tortoise.expressions import Q
 from clipsync.backup import schedule as backups
 from clipsync.jobs.liveness import lease_holder
 from clipsync.models import ResumableUpload, Video, VideoStatus
-from clipsync.services import site_alerts
+from clipsync.services import chunk_jobs, site_alerts
 from clipsync.services.notifications import prune_read, queue_lost_deliveries
 from clipsync.services.resumable import ResumableService
-from clipsync.services.transcoding import JobContext, stale_before
+from clipsync.services.transcoding import CHUNKS_LEASE, JobContext, stale_before
 from clipsync.settings import Settings
 from clipsync.storage import keys
 
@@ -74,6 +76,8 @@ async def requeue_stalled(
     candidates = []
     for row in rows:
         lease, beat = row["worker_lease"], row["heartbeat_at"]
+        if lease and lease.startswith(CHUNKS_LEASE):
+            continue  # its chunks have leases of their own: `chunk_jobs.reap`
         if beat is None or beat < stale:
             candidates.append((row["id"], lease, [unrenewed]))
         elif lease and _holder_gone(ctx, lease):
@@ -201,15 +205,45 @@ async def delete_expired_resumable_uploads(ctx: JobContext) -> int:
     return await ResumableService(ctx.settings, ctx.backends.storage).delete_expired()
 
 
+# The claim (`site_alerts.claim`) that gives one consumer of the install a round's
+# install-wide duties.
+CLUSTER_CLAIM = "reaper"
+
+
+async def cluster_turn(settings: Settings, now: datetime | None = None) -> bool:
+    """Whether this round's install-wide duties are this consumer's: at most one
+    consumer of the whole install takes them per `[queue] reaper_interval_seconds`
+    (a little less, so that clocks and start times that drift never skip a round)."""
+    every = timedelta(seconds=settings.queue.reaper_interval_seconds * 0.8)
+    return await site_alerts.claim(CLUSTER_CLAIM, now, every)
+
+
 async def reap(
-    ctx: JobContext, enqueue: Callable[[uuid.UUID], Any], queued: Callable[[], set[str]]
+    ctx: JobContext,
+    enqueue: Callable[[uuid.UUID], Any],
+    queued: Callable[[], set[str]],
+    *,
+    cluster: bool = True,
 ) -> dict[str, int]:
-    """One round of housekeeping; returns how many things each step handled."""
-    return {
+    """One round of housekeeping; returns how many things each step handled.
+
+    Every consumer, on every host, does the host's own part each round: the videos
+    of its dead consumers (seen at once by their locks; a requeue is one conditional
+    update, so two reapers never queue a video twice) and its leftover folders.
+    `cluster` adds the install-wide duties on the shared database and store, which
+    one consumer of the install does per round (`cluster_turn`).
+    """
+    done = {
         "requeued": len(await requeue_stalled(ctx, enqueue, queued)),
+        # The chunks of chunked transcodes, as `requeue_stalled` for videos.
+        "chunks": await chunk_jobs.reap(ctx, queued),
+        "leftovers": await delete_leftovers(ctx),
+    }
+    if not cluster:
+        return done
+    return done | {
         "abandoned": await delete_abandoned_uploads(ctx),
         "expired": await delete_expired_resumable_uploads(ctx),
-        "leftovers": await delete_leftovers(ctx),
         "notifications": await prune_read(ctx.settings.notifications.keep_read_days),
         "deliveries": await queue_lost_deliveries(),
         "alerts": int(await site_alerts.check_storage(ctx.settings, ctx.backends.storage)),

@@ -1,25 +1,33 @@
 """Resumable uploads (tus 1.0): their state and their bytes, without the HTTP.
 
-An upload's bytes wait in a folder of its own under `[uploads] resumable_dir`:
+Where an upload's bytes wait depends on the storage:
 
-- with storage that assembles objects from parts (`MultipartStorage`, the `s3`
-  backend), as `part-00001`, `part-00002`…, each `part_size` bytes but the last; a
-  part is sent to the store as soon as it is full, and its file is deleted once the
-  row records it. At most one part per upload waits on disk, and memory holds a few
-  MiB of incoming bytes plus the parts being sent;
-- otherwise as one file, `data`, that the store takes over when it is complete
-  (`AdoptingStorage.adopt_file`: a rename for local storage), or copies.
+- Storage that assembles objects from parts (`MultipartStorage`, the `s3` backend)
+  holds every byte of the upload, so the next request may reach any web host. Each
+  `part_size` bytes are sent as a part as soon as they have arrived; when a request
+  ends, the bytes after the last full part (less than a part) go to the store as
+  one object, the upload's *tail* (`tail_key`). The row records the stored parts,
+  the offset they and the tail add up to, and the SHA-256 state at that offset: it
+  is the truth, and never promises a byte the store does not hold. A request fetches
+  the tail into a scratch folder of its own under `[uploads] resumable_dir`, appends
+  to it, and deletes the folder when it ends; at most one part per upload waits on
+  disk, and memory holds a few MiB of incoming bytes plus the parts being sent. A
+  request cut off by a crash loses what arrived after its last stored part: the
+  offset the next HEAD answers is lower, and the client sends those bytes again.
+- Otherwise the bytes wait as one file, `data`, in the upload's folder on this
+  host, which the store takes over when it is complete (`AdoptingStorage.adopt_file`:
+  a rename for local storage), or copies. The file is the truth; the row is a
+  checkpoint saved every `CHECKPOINT_BYTES` and when a request ends, and after a
+  crash the SHA-256 saved with it is brought forward over the bytes staged after it
+  (see `services/checksums.py`). Like local storage itself, this serves one host:
+  several web hosts need object storage (`clipsync doctor` says so).
 
-The row (`ResumableUpload`) is a checkpoint, saved every `CHECKPOINT_BYTES`, when a
-part is stored and when a request ends (also when the client goes away), never per
-chunk. After a crash the files on disk and the parts recorded as stored are trusted:
-the offset is what they add up to, and the SHA-256 saved with the checkpoint is
-brought forward over the bytes staged after it (see `services/checksums.py`), so the
-finished video's checksum never needs the file read back from the store.
+Either way the finished video's checksum never needs the file read back.
 
-One request at a time writes to an upload: it holds an exclusive `flock` on the
-upload's `lock` file, which the kernel releases when the process dies, so several
-server workers (and a restart) never corrupt an upload or leave it locked.
+One request at a time writes to an upload. With parts, it holds the upload's lease
+in the database (`resumable_lease`), which every host sees; with one file, an
+exclusive `flock` on the upload's `lock` file, which the kernel releases when the
+process dies.
 """
 
 from __future__ import annotations
@@ -31,43 +39,35 @@ import logging
 import shutil
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from clipsync.backends import AdoptingStorage, MultipartStorage, StorageBackend
 from clipsync.errors import (
     BadRequest,
-    ChecksumMismatch,
     Conflict,
     Gone,
     NotFound,
     UnsupportedUpload,
 )
 from clipsync.models import ResumableUpload, User, Video
-from clipsync.services import disk_space, quotas
+from clipsync.services import disk_space, quotas, resumable_lease
 from clipsync.services.checksums import Sha256
-from clipsync.services.resumable_staging import Sink, Stage, UploadLock
+from clipsync.services.resumable_lease import UploadLease
+from clipsync.services.resumable_session import (
+    PARTS_IN_FLIGHT,
+    Checksum,
+    Lock,
+    Progress,
+    Session,
+    tail_key,
+)
+from clipsync.services.resumable_staging import Stage, UploadLock
 from clipsync.services.uploads import record_upload, too_large
 from clipsync.settings import Settings
 from clipsync.storage import keys
 
 log = logging.getLogger(__name__)
-
-MiB = 1024 * 1024
-# Incoming bytes gathered before one write (and hash) on a worker thread.
-WRITE_SIZE = 2 * MiB
-# Without parts to record, the row is saved at least this often during a request.
-CHECKPOINT_BYTES = 64 * MiB
-# Parts of one upload being sent to the store at once.
-PARTS_IN_FLIGHT = 2
-
-
-@dataclass(frozen=True)
-class Checksum:
-    """An `Upload-Checksum` header: the request body's expected SHA-256."""
-
-    digest: bytes
 
 
 def byte_count(value: str | None) -> int | None:
@@ -124,16 +124,6 @@ def parse_checksum(header: str | None) -> Checksum | None:
     return Checksum(digest)
 
 
-@dataclass
-class Progress:
-    """What the lock holder knows of an upload: the truth, ahead of the row."""
-
-    offset: int
-    sha256: Sha256 | None
-    # part number -> (etag, size), stored in the store.
-    stored: dict[int, tuple[str, int]] = field(default_factory=dict)
-
-
 class ResumableService:
     def __init__(self, settings: Settings, storage: StorageBackend) -> None:
         self.settings = settings
@@ -179,7 +169,8 @@ class ResumableService:
             sha256_state=Sha256().state(),
             expires_at=self._expiry(),
         )
-        await asyncio.to_thread(self._folder(upload).mkdir, parents=True, exist_ok=True)
+        if not self.multipart:
+            await asyncio.to_thread(self._folder(upload).mkdir, parents=True, exist_ok=True)
         log.info("resumable upload %s of user %s: %d bytes", upload.id, owner.id, length)
         return upload
 
@@ -197,9 +188,13 @@ class ResumableService:
         return upload
 
     async def status(self, owner: User, upload_id: str) -> ResumableUpload:
-        """The upload with its true offset (brought up to date from disk when nobody writes)."""
+        """The upload with its true offset.
+
+        With parts, the row's (every byte it counts is in the store); with one file,
+        brought up to date from disk when nobody writes.
+        """
         upload = await self.get(owner, upload_id)
-        if upload.finished:
+        if upload.finished or self.multipart:
             return upload
         try:
             lock = UploadLock(self._folder(upload))
@@ -208,7 +203,7 @@ class ResumableService:
         try:
             await self._recover(upload)
         finally:
-            lock.release()
+            await lock.release()
         return upload
 
     async def patch(
@@ -229,7 +224,7 @@ class ResumableService:
         declared = int(content_length) if content_length and content_length.isdigit() else 0
         if offset + declared > upload.length:
             raise BadRequest("The request body goes beyond Upload-Length.")
-        lock = UploadLock(self._folder(upload))
+        lock = await self.lock(upload)
         try:
             progress = await self._recover(upload)
             if progress.offset != offset:
@@ -240,7 +235,7 @@ class ResumableService:
             session = Session(self, upload, progress, lock, checksum)
             await asyncio.to_thread(session.open)
         except BaseException:
-            lock.release()
+            await self._let_go(upload, lock)
             raise
         error: BaseException | None = None
         try:
@@ -257,8 +252,7 @@ class ResumableService:
 
     async def terminate(self, owner: User, upload_id: str) -> None:
         upload = await self.get(owner, upload_id)
-        lock = UploadLock(self._folder(upload))
-        await self.discard(upload, lock)
+        await self.discard(upload, await self.lock(upload))
 
     async def delete_expired(self) -> int:
         """Delete every expired upload that no request is writing to; return how many."""
@@ -268,7 +262,7 @@ class ResumableService:
                 await upload.delete()  # the video lives on; only the record goes
                 continue
             try:
-                lock = UploadLock(self._folder(upload))
+                lock = await self.lock(upload)
             except Conflict:
                 continue
             await self.discard(upload, lock)
@@ -276,19 +270,37 @@ class ResumableService:
             count += 1
         return count
 
-    async def discard(self, upload: ResumableUpload, lock: UploadLock) -> None:
+    async def discard(self, upload: ResumableUpload, lock: Lock) -> None:
         """Delete an unfinished upload's bytes, staged and stored, and its row."""
         try:
             if upload.multipart_id and not upload.finished:
                 await self.storage.abort_multipart(  # type: ignore[attr-defined]
                     upload.storage_key, upload.multipart_id
                 )
+            if self.multipart and not upload.finished:
+                await self.storage.delete_prefix(tail_key(upload))
             await asyncio.to_thread(shutil.rmtree, self._folder(upload), True)
             await upload.delete()
         finally:
-            lock.release()
+            await lock.release()
+        if self.multipart:
+            await resumable_lease.forget(upload.id)
 
     # -- internals ---------------------------------------------------------------------------
+
+    async def lock(self, upload: ResumableUpload) -> Lock:
+        """Hold the upload for one request (raises Conflict while another holds it)."""
+        if self.multipart:
+            return await UploadLease.take(upload.id)
+        return UploadLock(self._folder(upload))
+
+    async def _let_go(self, upload: ResumableUpload, lock: Lock) -> None:
+        """End a request's hold; with parts, its scratch folder goes too."""
+        try:
+            if self.multipart:
+                await asyncio.to_thread(shutil.rmtree, self._folder(upload), True)
+        finally:
+            await lock.release()
 
     def _folder(self, upload: ResumableUpload) -> Path:
         return self.root / str(upload.id)
@@ -301,7 +313,9 @@ class ResumableService:
         return Stage(self._folder(upload), part_size)
 
     async def _recover(self, upload: ResumableUpload) -> Progress:
-        """Square the row with the disk (lock held): the staged files and stored parts win."""
+        """What the upload holds (lock held), staged here for the request to append to."""
+        if self.multipart:
+            return await self._fetch_tail(upload)
         progress = await asyncio.to_thread(self._reconcile, upload)
         state = progress.sha256.state() if progress.sha256 else None
         if progress.offset != upload.offset or state != upload.sha256_state:
@@ -320,33 +334,54 @@ class ResumableService:
         return progress
 
     def _reconcile(self, upload: ResumableUpload) -> Progress:
+        """Square the row with the staged file: the file wins (one file, this host)."""
         stage = self.stage(upload)
         stage.folder.mkdir(parents=True, exist_ok=True)
-        stored = {int(n): (str(etag), int(size)) for n, etag, size in upload.parts}
-        total, number = 0, 1
-        while True:
-            size = stored[number][1] if number in stored else stage.size(number)
-            if size is None:
-                break
-            total += size
-            if stage.part_size is None or size < stage.part_size:
-                break
-            number += 1
-        total = min(total, upload.length)
+        total = min(stage.size(1) or 0, upload.length)
         stage.truncate(total)  # anything after the last consistent byte goes
-        for recorded in stored:  # staged copies of parts already stored are leftovers
-            stage.path(recorded).unlink(missing_ok=True)
         sha256 = Sha256.resume(upload.sha256_state)
-        stored_end = max(stored, default=0) * (stage.part_size or 0)
-        if sha256 is None or not stored_end <= upload.offset <= total:
+        if sha256 is None or not upload.offset <= total:
             # The saved progress does not fit what is on disk (the machine crashed, or
-            # there is no libcrypto): hash again what is here, when that is everything.
-            sha256, start = (None if stored else Sha256()), 0
+            # there is no libcrypto): hash again what is here.
+            sha256, start = Sha256(), 0
         else:
             start = upload.offset
-        if sha256 is not None:
-            stage.hash_range(sha256, start, total)
-        return Progress(total, sha256, stored)
+        stage.hash_range(sha256, start, total)
+        return Progress(total, sha256)
+
+    async def _fetch_tail(self, upload: ResumableUpload) -> Progress:
+        """With parts: the row's progress, and its tail fetched into a fresh scratch folder."""
+        stage = self.stage(upload)
+        await asyncio.to_thread(shutil.rmtree, stage.folder, True)
+        await asyncio.to_thread(stage.folder.mkdir, parents=True, exist_ok=True)
+        stored = {int(n): (str(etag), int(size)) for n, etag, size in upload.parts}
+        progress = Progress(upload.offset, Sha256.resume(upload.sha256_state), stored)
+        if upload.offset == 0:
+            progress.sha256 = Sha256()
+        if upload.multipart_id and await self.storage.size(upload.storage_key) == upload.length:
+            # A request joined the parts but was cut off before it recorded so.
+            progress.offset, progress.sha256 = upload.length, None
+            await self.finish(upload, progress)
+            return progress
+        stored_end = sum(size for _, size in progress.stored_prefix().values())
+        tail = upload.offset - stored_end
+        if tail > 0 and await self._download(tail_key(upload), stage.path(len(stored) + 1), tail):
+            return progress
+        if tail > 0:
+            log.warning("resumable upload %s: its tail is missing from the store", upload.id)
+            upload.offset, upload.sha256_state = stored_end, None
+            await upload.save(update_fields=["offset", "sha256_state", "updated_at"])
+            progress.offset, progress.sha256 = stored_end, None
+        return progress
+
+    async def _download(self, key: str, path: Path, length: int) -> bool:
+        """Copy the first `length` bytes of `key` to `path`; False when the store has fewer."""
+        got = 0
+        with path.open("wb") as fh:
+            async for chunk in self.storage.read(key, 0, length - 1):
+                await asyncio.to_thread(fh.write, chunk)
+                got += len(chunk)
+        return got == length
 
     async def _store_staged(self, upload: ResumableUpload, progress: Progress) -> None:
         """Send every staged part not stored yet (multipart storage), one after another."""
@@ -396,146 +431,8 @@ class ResumableService:
         upload.sha256_state = None
         upload.expires_at = self._expiry()
         await upload.save()
+        if self.multipart:
+            await self.storage.delete_prefix(tail_key(upload))
         await asyncio.to_thread(shutil.rmtree, stage.folder, True)
         log.info("resumable upload %s finished: video %s", upload.id, video.id)
         return video
-
-
-class Session:
-    """One PATCH request, holding the upload's lock from start to end."""
-
-    def __init__(
-        self,
-        service: ResumableService,
-        upload: ResumableUpload,
-        progress: Progress,
-        lock: UploadLock,
-        checksum: Checksum | None,
-    ) -> None:
-        self.service = service
-        self.upload = upload
-        self.progress = progress
-        self.lock = lock
-        self.checksum = checksum
-        self.stage = service.stage(upload)
-        self.start = progress.offset
-        self.start_sha256 = progress.sha256.copy() if progress.sha256 and checksum else None
-        self.checkpointed = progress.offset
-        self.sending: dict[int, asyncio.Task[str]] = {}
-        self.filled: list[int] = []
-        self.saving = asyncio.Lock()
-        self.sink: Sink | None = None
-
-    def open(self) -> None:
-        self.sink = Sink(self.stage, self.start, self.progress.sha256, self.checksum is not None)
-
-    async def pump(self, body: AsyncIterator[bytes]) -> None:
-        """Stage the body as it arrives: a write on a thread overlaps the next read."""
-        assert self.sink is not None
-        room = self.upload.length - self.start
-        batch: list[bytes] = []
-        gathered = 0
-        writing: asyncio.Future[list[int]] | None = None
-        try:
-            async for chunk in body:
-                if len(chunk) > room:
-                    raise BadRequest("The request body goes beyond Upload-Length.")
-                room -= len(chunk)
-                batch.append(chunk)
-                gathered += len(chunk)
-                if gathered >= WRITE_SIZE:
-                    if writing is not None:
-                        await self._wrote(await writing)
-                    writing = asyncio.ensure_future(asyncio.to_thread(self.sink.write, batch))
-                    batch, gathered = [], 0
-        finally:
-            # Whatever happens, what was read is staged (`end` may discard it).
-            if writing is not None:
-                await self._wrote(await asyncio.shield(writing))
-            if batch:
-                await self._wrote(await asyncio.to_thread(self.sink.write, batch))
-
-    async def _wrote(self, filled: list[int]) -> None:
-        self.filled.extend(filled)
-        if self.checksum is not None:
-            return  # nothing leaves the stage until the checksum is verified
-        await self._send_filled()
-        assert self.sink is not None
-        if not self.service.multipart and self.sink.offset - self.checkpointed >= CHECKPOINT_BYTES:
-            await self._checkpoint()
-
-    async def _send_filled(self, limit: int = PARTS_IN_FLIGHT) -> None:
-        while self.filled:
-            while len(self.sending) >= limit:
-                await asyncio.wait(list(self.sending.values()), return_when=asyncio.FIRST_COMPLETED)
-                await self._collect()
-            number = self.filled.pop(0)
-            if self.upload.multipart_id is None:
-                self.upload.multipart_id = await self.service.storage.create_multipart(  # type: ignore[attr-defined]
-                    self.upload.storage_key, self.upload.content_type or None
-                )
-                await self.upload.save(update_fields=["multipart_id", "updated_at"])
-            self.sending[number] = asyncio.create_task(
-                self.service.storage.upload_part(  # type: ignore[attr-defined]
-                    self.upload.storage_key,
-                    self.upload.multipart_id,
-                    number,
-                    self.stage.path(number),
-                )
-            )
-
-    async def _collect(self) -> None:
-        """Record the parts that were stored, then drop their staged files."""
-        done = [n for n, task in self.sending.items() if task.done()]
-        if not done:
-            return
-        for number in done:
-            etag = self.sending.pop(number).result()
-            self.progress.stored[number] = (etag, self.stage.size(number) or 0)
-        await self._checkpoint()
-        for number in done:
-            await asyncio.to_thread(self.stage.path(number).unlink, True)
-
-    async def _checkpoint(self) -> None:
-        assert self.sink is not None
-        async with self.saving:
-            offset = self.sink.offset
-            sha256 = self.sink.sha256
-            self.upload.offset = offset
-            self.upload.sha256_state = sha256.state() if sha256 else None
-            self.upload.parts = [[n, e, s] for n, (e, s) in sorted(self.progress.stored.items())]
-            self.upload.expires_at = self.service._expiry()
-            await self.upload.save(
-                update_fields=["offset", "sha256_state", "parts", "expires_at", "updated_at"]
-            )
-            self.checkpointed = offset
-
-    async def end(self, error: BaseException | None) -> None:
-        """Verify, store what is due, checkpoint, maybe finish; always release the lock."""
-        assert self.sink is not None
-        try:
-            await asyncio.to_thread(self.sink.close)
-            if self.checksum is not None:
-                body = self.sink.body
-                if error is not None or body is None or body.digest() != self.checksum.digest:
-                    await asyncio.to_thread(self.stage.truncate, self.start)
-                    self.sink.offset = self.start
-                    self.sink.sha256 = self.start_sha256
-                    self.filled.clear()
-                    if error is None:
-                        error = ChecksumMismatch()
-                        raise error
-                    return
-            await self._send_filled()
-            if self.sending:
-                await asyncio.wait(list(self.sending.values()))
-                await self._collect()
-            await self._checkpoint()
-            self.progress.offset = self.sink.offset
-            self.progress.sha256 = self.sink.sha256
-            if self.sink.offset == self.upload.length and error is None:
-                await self.service.finish(self.upload, self.progress)
-        finally:
-            for task in self.sending.values():
-                task.cancel()
-            self.lock.release()

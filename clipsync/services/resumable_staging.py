@@ -1,7 +1,10 @@
-"""The files of a resumable upload on local disk, and the lock on them.
+"""The files of a resumable upload on local disk, and the `flock` on them.
 
 The blocking side of `clipsync.services.resumable`: everything here runs on a worker
-thread (or is quick), never holding the event loop for a write.
+thread (or is quick), never holding the event loop for a write. With storage that
+assembles objects from parts, these files are one request's scratch space (the
+store holds every byte a later request needs, see `resumable.py`); otherwise they
+are the upload itself, on this host.
 """
 
 from __future__ import annotations
@@ -74,13 +77,18 @@ class Stage:
 
 
 class Sink:
-    """Appends a request's bytes to the stage, hashing them; runs on a worker thread."""
+    """Appends a request's bytes to the stage, hashing them; runs on a worker thread.
+
+    `boundaries` keeps the saved SHA-256 state at the end of each part this request
+    filled, so the upload's row can record a checkpoint at any stored part's end.
+    """
 
     def __init__(self, stage: Stage, offset: int, sha256: Sha256 | None, verify: bool) -> None:
         self.stage = stage
         self.offset = offset
         self.sha256 = sha256
         self.body = hashlib.sha256() if verify else None
+        self.boundaries: dict[int, str | None] = {}
         self.number, position = stage.locate(offset)
         self.fd = self._open(self.number, position)
 
@@ -93,13 +101,14 @@ class Sink:
     def write(self, chunks: list[bytes]) -> list[int]:
         """Append `chunks`; return the numbers of the parts this filled."""
         for chunk in chunks:
-            if self.sha256 is not None:
-                self.sha256.update(chunk)
             if self.body is not None:
                 self.body.update(chunk)
         filled: list[int] = []
         part_size = self.stage.part_size
         if part_size is None:
+            for chunk in chunks:
+                if self.sha256 is not None:
+                    self.sha256.update(chunk)
             _write_all(self.fd, chunks)  # type: ignore[arg-type]
             self.offset += sum(len(c) for c in chunks)
             return filled
@@ -107,7 +116,12 @@ class Sink:
         room = part_size - self.offset % part_size
         for chunk in chunks:
             view = memoryview(chunk)
+            if self.sha256 is not None and len(view) < room:
+                self.sha256.update(chunk)  # the usual case: no part ends in this chunk
             while len(view) >= room:
+                if self.sha256 is not None:
+                    self.sha256.update(bytes(view[:room]))
+                    self.boundaries[self.number] = self.sha256.state()
                 batch.append(view[:room])
                 _write_all(self.fd, batch)
                 self.offset += sum(len(b) for b in batch)
@@ -117,6 +131,8 @@ class Sink:
                 self.number += 1
                 self.fd = self._open(self.number, 0)
                 room = part_size
+                if self.sha256 is not None and 0 < len(view) < room:
+                    self.sha256.update(bytes(view))
             if len(view):
                 batch.append(view)
                 room -= len(view)
@@ -142,7 +158,7 @@ class UploadLock:
                 "Another request is sending bytes to this upload; try again when it ends."
             ) from None
 
-    def release(self) -> None:
+    async def release(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)  # closing releases the lock
             self.fd = -1

@@ -1,8 +1,15 @@
-"""Full-text search over video titles and descriptions, ranked, within the visibility rule.
+"""Full-text search over a video's title, description, tags and uploader's name, with
+stemming ("demos" finds "Demo"), ranked, within the visibility rule.
 
-SQLite uses an FTS5 index (`videos_fts`, kept in step with `videos` by triggers);
-PostgreSQL uses its own text search on an expression index. Both are created by
-the migration that introduced search. One query finds the matches, keeps those the
+The index is the table `video_search`, made by migration 13 and kept in step by
+triggers on every write to the videos, their tags and their uploaders' names:
+SQLite's FTS5 with the porter stemmer (English only, whatever `[search] language`
+says), PostgreSQL's text search in the configuration `[search] language` names
+(`use_language` sets it at start-up and rebuilds the index when it changed). A title
+weighs most, then tags, the uploader's name, the description. Every word must match,
+as a prefix of a word of the video once both are stemmed.
+
+One query finds the matches, keeps those the
 caller may see (the rule as SQL, `services.videos.visibility_sql`), ranks them and
 counts them (a window count over the same rows), and returns one page of ids: no row
 the caller may not see leaves the database, and no match is left out for a cap.
@@ -14,11 +21,16 @@ would save nothing.
 
 from __future__ import annotations
 
+import logging
 import re
 
-from clipsync.errors import ValidationFailed
+from tortoise.transactions import in_transaction
+
+from clipsync.errors import ConfigError, ValidationFailed
 from clipsync.models import User, Video
 from clipsync.services.videos import ALL, Page, in_order, placeholders, visibility_sql
+
+log = logging.getLogger(__name__)
 
 MAX_QUERY = 200
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -28,24 +40,52 @@ WORD = re.compile(r"\w+", re.UNICODE)
 # bm25() cannot be read from inside a window query, hence the materialised matches.
 SQLITE = """
 WITH hits AS MATERIALIZED (
-  SELECT v.id, v.created_at, bm25(videos_fts, 10.0, 1.0) AS rank
-  FROM videos_fts JOIN videos v ON v.rowid = videos_fts.rowid
-  WHERE videos_fts MATCH {match} AND {visible}
+  SELECT v.id, v.created_at, bm25(video_search, 10.0, 1.0, 5.0, 2.0) AS rank
+  FROM video_search JOIN videos v ON v.rowid = video_search.rowid
+  WHERE video_search MATCH {match} AND {visible}
 )
 SELECT id, count(*) OVER () AS total FROM hits
 ORDER BY rank, created_at DESC, id DESC
 LIMIT {limit} OFFSET {offset}
 """
+# The query is made in the configuration the index was made in (`search_language`).
 POSTGRES = """
 SELECT v.id, count(*) OVER () AS total
-FROM videos v
-WHERE to_tsvector('simple', v.title || ' ' || v.description) @@ to_tsquery('simple', {match})
-  AND {visible}
-ORDER BY ts_rank(to_tsvector('simple', v.title || ' ' || v.description),
-                 to_tsquery('simple', {match})) DESC,
-         v.created_at DESC, v.id DESC
+FROM video_search s JOIN videos v ON v.id = s.video_id,
+     to_tsquery((SELECT language::regconfig FROM search_language LIMIT 1), {match}) q
+WHERE s.document @@ q AND {visible}
+ORDER BY ts_rank(s.document, q) DESC, v.created_at DESC, v.id DESC
 LIMIT {limit} OFFSET {offset}
 """
+# Whether a text search configuration of that name exists.
+CONFIGURATION = "SELECT 1 FROM pg_ts_config WHERE cfgname = $1"
+
+
+async def use_language(language: str) -> None:
+    """Make the PostgreSQL index in `language` (`[search] language`), rebuilding it once
+    when it was made in another; nothing on SQLite, whose stemmer is English only.
+
+    Called at start-up by every worker: the first to see the change rebuilds, in one
+    transaction, and the others find the language already set.
+    """
+    connection = Video._meta.db
+    if connection.capabilities.dialect != "postgres":
+        return
+    _, found = await connection.execute_query(CONFIGURATION, [language])
+    if not found:
+        raise ConfigError(
+            f"[search] language: {language!r} is not a text search configuration of this "
+            "PostgreSQL (see SELECT cfgname FROM pg_ts_config)"
+        )
+    async with in_transaction() as transaction:
+        changed, _ = await transaction.execute_query(
+            "UPDATE search_language SET language = $1 WHERE language <> $1", [language]
+        )
+        if changed:
+            log.info("rebuilding the search index in the %r configuration", language)
+            await transaction.execute_query(
+                "UPDATE video_search SET document = clipsync_video_document(video_id)"
+            )
 
 
 def words(query: str) -> list[str]:

@@ -38,6 +38,7 @@ from clipsync.jobs.liveness import lease_holder
 from clipsync.jobs.queue import queue_health
 from clipsync.models import Delivery, DeliveryStatus, Role, User, Video, VideoStatus
 from clipsync.services import disk_space
+from clipsync.services.transcoding import CHUNKS_LEASE
 from clipsync.setting_values import Secret
 from clipsync.settings import SECTIONS, Settings
 
@@ -287,6 +288,8 @@ async def running_jobs(ctx: AppContext) -> list[dict[str, Any]]:
             "state": (
                 "waiting"
                 if not v.worker_lease
+                else "chunks"
+                if v.worker_lease.startswith(CHUNKS_LEASE)
                 else "running"
                 if lease_holder(v.worker_lease) in alive
                 else "stalled"

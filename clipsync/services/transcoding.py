@@ -36,6 +36,7 @@ from clipsync.jobs.liveness import Liveness, lease_holder, new_consumer_id
 from clipsync.media.errors import MediaError
 from clipsync.media.ladder import Rung
 from clipsync.media.pipeline import TranscodeResult, transcode
+from clipsync.media.playlists import RenditionOutput
 from clipsync.media.probe import probe
 from clipsync.models import Rendition, Video, VideoStatus
 from clipsync.plugins import PluginHost
@@ -56,6 +57,10 @@ CONTENT_TYPES = {
 PROGRESS_INTERVAL = 1.0
 # The transcoder a failed encode is retried with when `[transcoder] fallback` is empty.
 CPU_TRANSCODER = "cpu"
+# The lease of a video whose transcode was cut into chunks, while they run: `chunks:<plan>`
+# (services/chunked_transcoding.py). No job claims it and the reaper leaves it alone:
+# each chunk has a lease of its own.
+CHUNKS_LEASE = "chunks:"
 
 
 @dataclass
@@ -79,10 +84,21 @@ class JobContext:
     liveness: Liveness | None = None
     # Video id -> the job of this process working on it, for the lease heartbeat.
     running: dict[str, RunningJob] = field(default_factory=dict)
+    # Chunk row id -> the job of this process working on that chunk of a video
+    # (services/chunked_transcoding.py).
+    running_chunks: dict[int, RunningJob] = field(default_factory=dict)
+    # How jobs queue others: a video's transcode, a chunk (video id, plan, index,
+    # delay in seconds). None (a job run outside a consumer): videos are not chunked.
+    enqueue_transcode: Callable[[uuid.UUID], object] | None = None
+    enqueue_chunk: Callable[[str, str, int, float], object] | None = None
 
 
 class TranscodeAttemptFailed(Exception):
     """This attempt failed and another will follow; the queue retries on it."""
+
+
+class VideoGone(Exception):
+    """The video was deleted while its job ran: the job stops and leaves nothing."""
 
 
 def content_type(path: Path | str) -> str:
@@ -110,9 +126,7 @@ async def finish(ctx: JobContext, video: Video, new: VideoStatus, **fields: obje
         log.info(
             "transcode %s: the video changed while it was transcoded; result dropped", video.id
         )
-        if not await Video.filter(id=video.id, source_key__isnull=False).exists():
-            # Deleted, or its files deleted, while this job ran: none of its files stay.
-            await ctx.backends.storage.delete_prefix(keys.video_prefix(video.id))
+        await sweep_if_deleted(ctx, video.id)
         return False
     await video.refresh_from_db()
     if new != VideoStatus.PROCESSING:
@@ -120,6 +134,13 @@ async def finish(ctx: JobContext, video: Video, new: VideoStatus, **fields: obje
     else:
         await events.publish_status(video)
     return True
+
+
+async def sweep_if_deleted(ctx: JobContext, video_id: uuid.UUID) -> None:
+    """Deleted, or its files deleted, while a job ran: none of the job's files stay."""
+    if not await Video.filter(id=video_id, source_key__isnull=False).exists():
+        deleted = await ctx.backends.storage.delete_prefix(keys.video_prefix(video_id))
+        log.info("transcode %s: the video is gone; %d files of it removed", video_id, deleted)
 
 
 def stale_before(settings: Settings) -> datetime:
@@ -132,6 +153,8 @@ def lease_is_free(ctx: JobContext, video: Video) -> bool:
     lease = video.worker_lease
     if not lease:
         return True
+    if lease.startswith(CHUNKS_LEASE):
+        return False  # its chunks' jobs work on it; the last one queues the join
     if video.heartbeat_at is None or video.heartbeat_at < stale_before(ctx.settings):
         return True  # nobody renewed it: its job, or its whole consumer, is gone
     holder = lease_holder(lease)
@@ -267,8 +290,30 @@ async def _run_claimed(ctx: JobContext, video: Video, final_attempt: bool) -> No
     try:
         with disk_space.disk_full_as_media_error(scratch):
             await disk_space.ensure_room_to_transcode(ctx.settings, ctx.backends.storage, video)
-            result = await metrics.timed_transcode(_transcode(ctx, video, scratch), video.duration)
-            stored = await _store(ctx, video, result, scratch / "hls")
+            # A long video is cut into chunks for other jobs, or joined once they are
+            # done (imported here: that module builds on this one).
+            from clipsync.services import chunked_transcoding
+
+            step = await chunked_transcoding.plan_or_join(ctx, video)
+            if step is not None and step.handed_over:
+                return
+            if step is not None:
+                stored = step.stored
+            else:
+                result = await metrics.timed_transcode(
+                    _transcode(ctx, video, scratch), video.duration
+                )
+                stored = await _store(ctx, video, result, scratch / "hls")
+    except asyncio.CancelledError:
+        # Stopped by the heartbeat (`renew_leases`): ffmpeg is killed by now, and the
+        # uploads under way have ended (`put_files`). A video deleted meanwhile keeps
+        # none of what this job stored after the deletion swept its files.
+        await asyncio.shield(sweep_if_deleted(ctx, video.id))
+        raise
+    except VideoGone:
+        log.info("transcode %s: the video was deleted; stopped", video.id)
+        await sweep_if_deleted(ctx, video.id)
+        return
     except Exception as exc:
         if isinstance(exc, MediaError):
             reason = exc.message
@@ -352,6 +397,8 @@ async def _transcode(ctx: JobContext, video: Video, scratch: Path) -> TranscodeR
             progress=percent, heartbeat_at=datetime.now(UTC)
         ):
             await events.publish_video("video.status", video, progress=percent)
+        elif not await Video.exists(id=video.id):
+            raise VideoGone()  # deleted: ffmpeg stops now, not at the next heartbeat
 
     assert video.source_key is not None
     async with ctx.backends.storage.open_local(video.source_key) as source:
@@ -369,6 +416,7 @@ async def _transcode(ctx: JobContext, video: Video, scratch: Path) -> TranscodeR
                 audio_bitrate=settings.audio_bitrate * 1000,
                 stall_timeout=settings.stall_timeout_seconds,
                 sprite_interval=settings.sprite_interval_seconds,
+                thumbnail_candidates=settings.thumbnail_candidates,
                 on_progress=on_progress,
             )
 
@@ -419,28 +467,72 @@ async def put_files(
                 failures.append(exc)
                 return
 
-    await asyncio.gather(*(uploader() for _ in range(max(1, min(concurrency, len(files))))))
+    uploads = asyncio.gather(*(uploader() for _ in range(max(1, min(concurrency, len(files))))))
+    try:
+        await asyncio.shield(uploads)
+    except asyncio.CancelledError:
+        # Cancelled (the video was deleted meanwhile, say): a store's call runs on in
+        # its thread whatever happens to the task awaiting it, so the uploads under
+        # way are waited for, and none starts, before the caller sweeps up.
+        failures.append(asyncio.CancelledError())
+        with contextlib.suppress(Exception):
+            await uploads
+        raise
     if failures:
         raise failures[0]
+
+
+async def clear_transcoded(storage: StorageBackend, video_id: uuid.UUID | str) -> int:
+    """Delete what a transcode stored for the video: its HLS tree, but an uploaded poster.
+
+    Folder by folder (a rendition, the candidates) and file by file at the tree's top,
+    so a store deletes a few prefixes, never each segment on its own.
+    """
+    prefix = keys.hls_prefix(video_id)
+    kept = keys.uploaded_posters_prefix(video_id)
+    tops = {key.removeprefix(prefix + "/").split("/", 1)[0] for key in await storage.list(prefix)}
+    deleted = 0
+    for top in sorted(tops):
+        if f"{prefix}/{top}" != kept:
+            deleted += await storage.delete_prefix(f"{prefix}/{top}")
+    return deleted
 
 
 async def _store(
     ctx: JobContext, video: Video, result: TranscodeResult, tree: Path
 ) -> dict[str, str]:
-    """Replace the video's stored HLS tree and renditions; return the row's new keys."""
+    """Replace the video's stored HLS tree and renditions; return the row's new keys.
+
+    The poster stays the one the uploader chose (services/thumbnails.py): an uploaded
+    image is kept, a picked candidate stays picked when this run made it again.
+    """
     storage = ctx.backends.storage
-    await storage.delete_prefix(keys.hls_prefix(video.id))
+    await clear_transcoded(storage, video.id)
     files = [(keys.hls_key(video.id, p.relative_to(tree).as_posix()), p) for p in result.files]
     try:
         await put_files(storage, sorted(files), ctx.settings.storage.upload_concurrency)
     except Exception:
         # Half a tree plays for nobody; the next attempt starts from nothing anyway.
         with contextlib.suppress(Exception):
-            await storage.delete_prefix(keys.hls_prefix(video.id))
+            await clear_transcoded(storage, video.id)
         raise
+    return await record_renditions(
+        video, result.variants, {key for key, _ in files}, result.encoder
+    )
+
+
+async def record_renditions(
+    video: Video, variants: list[RenditionOutput], stored: set[str], encoder: str
+) -> dict[str, str]:
+    """Write the video's renditions; return the row's new keys (`stored`: every key
+    the transcode stored, so a chosen candidate it made again stays the poster)."""
+    chosen = video.poster_key or ""
+    uploaded = chosen.startswith(keys.uploaded_posters_prefix(video.id) + "/")
+    kept = uploaded or chosen in stored
+    poster = chosen if kept else keys.hls_key(video.id, "poster.jpg")
     async with in_transaction():
         await Rendition.filter(video_id=video.id).delete()
-        for output in result.variants:
+        for output in variants:
             await Rendition.create(
                 video_id=video.id,
                 name=output.name,
@@ -454,8 +546,8 @@ async def _store(
             )
     return {
         "hls_key": keys.hls_key(video.id, "master.m3u8"),
-        "poster_key": keys.hls_key(video.id, "poster.jpg"),
+        "poster_key": poster,
         "sprite_key": keys.hls_key(video.id, "sprite.jpg"),
         "thumbnails_key": keys.hls_key(video.id, "thumbnails.vtt"),
-        "encoder": result.encoder,
+        "encoder": encoder,
     }

@@ -35,6 +35,7 @@ from clipsync.media.probe import SourceInfo, probe, sha256_file
 from clipsync.models import User, Video, VideoStatus
 from clipsync.plugins import PluginHost
 from clipsync.services import quotas
+from clipsync.services import tags as video_tags
 from clipsync.services.transcoding import queue_transcode
 from clipsync.settings import Settings
 from clipsync.sizes import format_size
@@ -115,17 +116,39 @@ class UploadService:
         """Store an upload as it streams in; the size limit holds at every chunk."""
         video_id = uuid.uuid4()
         key = keys.source_key(video_id, filename)
+        allowed = await quotas.ensure_allowed(self.settings, owner, 0)
+        received = await self.store_stream(
+            key, chunks, content_type, allowed, cleanup=keys.video_prefix(video_id)
+        )
+        return await record_upload(owner, video_id, key, filename, received.size, received.checksum)
+
+    async def store_stream(
+        self,
+        key: str,
+        chunks: AsyncIterator[bytes],
+        content_type: str | None,
+        allowed: quotas.Usage,
+        *,
+        cleanup: str,
+        counted_before: int = 0,
+    ) -> Received:
+        """Store a streamed file under `key`, within the size limit and the quotas at every
+        chunk (`counted_before`: bytes of it the quotas do not count, a source it replaces).
+
+        Whatever goes wrong, `cleanup` (a prefix or `key` itself) is deleted: the store
+        drops its partial file, and local storage the folder it made for it.
+        """
         received = Received()
         digest = hashlib.sha256()
         limit = self.settings.uploads.max_size
-        allowed = await quotas.ensure_allowed(self.settings, owner, 0)
 
         async def counted() -> AsyncIterator[bytes]:
             async for chunk in chunks:
                 received.size += len(chunk)
                 if received.size > limit:
                     raise too_large(self.settings)
-                quotas.check_size(allowed, received.size)  # a body sent without a length
+                # A body sent without a length is held to the quotas here.
+                quotas.check_size(allowed, max(0, received.size - counted_before))
                 digest.update(chunk)
                 yield chunk
 
@@ -133,24 +156,25 @@ class UploadService:
             await self.storage.put_stream(key, counted(), content_type)
         except BaseException:
             metrics.upload_failed("receiving")
-            # Too large, cut off or cancelled: the store drops its partial file, and the
-            # video's folder it made for it (local storage) goes too.
             try:
-                await asyncio.shield(self.storage.delete_prefix(keys.video_prefix(video_id)))
+                await asyncio.shield(self.storage.delete_prefix(cleanup))
             except Exception:  # the upload's own error is the one to report
-                log.exception("could not clean up the refused upload %s", video_id)
+                log.exception("could not clean up the refused upload %s", cleanup)
             raise
         if received.size == 0:
-            await self.storage.delete_prefix(keys.video_prefix(video_id))
+            await self.storage.delete_prefix(cleanup)
             raise UnsupportedUpload("The file is empty.")
-        return await record_upload(
-            owner, video_id, key, filename, received.size, digest.hexdigest()
-        )
+        received.checksum = digest.hexdigest()
+        return received
 
-    async def register(self, owner: User, video_id: Any, title: Any, description: Any) -> Video:
+    async def register(
+        self, owner: User, video_id: Any, title: Any, description: Any, tags: Any = None
+    ) -> Video:
         """Check an uploaded file, keep its metadata and queue its transcoding."""
         title, description = self._details(title, description)
+        labels = video_tags.parse(tags)
         video = await self._own_upload(owner, video_id)
+        await video_tags.replace(video, labels)  # before plugins and events hear of it
         return await self._accept(owner, video, title, description)
 
     # -- direct uploads: the client PUTs the file straight to the store ------------------
@@ -183,10 +207,14 @@ class UploadService:
         log.info("direct upload %s of user %s: %d bytes declared", video_id, owner.id, size)
         return DirectUpload(video, url, key)
 
-    async def register_key(self, owner: User, file_key: Any, title: Any, description: Any) -> Video:
+    async def register_key(
+        self, owner: User, file_key: Any, title: Any, description: Any, tags: Any = None
+    ) -> Video:
         """Register a direct upload by the key `presign` gave this user."""
         title, description = self._details(title, description)
+        labels = video_tags.parse(tags)
         video = await self._own_key(owner, file_key)
+        await video_tags.replace(video, labels)
         return await self._accept(owner, video, title, description)
 
     @staticmethod
@@ -325,10 +353,20 @@ class UploadService:
     async def _check(self, video: Video) -> SourceInfo:
         """Probe the stored file; refuse it (deleting its bytes and row) when unusable."""
         assert video.source_key is not None
+        try:
+            return await self.inspect(video, video.source_key)
+        except UnsupportedUpload:
+            await self.discard(video)
+            raise
+
+    async def inspect(self, video: Video, key: str) -> SourceInfo:
+        """Probe the file stored under `key` for `video`, within the duration limit and
+        past the `validate_upload` hooks; `UnsupportedUpload` says why not. Deletes
+        nothing: the caller decides what a refusal removes."""
         limit = self.settings.uploads.max_duration_seconds
         refusal: str | None = None
         try:
-            async with self.storage.open_local(video.source_key) as path:
+            async with self.storage.open_local(key) as path:
                 info = await probe(path, self.settings.uploads.ffprobe)
                 if not video.checksum:
                     # A direct upload never passed through ClipSync: hash the local
@@ -345,10 +383,8 @@ class UploadService:
                         "validate_upload", video=video, source=info, path=path, plugins=self.plugins
                     )
         except MediaError as exc:
-            await self.discard(video)
             raise UnsupportedUpload(exc.message) from None
         if refusal:
-            await self.discard(video)
             raise UnsupportedUpload(str(refusal))
         return info
 

@@ -1,6 +1,8 @@
 """Administering accounts: listing, changing role, category or active state, invites.
 
-Only admins administer accounts. A role or category change bumps the user's token
+Only admins administer accounts. A person belongs to one primary category
+(`categoryRole`) and may belong to others (`categories`: every one, the primary
+included; services/memberships.py). A role or category change bumps the user's token
 version, so every token issued before stops working at once, and revokes their
 sign-in sessions, so no refresh token makes new ones: they sign in again.
 Deactivating an account does the same. The last active admin can neither be
@@ -22,7 +24,7 @@ from clipsync import events
 from clipsync.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from clipsync.models import Invite, Role, User
 from clipsync.plugins import PluginHost
-from clipsync.services import notifications, quotas
+from clipsync.services import memberships, notifications, quotas
 from clipsync.services.accounts import normalize_email
 from clipsync.services.auth_sessions import end_sessions
 from clipsync.services.moderation import record
@@ -44,7 +46,9 @@ def hash_invite(token: str) -> str:
 
 
 def user_admin_json(user: User) -> dict[str, Any]:
+    """An account as administrators see it; `categories` as `memberships.attach` loaded."""
     return user.to_public() | {
+        "categories": memberships.categories_of(user),
         "active": user.is_active,
         "createdAt": user.created_at.isoformat() if user.created_at else None,
         "lastLoginAt": user.last_login_at.isoformat() if user.last_login_at else None,
@@ -81,24 +85,30 @@ class UserAdminService:
             query = query.filter(Q(email__icontains=search.strip()) | Q(category=search.strip()))
         total = await query.count()
         users = await query.order_by("email").offset((page - 1) * page_size).limit(page_size)
+        await memberships.attach(users)
         return list(users), total
 
     async def update(self, admin: User, user_id: Any, changes: dict[str, Any]) -> User:
-        """Apply `categoryRole`, `role`, `active` and/or the quotas to an account.
+        """Apply `categoryRole`, `categories`, `role`, `active` and/or the quotas to an account.
 
         Quotas (`storageQuotaBytes`, `dailyUploadQuotaBytes`: bytes, 0 for unlimited,
         null for the `[quotas]` default) change no rights: they sign nobody out.
         """
         require_admin(admin)
-        unknown = set(changes) - {"categoryRole", "role", "active", *quotas.OVERRIDES}
+        unknown = set(changes) - {"categoryRole", "categories", "role", "active", *quotas.OVERRIDES}
         if unknown:
             raise ValidationFailed(
-                f"Unknown field {sorted(unknown)[0]!r}: send categoryRole, role, active, "
-                "storageQuotaBytes or dailyUploadQuotaBytes."
+                f"Unknown field {sorted(unknown)[0]!r}: send categoryRole, categories, role, "
+                "active, storageQuotaBytes or dailyUploadQuotaBytes."
             )
         if not changes:
             raise ValidationFailed("Send categoryRole, role, active or a quota to change.")
         category, role, active = self._parse(changes)
+        extra = (
+            memberships.parse_categories(self.settings, changes["categories"])
+            if "categories" in changes
+            else None
+        )
         limits = quotas.parse_overrides(changes)
         if not str(user_id).isdigit():
             raise NotFound("There is no such account.")
@@ -114,14 +124,25 @@ class UserAdminService:
             )
             if stops_being_admin and len(admins) <= 1:
                 raise Conflict("This is the last administrator: make someone else an admin first.")
-            old = {"categoryRole": user.category, "role": str(user.role), "active": user.is_active}
+            old_extra = await memberships.stored_extra(user.id)
+            old = {
+                "categoryRole": user.category, "role": str(user.role), "active": user.is_active,
+                "categories": [user.category, *old_extra],
+            }  # fmt: skip
             if category is not None:
                 user.category = category
             if role is not None:
                 user.role = role
             if active is not None:
                 user.is_active = active
-            new = {"categoryRole": user.category, "role": str(user.role), "active": user.is_active}
+            # The other categories: as sent, or as they were (less a new primary one).
+            _, new_extra = await memberships.replace_extra(
+                user, extra if extra is not None else old_extra
+            )
+            new = {
+                "categoryRole": user.category, "role": str(user.role), "active": user.is_active,
+                "categories": [user.category, *new_extra],
+            }  # fmt: skip
             changed = {k: (old[k], new[k]) for k in old if old[k] != new[k]}
             quota_changes = {
                 name: {"old": getattr(user, column), "new": limits[column]}
@@ -153,6 +174,7 @@ class UserAdminService:
             if quota_changes:
                 # Committed: caches drop the old row (see clipsync/cache).
                 await events.publish("account.quota_changed", userId=user.id)
+            await memberships.attach([user])
             return user
         await record(
             admin, "user_update", target=user, category=user.category, **quota_changes,
@@ -166,12 +188,16 @@ class UserAdminService:
         # Live streams of the account end now rather than at their next check.
         await events.publish("account.sessions_ended", userId=user.id)
         # The person hears of it (a security notification, always sent).
-        names = {"categoryRole": "category", "role": "role", "active": "active"}
+        names = {
+            "categoryRole": "category", "role": "role", "active": "active",
+            "categories": "categories",
+        }  # fmt: skip
         await events.publish(
             "account.access_changed",
             userId=user.id,
             **{names[k]: new for k, (_old, new) in changed.items()},
         )
+        await memberships.attach([user])
         return user
 
     @staticmethod

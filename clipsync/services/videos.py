@@ -8,6 +8,15 @@ HLS files and the progress endpoints can never disagree:
 - editors also see every video of their category, whatever its status;
 - admins see everything.
 
+Beyond one category (issue 14): "their category" is every category the person belongs
+to (`memberships.categories_of`), and a video is in its primary category and in every
+other one it is published to (`VideoCategory`; approved videos only: moderation stays
+with the primary category's editors); a person also sees the approved videos granted
+to them (`VideoGrant`, unexpired, while their account is active). Those two are loaded
+with the person (`memberships.attach`: the request's actor always); a person never
+attached is seen by the rule above alone. A share link is not a person's visibility:
+it opens one video through its own entry point (services/share_links.py).
+
 A video someone may not see is answered exactly like one that does not exist.
 
 The rule has two scopes. `ALL` is every video the person may open: the detail, the
@@ -36,7 +45,17 @@ from clipsync.errors import BadRequest, NotFound, ValidationFailed
 from clipsync.media.chapters import chapters_json
 from clipsync.models import Role, User, Video, VideoStatus, WatchProgress
 from clipsync.plugin_filters import has_implementations, run_filter
-from clipsync.services import video_reads
+from clipsync.services import chunk_counts, video_audience, video_reads
+from clipsync.services import tags as video_tags
+from clipsync.services.memberships import categories_of, memberships_of
+from clipsync.services.visibility_queries import (
+    GRANTED_TO,
+    PUBLISHED_TO,
+    branch_filter,
+    branches_filter,
+    branches_sql,
+)
+from clipsync.storage import keys
 
 if TYPE_CHECKING:
     from clipsync.plugins import PluginHost
@@ -71,15 +90,19 @@ def visibility_branches(user: User, scope: str = ALL) -> list[dict[str, Any]] | 
     """
     if scope not in SCOPES:
         raise ValueError(f"unknown visibility scope {scope!r}")
+    approved = {"status": str(VideoStatus.APPROVED)}
     if user.role == Role.ADMIN:
         branches = None
-    elif user.role == Role.EDITOR:
-        branches = [{"owner_id": user.id}, {"category": user.category}]
     else:
-        branches = [
-            {"owner_id": user.id},
-            {"category": user.category, "status": str(VideoStatus.APPROVED)},
-        ]
+        # Editors see all of their categories' videos, whatever their status.
+        status = {} if user.role == Role.EDITOR else approved
+        categories = categories_of(user)
+        branches = [{"owner_id": user.id}, *({"category": c} | status for c in categories)]
+        loaded = memberships_of(user)
+        if loaded is not None:
+            branches += [{PUBLISHED_TO: c} | approved for c in categories]
+            if loaded.granted and user.is_active:
+                branches.append({GRANTED_TO: user.id} | approved)
     if scope == FEED:
         published = {"status": str(VideoStatus.APPROVED)}
         return [published] if branches is None else [branch | published for branch in branches]
@@ -96,7 +119,7 @@ def scope_of(value: Any) -> str:
 
 def visibility_filter(user: User, scope: str = ALL) -> Q:
     """The rule for `user` as a filter of `Video` queries."""
-    return _branches_filter(visibility_branches(user, scope))
+    return branches_filter(visibility_branches(user, scope))
 
 
 def visibility_sql(
@@ -106,29 +129,15 @@ def visibility_sql(
     queries the ORM cannot write (search); `placeholder()` gives the next parameter mark
     (see `placeholders`).
     """
-    return _branches_sql(visibility_branches(user, scope), alias, placeholder)
+    return branches_sql(visibility_branches(user, scope), alias, placeholder)
 
 
-def _branches_filter(branches: list[dict[str, Any]] | None) -> Q:
-    if branches is None:
-        return Q()
-    return Q(*(Q(**branch) for branch in branches), join_type=Q.OR)
-
-
-def _branches_sql(
-    branches: list[dict[str, Any]] | None, alias: str, placeholder: Callable[[], str]
+def branch_sql(
+    branch: dict[str, Any], alias: str, placeholder: Callable[[], str]
 ) -> tuple[str, list[Any]]:
-    if branches is None:
-        return "1 = 1", []
-    params: list[Any] = []
-    ors = []
-    for branch in branches:
-        ands = []
-        for column, value in branch.items():
-            ands.append(f'{alias}."{column}" = {placeholder()}')
-            params.append(value)
-        ors.append("(" + " AND ".join(ands) + ")")
-    return "(" + " OR ".join(ors) + ")", params
+    """One branch of the rule (`visibility_branches`) as SQL on the table `alias`, for
+    the lists that read each branch on its own (services/browse.py)."""
+    return branches_sql([branch] if branch else None, alias, placeholder)
 
 
 def visible_to(user: User, scope: str = ALL) -> QuerySet[Video]:
@@ -137,8 +146,11 @@ def visible_to(user: User, scope: str = ALL) -> QuerySet[Video]:
 
 
 def can_moderate(user: User, video: Video) -> bool:
-    """Admins moderate every video; editors the videos of their own category."""
-    return user.role == Role.ADMIN or (user.role == Role.EDITOR and video.category == user.category)
+    """Admins moderate every video; editors the videos whose (primary) category is one of
+    theirs."""
+    return user.role == Role.ADMIN or (
+        user.role == Role.EDITOR and video.category in categories_of(user)
+    )
 
 
 def managed_by(user: User) -> QuerySet[Video]:
@@ -149,7 +161,7 @@ def managed_by(user: User) -> QuerySet[Video]:
     if user.role == Role.ADMIN:
         return Video.all()
     if user.role == Role.EDITOR:
-        return Video.filter(Q(owner_id=user.id) | Q(category=user.category))
+        return Video.filter(Q(owner_id=user.id) | Q(category__in=categories_of(user)))
     return Video.filter(owner_id=user.id)
 
 
@@ -170,9 +182,18 @@ def matches(branches: list[dict[str, Any]] | None, video: Video) -> bool:
     if not branches:
         return True
     return any(
-        all(str(getattr(video, column)) == str(value) for column, value in branch.items())
+        all(_column_matches(video, column, value) for column, value in branch.items())
         for branch in branches
     )
+
+
+def _column_matches(video: Video, column: str, value: Any) -> bool:
+    # The audience keys read what `video_audience.attach` loaded (nothing: no match).
+    if column == PUBLISHED_TO:
+        return video_audience.published_to(video, value)
+    if column == GRANTED_TO:
+        return video_audience.granted_to(video, value)
+    return str(getattr(video, column)) == str(value)
 
 
 def may_see(user: User, video: Video, scope: str = ALL) -> bool:
@@ -192,6 +213,8 @@ async def read_visible(user: User, video_id: str | uuid.UUID) -> Video:
     except ValueError:
         raise NotFound("There is no such video.") from None
     video = await video_reads.video_row(key)
+    if video is not None:
+        await video_audience.attach([video])
     if video is None or not may_see(user, video):
         raise NotFound("There is no such video.")
     return video
@@ -244,7 +267,7 @@ async def list_visible(
     person's branches (`video_reads.heads`); deeper pages ask the database.
     """
     branches = list_branches(user, mine, scope) or [{}]
-    newest = video_reads.merged(await video_reads.heads(branches))
+    newest = video_reads.merged(await branch_heads(branches))
     total = len(newest)
     if page * page_size <= video_reads.HEAD:
         ids = newest[(page - 1) * page_size : page * page_size]
@@ -285,7 +308,7 @@ async def list_after(
     if position is None and size + 1 <= video_reads.HEAD:
         # The first page, as the numbered list's: from the cached heads.
         branches = list_branches(user, mine, scope) or [{}]
-        newest = video_reads.merged(await video_reads.heads(branches))[: size + 1]
+        newest = video_reads.merged(await branch_heads(branches))[: size + 1]
         found = [video for video in await in_order(newest) if matches(branches, video)]
         more = len(newest) > size
         found = found[:size]
@@ -315,7 +338,7 @@ def keyset_queries(
     branches = list_branches(user, mine, scope)
     queries = []
     for branch in branches or [{}]:
-        query = Video.filter(**branch)
+        query = Video.filter(branch_filter(branch))
         if position is not None:
             created_at, video_id = position
             # The first term bounds the index range; the second breaks ties on the instant.
@@ -325,6 +348,18 @@ def keyset_queries(
             )
         queries.append(query.order_by("-created_at", "-id").limit(limit))
     return queries
+
+
+async def branch_heads(branches: list[dict[str, Any]]) -> list[list[video_reads.Position]]:
+    """The head of each branch (`video_reads.heads`); a grants' branch's from
+    `video_audience.granted_head`, which leaves out the grants that have expired."""
+    shared = [branch for branch in branches if GRANTED_TO not in branch]
+    found = iter(await video_reads.heads(shared) if shared else [])
+    return [
+        await video_audience.granted_head(branch, GRANTED_TO) if GRANTED_TO in branch
+        else next(found)
+        for branch in branches
+    ]  # fmt: skip
 
 
 def list_branches(user: User, mine: bool, scope: str) -> list[dict[str, Any]] | None:
@@ -366,7 +401,7 @@ def _newest_ids(
     branches = list_branches(user, mine, scope)
     reads, params = [], []
     for number, branch in enumerate(branches or [{}]):
-        where, values = _branches_sql([branch] if branch else None, "v", mark)
+        where, values = branches_sql([branch] if branch else None, "v", mark)
         reads.append(
             f'SELECT * FROM (SELECT v."id", v."created_at" FROM videos v WHERE {where} '
             f"{NEWEST_FIRST} LIMIT {mark()}) b{number}"
@@ -379,6 +414,7 @@ async def in_order(ids: list[str]) -> list[Video]:
     """The videos of `ids`, with their owners, in that order (one deleted meanwhile
     is left out). Rows and owners come through the cache (`video_reads`)."""
     by_id = await video_reads.video_rows(ids)
+    await video_audience.attach(list(by_id.values()))  # for `matches`, and `categories`
     return await video_reads.with_owners([by_id[i] for i in ids if i in by_id])
 
 
@@ -439,13 +475,22 @@ def video_json(video: Video, viewer: User) -> dict[str, Any]:
         "ownerId": video.owner_id,
         "playable": video.status in (VideoStatus.READY, VideoStatus.APPROVED),
         "chapters": chapters_json(video.description, video.duration),
+        # Every category it is published to, the primary one first (`video_audience`).
+        "categories": video_audience.categories_of(video),
     }
+    # Read for a whole page at once by `tags.attach` (filtered_json, filtered_list);
+    # left out rather than shown empty where nobody read them.
+    if hasattr(video, "tag_labels"):
+        data["tags"] = list(video.tag_labels)
     # `likes`, `liked`, `commentCount`: set in bulk for a page by `likes.add_counts`.
     data |= getattr(video, "social_counts", {})
     if data["playable"]:
         base = f"/hls/{video.id}"
         data["hls"] = f"{base}/master.m3u8"
-        data["poster"] = f"{base}/poster.jpg" if video.poster_key else None
+        # The chosen poster: automatic, a picked candidate or an uploaded image
+        # (services/thumbnails.py), each a file of the HLS tree.
+        poster = keys.hls_path(video.id, video.poster_key) if video.poster_key else None
+        data["poster"] = f"{base}/{poster}" if poster else None
         data["thumbnails"] = f"{base}/thumbnails.vtt" if video.thumbnails_key else None
     if viewer.id == video.owner_id or can_moderate(viewer, video):
         data |= {
@@ -454,6 +499,8 @@ def video_json(video: Video, viewer: User) -> dict[str, Any]:
             "progress": video.progress,
             "error": video.error,
             "encoder": video.encoder,
+            # How many chunks its last transcode was cut into (1: one process).
+            "chunks": chunk_counts.count(video),
             "originalFilename": video.original_filename,
             "size": video.size,
             "checksum": video.checksum,
@@ -470,6 +517,9 @@ async def filtered_json(plugins: PluginHost, video: Video, viewer: User) -> dict
     The keys of `CORE_KEYS` stay as ClipSync made them (and absent where it left them
     out): players, links and the live pages rest on them.
     """
+    await video_tags.attach([video])
+    await chunk_counts.attach([video])
+    await video_audience.attach([video])
     data = video_json(video, viewer)
     if not has_implementations(plugins, "filter_video_json"):
         return data
@@ -488,6 +538,9 @@ async def filtered_list(
     plugins: PluginHost, videos: list[Video], viewer: User
 ) -> list[dict[str, Any]]:
     """`filtered_json` of each of `videos`, in order."""
+    await video_tags.attach(videos)  # one query for the page, not one per video
+    await chunk_counts.attach(videos)
+    await video_audience.attach(videos)
     return [await filtered_json(plugins, video, viewer) for video in videos]
 
 

@@ -11,6 +11,10 @@ is a copy:
     videos/<video id>/hls/poster.jpg        poster, seek-preview sprite and its index
     videos/<video id>/hls/sprite.jpg
     videos/<video id>/hls/thumbnails.vtt
+    videos/<video id>/hls/candidates/<n>.jpg    frames the uploader may pick as poster
+    videos/<video id>/hls/posters/<version>.jpg an uploaded poster: the one part of hls/
+                                            a re-transcode keeps (services/thumbnails.py)
+    videos/<video id>/source-<version><.ext>    a replaced source (services/source_replacement.py)
     videos/<video id>/captions/<language>.vtt   a caption track (outside hls/, which a
                                             re-transcode replaces whole)
     avatars/<user id>/<version>.webp        a person's avatar, re-encoded by
@@ -45,6 +49,13 @@ def source_key(video_id: uuid.UUID | str, filename: str) -> str:
     return f"{video_prefix(video_id)}/source{extension}"
 
 
+def replacement_source_key(video_id: uuid.UUID | str, filename: str, version: str) -> str:
+    """Where a new source for an existing video is kept: beside the one it replaces, under
+    a name of its own, so the old one stays whole until the new one is accepted."""
+    extension = next((e for e in SOURCE_EXTENSIONS if filename.lower().endswith(e)), "")
+    return check_key(f"{video_prefix(video_id)}/source-{version}{extension}")
+
+
 def hls_prefix(video_id: uuid.UUID | str) -> str:
     return f"{video_prefix(video_id)}/hls"
 
@@ -52,6 +63,32 @@ def hls_prefix(video_id: uuid.UUID | str) -> str:
 def hls_key(video_id: uuid.UUID | str, relative: str) -> str:
     """The key of a file of the HLS tree, from its path relative to the tree."""
     return check_key(f"{hls_prefix(video_id)}/{relative}")
+
+
+def hls_path(video_id: uuid.UUID | str, key: str) -> str:
+    """A key of the video's HLS tree as the path `/hls/<video id>/` serves it under."""
+    prefix = hls_prefix(video_id) + "/"
+    if not key.startswith(prefix):
+        raise ValueError(f"not a key of the HLS tree of {video_id}: {key!r}")
+    return check_key(key).removeprefix(prefix)
+
+
+def candidates_prefix(video_id: uuid.UUID | str) -> str:
+    return f"{hls_prefix(video_id)}/candidates"
+
+
+def candidate_key(video_id: uuid.UUID | str, number: int) -> str:
+    """Thumbnail candidate `number` (from 1) that the transcode made."""
+    return check_key(f"{candidates_prefix(video_id)}/{int(number)}.jpg")
+
+
+def uploaded_posters_prefix(video_id: uuid.UUID | str) -> str:
+    return f"{hls_prefix(video_id)}/posters"
+
+
+def uploaded_poster_key(video_id: uuid.UUID | str, version: str) -> str:
+    """An uploaded poster; `version` changes with every upload, so its URL does."""
+    return check_key(f"{uploaded_posters_prefix(video_id)}/{version}.jpg")
 
 
 def caption_key(video_id: uuid.UUID | str, language: str) -> str:

@@ -18,6 +18,7 @@ from sanic.response import HTTPResponse
 from clipsync.context import ClipSyncRequest
 from clipsync.models import Role, User, Video, VideoStatus
 from clipsync.services import notifications
+from clipsync.services.memberships import categories_of
 from clipsync.services.moderation import PENDING, audit_json, require_moderator
 from clipsync.services.user_admin import invite_json, require_admin, user_admin_json
 from clipsync.services.videos import Page, page_numbers, video_json
@@ -90,7 +91,7 @@ async def queue(request: ClipSyncRequest) -> HTTPResponse:
     )
     failed = Video.filter(status=VideoStatus.FAILED)
     if user.role != Role.ADMIN:
-        failed = failed.filter(category=user.category)
+        failed = failed.filter(category__in=categories_of(user))
     elif category:
         failed = failed.filter(category=category)
     failed_videos = (

@@ -1,5 +1,7 @@
 """`/admin/library`: every video a moderator may moderate, in any status, with filters,
-sort and pages; unpublishing and deleting one (deleting after a confirmation page).
+sort and pages; unpublishing and deleting one (deleting after a confirmation page);
+transcoding the ticked ones again (after a ladder change, say: `moderation.retranscode`,
+audited, as `POST /api/admin/videos/<id>/retranscode` does).
 
 Plain forms throughout, so the page works without JavaScript; after an action the
 form's `back` field returns the moderator to the list as they had filtered it.
@@ -15,7 +17,7 @@ from sanic import Blueprint
 from sanic.response import HTTPResponse, redirect
 
 from clipsync.context import ClipSyncRequest
-from clipsync.errors import Conflict, ValidationFailed
+from clipsync.errors import ClipSyncError, Conflict, ValidationFailed
 from clipsync.models import VideoStatus
 from clipsync.services.library import SORTS, LibraryFilters, library_for
 from clipsync.services.videos import page_numbers
@@ -32,7 +34,18 @@ NOTICES = {
     "unpublished": "The video was unpublished: its category no longer sees it.",
     "deleted": "The video was deleted, with its files.",
     "unchanged": "That video is no longer approved, so nothing was unpublished.",
+    "retranscoding": "Transcoding again: the videos are converted anew from their files.",
+    "retranscoding_partly": (
+        "Some videos are transcoding again; the others could not be (being converted "
+        "already, or their uploaded file was deleted)."
+    ),
+    "not_retranscoded": (
+        "Nothing is transcoded again: choose videos that are converted or failed and "
+        "still have their uploaded file."
+    ),
 }
+# Most videos one bulk form may send (as many as a page lists).
+MAX_BULK = 50
 
 
 def back_to(value: Any) -> str:
@@ -94,6 +107,28 @@ async def unpublish(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPRespon
     except Conflict:
         return redirect(with_notice(back, "unchanged"), status=303)
     return redirect(with_notice(back, "unpublished"), status=303)
+
+
+@bp.post(f"{LIBRARY_PAGE}/retranscode")
+async def retranscode(request: ClipSyncRequest) -> HTTPResponse:
+    """Transcode the videos ticked in the list (`video`, one field each) again, each on
+    its own: one that cannot be (converting, its file gone) does not stop the others."""
+    user = moderator(request)
+    form = request.form or {}
+    back = back_to(form.get("back"))
+    chosen = list(dict.fromkeys(form.getlist("video") or []))[:MAX_BULK]
+    done = 0
+    for video_id in chosen:
+        try:
+            await request.app.ctx.moderation.retranscode(user, video_id)
+            done += 1
+        except ClipSyncError:
+            continue
+    if done == len(chosen) and done:
+        notice = "retranscoding"
+    else:
+        notice = "retranscoding_partly" if done else "not_retranscoded"
+    return redirect(with_notice(back, notice), status=303)
 
 
 @bp.get(f"{LIBRARY_PAGE}/<video_id:uuid>/delete")

@@ -21,7 +21,8 @@ from clipsync.errors import ClipSyncError, NotFound
 from clipsync.media.captions import MAX_BYTES as MAX_CAPTION_BYTES
 from clipsync.models import Role, User
 from clipsync.rich_text import description_html
-from clipsync.services import quotas
+from clipsync.services import playlists, quotas, video_audience
+from clipsync.services import tags as video_tags
 from clipsync.services.captions import caption_json, tracks_of
 from clipsync.services.library import library_for
 from clipsync.services.search import search_visible
@@ -141,6 +142,10 @@ async def watch(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
         download_url=f"/videos/{video.id}/download" if may_download(request, video) else None,
         share_url=f"{base}/watch/{video.id}",
         embed_code=embed_code(f"{base}/embed/{video.id}", video.title or "Untitled"),
+        # `?playlist=<id>`: playing a playlist, which goes on to its next video.
+        playlist=await playlists.next_in(user, request.args.get("playlist"), video.id)
+        if request.args.get("playlist")
+        else None,
     )
 
 
@@ -148,6 +153,8 @@ async def watch(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
 async def edit_video(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
     user = require_user(request)
     video = await library_for(request.app.ctx).owned(user, video_id)
+    await video_tags.attach([video])
+    await video_audience.attach([video])  # its categories, for the sharing panel
     return await edit_page(request, video_json(video, user), saved=request.args.get("saved") == "1")
 
 
@@ -157,6 +164,8 @@ async def save_video(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPRespo
     user = require_user(request)
     library = library_for(request.app.ctx)
     fields = form_fields(request, "title", "description")
+    if "tags" in (request.form or {}):  # a theme's form without the field keeps the tags
+        fields |= form_fields(request, "tags")
     try:
         await library.edit(user, video_id, fields)
     except NotFound:
@@ -177,6 +186,8 @@ async def edit_page(
     **caption_notices: Any,
 ) -> HTTPResponse:
     """The edit page; `caption_notices`: the caption form's refusal (`caption_pages.py`)."""
+    if "tags" not in video:  # the form must show them, or saving it would drop them
+        video = video | {"tags": await video_tags.labels_of(video["id"])}
     return request.app.ctx.templates.render(
         request,
         "edit_video.html",

@@ -1,4 +1,5 @@
-// Accounts (/admin/users). A change of role or category is only a draft until the row's
+// Accounts (/admin/users). A change of role, category or other categories ("Also in", a
+// fieldset of checkboxes with data-field="categories") is only a draft until the row's
 // "Save changes" button is pressed and the confirmation accepted: choosing with the
 // arrow keys in a closed list (which browsers report as a change at each step) saves
 // nothing. "Active" asks for confirmation at once. Each save is one
@@ -21,14 +22,30 @@
   if (!root) return;
 
   const ROLE_LABELS = { admin: "admin", editor: "editor", user: "user" };
-  const DRAFTED = ["role", "categoryRole"];
+  const DRAFTED = ["role", "categoryRole", "categories"];
+  const isSet = (control) => control.dataset.field === "categories";
+
+  // The other categories are compared as their sorted names, joined by commas.
+  const ticked = (control) =>
+    Array.from(control.querySelectorAll("input[type='checkbox']:checked"), (box) => box.value)
+      .sort()
+      .join(",");
 
   const valueOf = (control) =>
-    control.type === "checkbox" ? control.checked : control.value;
+    isSet(control) ? ticked(control) : control.type === "checkbox" ? control.checked : control.value;
   const savedOf = (control) =>
     control.type === "checkbox" ? control.dataset.value === "true" : control.dataset.value;
 
   function setControl(control, value) {
+    if (isSet(control)) {
+      // From the API: every category, the primary first; from a draft: "a,b".
+      const names = Array.isArray(value) ? value.slice(1) : String(value).split(",").filter(Boolean);
+      for (const box of control.querySelectorAll("input[type='checkbox']")) {
+        box.checked = names.includes(box.value);
+      }
+      control.dataset.value = names.sort().join(",");
+      return;
+    }
     if (control.type === "checkbox") control.checked = Boolean(value);
     else control.value = value;
     control.dataset.value = String(value);
@@ -43,8 +60,21 @@
     return option ? option.textContent.trim() : value;
   }
 
-  const label = (control, value) =>
-    control.dataset.field === "role" ? ROLE_LABELS[value] || value : optionLabel(control, value);
+  function setLabel(control, value) {
+    const names = String(value).split(",").filter(Boolean);
+    if (!names.length) return "none";
+    return names
+      .map((name) => {
+        const box = control.querySelector(`input[value="${CSS.escape(name)}"]`);
+        return box && box.parentElement ? box.parentElement.textContent.trim() : name;
+      })
+      .join(", ");
+  }
+
+  const label = (control, value) => {
+    if (isSet(control)) return setLabel(control, value);
+    return control.dataset.field === "role" ? ROLE_LABELS[value] || value : optionLabel(control, value);
+  };
 
   // The role and category controls of a row whose value differs from the saved one.
   const drafted = (row) =>
@@ -64,7 +94,7 @@
   function describe(changed) {
     return changed
       .map((control) => {
-        const what = control.dataset.field === "role" ? "role" : "category";
+        const what = { role: "role", categoryRole: "category" }[control.dataset.field] || "other categories";
         return `${what} from ${label(control, savedOf(control))} to ${label(control, valueOf(control))}`;
       })
       .join(" and ");
@@ -77,6 +107,9 @@
     else {
       const parts = fields.map((field) => {
         const control = row.querySelector(`[data-field="${field}"]`);
+        if (field === "categories") {
+          return `the other categories are now ${label(control, (user.categories || []).slice(1).join(","))}`;
+        }
         return field === "role"
           ? `the role is now ${label(control, user.role)}`
           : `the category is now ${label(control, user.categoryRole)}`;
@@ -97,6 +130,11 @@
     const message = part(row, "message");
     const controls = fields.map((field) => row.querySelector(`[data-field="${field}"]`));
     const body = Object.fromEntries(fields.map((field, i) => [field, valueOf(controls[i])]));
+    if ("categories" in body) {
+      // The API takes every category; the primary one is the row's (maybe drafted) choice.
+      const primary = row.querySelector("[data-field='categoryRole']").value;
+      body.categories = [primary, ...body.categories.split(",").filter(Boolean)];
+    }
     const self = row.dataset.self === "1";
     const buttons = row.querySelectorAll("[data-role='pending'] button");
     for (const control of [...controls, ...buttons]) control.disabled = true;

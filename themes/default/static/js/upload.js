@@ -20,6 +20,7 @@
   const fileName = document.getElementById("file-name");
   const titleInput = document.getElementById("title");
   const descriptionInput = document.getElementById("description");
+  const tagsInput = document.getElementById("tags");
   const submitButton = document.getElementById("upload-submit");
   const pauseButton = document.getElementById("upload-pause");
   const cancelButton = document.getElementById("upload-cancel");
@@ -124,7 +125,7 @@
   function hideError() {
     errorBox.hidden = true;
     errorBox.textContent = "";
-    for (const field of [fileInput, titleInput, descriptionInput]) {
+    for (const field of [fileInput, titleInput, descriptionInput, tagsInput]) {
       field.removeAttribute("aria-invalid");
     }
   }
@@ -222,6 +223,7 @@
       file: fileSignature(file),
       title: titleInput.value,
       description: descriptionInput.value,
+      tags: tagsInput.value,
     };
     try {
       window.localStorage.setItem(DRAFT_KEY, JSON.stringify(draft));
@@ -235,6 +237,7 @@
     if (!draft || draft.file !== fileSignature(file)) return;
     if (!titleInput.value.trim()) titleInput.value = draft.title || "";
     if (!descriptionInput.value) descriptionInput.value = draft.description || "";
+    if (!tagsInput.value) tagsInput.value = draft.tags || "";
   }
 
   function forgetDraft() {
@@ -247,6 +250,7 @@
 
   titleInput.addEventListener("input", saveDraft);
   descriptionInput.addEventListener("input", saveDraft);
+  tagsInput.addEventListener("input", saveDraft);
 
   // The person-readable reason of a tus error: the server's own message when it sent one.
   function uploadError(error) {
@@ -386,6 +390,7 @@
         videoId,
         title: titleInput.value.trim(),
         description: descriptionInput.value,
+        tags: tagsInput.value, // "a, b": the server splits it (services/tags.py)
       });
       uploaded = null;
       forgetDraft();
@@ -406,6 +411,7 @@
       let field = null;
       if (stage === "register" && error.field === "title") field = titleInput;
       else if (stage === "register" && error.field === "description") field = descriptionInput;
+      else if (stage === "register" && error.field === "tags") field = tagsInput;
       // Anything but a title/description problem means the upload itself is gone
       // (refused file, expired upload): a retry sends the file again.
       if (stage !== "register" || !field) uploaded = null;
