@@ -15,8 +15,10 @@ async def attach(videos: list[Video]) -> None:
     """Set `chunk_count` on each video, with one query for a whole page.
 
     The chunks of its last transcode (of the one running, while it runs); 1 for a
-    video made in one process, 0 for one never transcoded.
+    video made in one process, 0 for one never transcoded. Videos that already have
+    one (a page attached before each of its videos is shown) are not asked again.
     """
+    videos = [video for video in videos if not hasattr(video, "chunk_count")]
     if not videos:
         return
     rows = (
