@@ -59,6 +59,9 @@ LIMIT {limit} OFFSET {offset}
 """
 # Whether a text search configuration of that name exists.
 CONFIGURATION = "SELECT 1 FROM pg_ts_config WHERE cfgname = $1"
+# Whether the migration that made the index has run (`clipsync serve` refuses to start
+# before it has; a bare app, as in tests and the doctor, may start earlier).
+INDEX_MADE = "SELECT to_regclass('search_language') AS made"
 
 
 async def use_language(language: str) -> None:
@@ -71,6 +74,9 @@ async def use_language(language: str) -> None:
     connection = Video._meta.db
     if connection.capabilities.dialect != "postgres":
         return
+    _, table = await connection.execute_query(INDEX_MADE, [])
+    if not table or table[0]["made"] is None:
+        return  # not migrated yet: the migration makes it (English), the next start turns it
     _, found = await connection.execute_query(CONFIGURATION, [language])
     if not found:
         raise ConfigError(
