@@ -139,7 +139,13 @@ def setup_resources(app: ClipSyncApp) -> None:
         # opened yet.
         await app.ctx.accounts.sessions.open()
         await db.open_database(app.ctx.settings)
-        await search.use_language(app.ctx.settings.search.language)
+        try:
+            await search.use_language(app.ctx.settings.search.language)
+        except BaseException:
+            # A start refused here leaves nothing open for the next app of the process.
+            await db.close_database()
+            await app.ctx.accounts.sessions.close()
+            raise
         await events.start(app.ctx.settings)
         await cache.start(app.ctx.settings)
         notifications.install(app.ctx.plugins, app.ctx.jobs.enqueue_delivery)
