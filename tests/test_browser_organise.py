@@ -92,7 +92,7 @@ def test_tag_browse_search_and_play_a_playlist_through(page: Page, live_server: 
         # --- search "demos" from the header ---------------------------------------------
         search = page.get_by_role("search").filter(has=page.locator("#header-q"))
         search.get_by_label("Search videos").fill("demos")
-        search.get_by_role("button", name="Search").click()
+        search.get_by_label("Search videos").press("Enter")
         expect(page).to_have_url(url_is(live_server, "/"))
         results = page.locator(".video-grid .video-card")
         expect(results).to_have_count(1)

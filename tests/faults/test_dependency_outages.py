@@ -136,7 +136,11 @@ async def test_postgresql_down_answers_503_and_the_app_recovers_when_it_is_back(
     start_app, make_settings, own_postgres: PostgresServer
 ) -> None:
     timeline = Timeline("PostgreSQL down for a while")
-    settings = make_settings(database={"url": own_postgres.create_database("clipsync")})
+    # The cache off: with it, answers it holds would still be served while the
+    # database is down (up to [cache] ttl_seconds), and this is about the database.
+    settings = make_settings(
+        database={"url": own_postgres.create_database("clipsync")}, cache={"backend": "off"}
+    )
     await db.migrate(settings)
     app, client = await start_app(settings)
     admin = await app.ctx.accounts.create_user("admin@example.org", PASSWORD, role=Role.ADMIN)
@@ -187,6 +191,8 @@ async def test_the_s3_store_cut_off_answers_503_and_the_app_recovers_when_it_is_
         settings = make_settings(
             storage={"backend": "s3", "playback": "proxy"},
             plugins={"storage_s3": s3_server.plugin_table(endpoint=proxy.endpoint, bucket=bucket)},
+            # The cache off: the master playlist it holds would still be served.
+            cache={"backend": "off"},
         )
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(migrated_sqlite, settings.data_dir / "clipsync.sqlite3")
