@@ -22,6 +22,13 @@ PASSWORD = "correct horse battery"
 VIDEOS = 60  # the home page shows 24 at a time: two more pages, the last one short
 
 
+@pytest.fixture
+def live_server_toml() -> str:
+    # The videos are written straight into the database, behind the server's back: its
+    # cache (which only ClipSync's own writes keep fresh) would not know of them.
+    return '[cache]\nbackend = "off"\n'
+
+
 def add_videos(live_server: LiveServer) -> list[str]:
     """The titles, newest first."""
     db = sqlite3.connect(live_server.data_dir / "clipsync.sqlite3")
