@@ -22,7 +22,7 @@ from clipsync.events import Event
 from clipsync.models import AuditEntry, Role, User
 from clipsync.models.two_factor import RecoveryCode
 from clipsync.services.notification_audience import account_message
-from clipsync.services.two_factor import NOT_A_SESSION, TOKEN_EXPIRED
+from clipsync.services.two_factor import NOT_A_SESSION, RECOVERY_ALPHABET, TOKEN_EXPIRED
 
 EMAIL = "ann@example.org"
 
@@ -258,3 +258,15 @@ def test_a_generated_key_is_made_once_mode_600_and_the_first_writer_wins(
     monkeypatch.setattr(Path, "exists", lambda p: p != path and real_exists(p))
     assert generated_keys.load_or_create(path, 32) == first
     assert [p.name for p in path.parent.iterdir()] == ["some.key"]  # no draft left
+
+
+async def test_recovery_codes_are_ten_characters_that_survive_cleaning(
+    client: httpx.AsyncClient,
+) -> None:
+    # They were base64 once: a "-" in one was dropped as typing noise, and it never worked.
+    token = (await register(client, EMAIL))["token"]
+    _, codes = await enrol(client, token)
+    assert len(codes) == 10
+    for code in codes:
+        plain = code.replace("-", "", 1)  # shown as two groups of five
+        assert len(plain) == 10 and set(plain) <= set(RECOVERY_ALPHABET), code

@@ -63,6 +63,10 @@ TOKEN_SECONDS = 300
 VERIFY = "verify"
 ENROL = "enrol"
 RECOVERY_CODES = 10
+# Letters and digits a person can read back without doubt (no 0/o, 1/l/i), and never
+# "-" or "_": those are dropped from what is typed, as dashes and spaces are (about 49
+# bits in 10 characters).
+RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789"
 STEP_SECONDS = 30
 CHANGED = "account.two_factor_changed"
 WRONG_CODE = "That code is not right, or was already used. Try the next code."
@@ -201,7 +205,10 @@ class TwoFactor:
         if not user.totp_secret:
             raise Conflict("Start setting up two-factor sign-in first.")
         await self.check_code(user, code, recovery=False)
-        codes = [_b64(secrets.token_bytes(10)).lower()[:10] for _ in range(RECOVERY_CODES)]
+        codes = [
+            "".join(secrets.choice(RECOVERY_ALPHABET) for _ in range(10))
+            for _ in range(RECOVERY_CODES)
+        ]
         codes = [f"{c[:5]}-{c[5:]}" for c in codes]
         async with in_transaction():
             on = await User.filter(id=user.id, totp_enabled_at__isnull=True).update(
