@@ -40,6 +40,8 @@ from clipsync.services.transcoding import (
     TranscodeAttemptFailed,
     VideoGone,
     put_files,
+    release_running,
+    restore_running,
     stale_before,
     sweep_if_deleted,
 )
@@ -139,23 +141,10 @@ async def _claim(
         )
     finally:
         if not claimed:
-            _restore(ctx, chunk.id, previous)
+            restore_running(ctx.running_chunks, chunk.id, previous)
     if not claimed:
         return None
     return video, await TranscodeChunk.get(id=chunk.id)
-
-
-def _restore(ctx: JobContext, chunk_id: int, previous: RunningJob | None) -> None:
-    if previous is None:
-        ctx.running_chunks.pop(chunk_id, None)
-    else:
-        ctx.running_chunks[chunk_id] = previous
-
-
-def _release(ctx: JobContext, chunk_id: int, lease: str | None) -> None:
-    running = ctx.running_chunks.get(chunk_id)
-    if running is not None and running.lease == lease:
-        del ctx.running_chunks[chunk_id]
 
 
 async def renew_chunk_leases(ctx: JobContext) -> None:
@@ -203,7 +192,7 @@ async def run_chunk(
     try:
         await _run_claimed(ctx, video, chunk, transcoder, final_attempt)
     finally:
-        _release(ctx, chunk.id, chunk.worker_lease)
+        release_running(ctx.running_chunks, chunk.id, chunk.worker_lease)
 
 
 async def _defer(ctx: JobContext, chunk: TranscodeChunk) -> None:

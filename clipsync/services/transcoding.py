@@ -215,22 +215,30 @@ async def claim(ctx: JobContext, video_id: str) -> Video | None:
         )
     finally:
         if not claimed:
-            _restore(ctx, key, previous)
+            restore_running(ctx.running, key, previous)
     return await Video.get(id=video_id) if claimed else None
 
 
-def _restore(ctx: JobContext, key: str, previous: RunningJob | None) -> None:
+def restore_running(
+    jobs: dict[str | int, RunningJob], key: str | int, previous: RunningJob | None
+) -> None:
+    """Put back what `jobs` (this process's running videos or chunks) held at `key`."""
     if previous is None:
-        ctx.running.pop(key, None)
+        jobs.pop(key, None)
     else:
-        ctx.running[key] = previous
+        jobs[key] = previous
+
+
+def release_running(jobs: dict[str | int, RunningJob], key: str | int, lease: str | None) -> None:
+    """The job at `key` under `lease` has ended: its lease is no longer renewed."""
+    running = jobs.get(key)
+    if running is not None and running.lease == lease:
+        del jobs[key]
 
 
 def release(ctx: JobContext, video_id: str, lease: str | None) -> None:
     """This process's job under `lease` has ended: its lease is no longer renewed."""
-    running = ctx.running.get(video_id)
-    if running is not None and running.lease == lease:
-        del ctx.running[video_id]
+    release_running(ctx.running, video_id, lease)
 
 
 async def renew_leases(ctx: JobContext) -> None:
