@@ -8,13 +8,16 @@ the form upload, tus, and a direct upload to S3 (moto).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import logging
 import shutil
+import socket
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ import httpx
 import pytest
 from clients import bearer, register, upload, upload_and_register
 from clips import make_clip
+from clipsync_scan_clamav import clamd
 from services import EICAR, ClamdServer, S3Server, free_port
 
 from clipsync import doctor, hookimpl
@@ -322,6 +326,52 @@ async def test_a_file_clamd_did_not_scan_whole_is_refused(site, tmp_path: Path) 
     assert refused.status_code == 422, refused.text
     assert "larger than the virus scanner here can check" in error_of(refused)["message"]
     assert await Video.all().count() == 0 and stored_files(app) == []
+
+
+def test_the_size_limit_reply_is_read_when_clamd_hangs_up_while_the_file_is_sent(
+    tmp_path: Path,
+) -> None:
+    # clamd answers "size limit exceeded" and closes while the client is still writing.
+    # Whichever comes first, the failed write or the reply, the reply must be read: a
+    # stream transport dropped it about one time in six ("Broken pipe" -> unavailable).
+    # A thread stands in for clamd so that its hang-up races the writes hundreds of times.
+    path = str(tmp_path / "clamd.sock")
+    listener = socket.socket(socket.AF_UNIX)
+    listener.bind(path)
+    listener.listen(1)
+    rounds = 400
+
+    def clamd_stand_in() -> None:
+        for _ in range(rounds):
+            conn, _addr = listener.accept()
+            with conn:
+                got = 0
+                while got < 2 * MiB:
+                    got += len(conn.recv(65536))
+                conn.sendall(b"INSTREAM size limit exceeded. ERROR\0")
+
+    async def scans() -> dict[str, int]:
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(40):
+                yield bytes(256 * 1024)
+
+        outcomes: dict[str, int] = {}
+        for _ in range(rounds):
+            try:
+                await clamd.instream(clamd.Address(socket=path), chunks(), 10)
+                outcome = "clean"
+            except Exception as exc:  # counted, and shown if not the size limit
+                outcome = f"{type(exc).__name__}: {exc}"
+            outcomes[outcome] = outcomes.get(outcome, 0) + 1
+        return outcomes
+
+    thread = threading.Thread(target=clamd_stand_in, daemon=True)
+    thread.start()
+    try:
+        outcomes = asyncio.run(scans())
+    finally:
+        listener.close()
+    assert outcomes == {"StreamTooLarge: INSTREAM size limit exceeded. ERROR": rounds}
 
 
 # --- configuration, the doctor's probe, the hook ------------------------------------------

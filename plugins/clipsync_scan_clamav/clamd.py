@@ -1,4 +1,4 @@
-"""The part of clamd's protocol a scan needs: PING and INSTREAM, over asyncio streams.
+"""The part of clamd's protocol a scan needs: PING and INSTREAM, over asyncio sockets.
 
 clamd (ClamAV's daemon) listens on a unix socket (`LocalSocket`) or on TCP
 (`TCPSocket`). A command is a `z` and its name, ended by a NUL (`zPING\\0`); so is
@@ -6,7 +6,10 @@ each reply. INSTREAM sends the file as chunks, each a 4-byte big-endian length a
 that many bytes, ended by a zero length; clamd answers `stream: OK`, `stream: <name>
 FOUND`, or `<reason> ERROR`. Past its `StreamMaxLength` clamd answers "INSTREAM size
 limit exceeded. ERROR" at once and closes the connection, so the reply is read while
-the file is still being sent.
+the file is still being sent. The socket is used through the loop's `sock_*` calls,
+not a stream transport: a transport whose write fails (clamd has hung up) closes its
+reading side too, and the reply still waiting on the socket, the one that says why,
+would be lost.
 
 Written here rather than taken from PyPI: python-clamd was last released in 2014 and
 blocks; aioclamd ports its API to asyncio but takes a whole file object and does not
@@ -18,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import socket
 import struct
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -49,14 +52,25 @@ class Address:
     def __str__(self) -> str:
         return f"clamd at {self.socket}" if self.socket else f"clamd at {self.host}:{self.port}"
 
-    async def connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    async def connect(self) -> socket.socket:
+        """A non-blocking socket connected to clamd."""
+        loop = asyncio.get_running_loop()
         try:
             if self.socket:
-                return await asyncio.open_unix_connection(self.socket)
-            return await asyncio.open_connection(self.host, self.port)
+                family, kind, proto, target = socket.AF_UNIX, socket.SOCK_STREAM, 0, self.socket
+            else:
+                found = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+                family, kind, proto, _name, target = found[0]
+            sock = socket.socket(family, kind, proto)
+            sock.setblocking(False)
+            try:
+                await loop.sock_connect(sock, target)
+            except BaseException:
+                sock.close()
+                raise
         except OSError as exc:
-            reason = os.strerror(exc.errno) if exc.errno else str(exc)
-            raise ClamdUnavailable(f"{self} cannot be reached: {reason}") from None
+            raise ClamdUnavailable(f"{self} cannot be reached: {exc.strerror or exc}") from None
+        return sock
 
 
 async def file_chunks(path: Path, size: int = CHUNK_BYTES) -> AsyncIterator[bytes]:
@@ -96,45 +110,47 @@ async def _exchange(
     """Send a command (and the chunks, for INSTREAM); return clamd's reply, NUL removed."""
     try:
         async with asyncio.timeout(seconds):
-            reader, writer = await address.connect()
+            sock = await address.connect()
+            loop = asyncio.get_running_loop()
             # Listening from the start: clamd may answer (and hang up) mid-stream.
-            reply = asyncio.create_task(_read_reply(reader))
+            reply = asyncio.create_task(_read_reply(sock))
             try:
-                with contextlib.suppress(ConnectionError):  # clamd hung up: its reply says why
-                    writer.write(command)
+                # clamd hung up: its reply, still readable on the socket, says why.
+                with contextlib.suppress(ConnectionError):
+                    await loop.sock_sendall(sock, command)
                     if chunks is not None:
-                        await _send(writer, chunks, reply)
-                    await writer.drain()
+                        await _send(sock, chunks, reply)
                 return await reply
             finally:
                 reply.cancel()
-                writer.close()
-                with contextlib.suppress(OSError):
-                    await writer.wait_closed()
+                with contextlib.suppress(asyncio.CancelledError, OSError):
+                    await reply  # the loop stops watching the socket before it is closed
+                sock.close()
     except TimeoutError:
         raise ClamdUnavailable(f"{address} did not answer within {seconds:g} s") from None
-    except (ConnectionError, asyncio.IncompleteReadError) as exc:
+    except ConnectionError as exc:
         raise ClamdUnavailable(f"{address} closed the connection: {exc}") from None
 
 
 async def _send(
-    writer: asyncio.StreamWriter, chunks: AsyncIterator[bytes], reply: asyncio.Task[str]
+    sock: socket.socket, chunks: AsyncIterator[bytes], reply: asyncio.Task[str]
 ) -> None:
+    loop = asyncio.get_running_loop()
     async for chunk in chunks:
         if reply.done():  # clamd has stopped reading
             return
         for start in range(0, len(chunk), CHUNK_BYTES):
             part = chunk[start : start + CHUNK_BYTES]
-            writer.write(struct.pack("!L", len(part)))
-            writer.write(part)
-            await writer.drain()  # at most one chunk waits in memory
-    writer.write(struct.pack("!L", 0))
+            await loop.sock_sendall(sock, struct.pack("!L", len(part)))
+            await loop.sock_sendall(sock, part)  # at most one chunk waits in memory
+    await loop.sock_sendall(sock, struct.pack("!L", 0))
 
 
-async def _read_reply(reader: asyncio.StreamReader) -> str:
+async def _read_reply(sock: socket.socket) -> str:
+    loop = asyncio.get_running_loop()
     data = bytearray()
     while len(data) <= MAX_REPLY:
-        got = await reader.read(MAX_REPLY)
+        got = await loop.sock_recv(sock, MAX_REPLY)
         if not got:
             break
         data += got
