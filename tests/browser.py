@@ -41,6 +41,7 @@ from playwright.sync_api import (
     Browser,
     ConsoleMessage,
     Error,
+    Frame,
     Page,
     Playwright,
     Response,
@@ -58,6 +59,7 @@ __all__ = [
     "live_server",
     "live_server_toml",
     "page",
+    "play_muted",
     "playwright",
 ]
 
@@ -474,3 +476,21 @@ def sign_in(page: Page, live_server: LiveServer, email: str, password: str) -> N
     form.locator("[name=password]").fill(password)
     form.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(url_is(live_server, "/"))
+
+
+def play_muted(page: Page | Frame, selector: str = "#player", timeout_ms: float = 20_000) -> None:
+    """Start the <video> at `selector` muted, as a viewer's click on Play would.
+
+    Waits for the video's metadata first: a play() called before hls.js has attached its
+    MediaSource is rejected by that load ("The play() request was interrupted by a new
+    load request"), which on a loaded machine happened now and then.
+    """
+    page.wait_for_function(
+        "(s) => { const v = document.querySelector(s); return Boolean(v) && v.readyState >= 1; }",
+        arg=selector,
+        timeout=timeout_ms,
+    )
+    page.evaluate(
+        "async (s) => { const v = document.querySelector(s); v.muted = true; await v.play(); }",
+        selector,
+    )

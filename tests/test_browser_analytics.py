@@ -18,7 +18,16 @@ from typing import Any
 
 import httpx
 import pytest
-from browser import DEFAULT_TIMEOUT_MS, LiveServer, Watcher, reported, set_up_admin, sign_in, url_is
+from browser import (
+    DEFAULT_TIMEOUT_MS,
+    LiveServer,
+    Watcher,
+    play_muted,
+    reported,
+    set_up_admin,
+    sign_in,
+    url_is,
+)
 from clients import bearer
 from clips import FFMPEG, run
 from playwright.sync_api import Browser, Page, Response, expect
@@ -185,13 +194,7 @@ def test_a_partial_view_shows_on_the_dashboard_with_its_watch_time_and_retention
         )
         assert watching.evaluate("document.getElementById('player').currentTime") == 0
         # Muted playback needs no gesture (and Chromium runs with autoplay allowed).
-        watching.evaluate(
-            """async () => {
-                const video = document.getElementById("player");
-                video.muted = true;
-                await video.play();
-            }"""
-        )
+        play_muted(watching)
         watching.wait_for_function(
             """(seconds) => {
                 const video = document.getElementById("player");

@@ -14,7 +14,16 @@ from typing import Any
 
 import httpx
 import pytest
-from browser import DEFAULT_TIMEOUT_MS, LiveServer, Watcher, reported, set_up_admin, sign_in, url_is
+from browser import (
+    DEFAULT_TIMEOUT_MS,
+    LiveServer,
+    Watcher,
+    play_muted,
+    reported,
+    set_up_admin,
+    sign_in,
+    url_is,
+)
 from clients import bearer
 from clips import make_clip
 from playwright.sync_api import Browser, Page, expect
@@ -271,13 +280,7 @@ def test_an_editor_approves_in_the_queue_then_the_category_can_watch_and_others_
         card.get_by_role("link", name=TITLE).click()
         expect(viewer).to_have_url(url_is(live_server, f"/watch/{video_id}"))
         expect(viewer.get_by_role("heading", level=1)).to_have_text(TITLE)
-        viewer.evaluate(
-            """async () => {
-                const video = document.getElementById("player");
-                video.muted = true;
-                await video.play();
-            }"""
-        )
+        play_muted(viewer)
         wait_for_playback(viewer, "#player", 1.0)
         expect(viewer.locator("#player-error")).to_be_hidden()
         # Viewers do not moderate.

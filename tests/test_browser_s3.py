@@ -22,7 +22,7 @@ from typing import Any
 
 import clipsync_storage_s3 as s3
 import pytest
-from browser import LiveServer, Watcher, reported, set_up_admin, url_is
+from browser import LiveServer, Watcher, play_muted, reported, set_up_admin, url_is
 from clips import FFMPEG, run
 from playwright.sync_api import Browser, Page, Request, Response, Route, expect
 from services import LOOPBACK, RadosGwServer, S3Server, free_port
@@ -130,13 +130,7 @@ def watch_until(page: Page, video_id: str, seconds: float) -> None:
     """Open the watch page, play muted, and wait until playback is past `seconds`."""
     page.goto(f"/watch/{video_id}")
     page.wait_for_function("() => window.clipsyncPlayer && window.clipsyncPlayer.hls")
-    page.evaluate(
-        """async () => {
-            const video = document.getElementById("player");
-            video.muted = true;
-            await video.play();
-        }"""
-    )
+    play_muted(page)
     page.wait_for_function(
         "(seconds) => { const v = document.getElementById('player');"
         " return !v.paused && v.currentTime > seconds; }",

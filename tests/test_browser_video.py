@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import LiveServer, set_up_admin, url_is
+from browser import LiveServer, play_muted, set_up_admin, url_is
 from clips import FFMPEG, run
 from playwright.sync_api import ConsoleMessage, Error, Page, expect
 
@@ -179,13 +179,7 @@ def test_uploaded_video_is_followed_live_to_ready_then_plays_switches_quality_an
             ]
         )
         # Muted playback needs no gesture (and Chromium runs with autoplay allowed).
-        page.evaluate(
-            """async () => {
-                const video = document.getElementById("player");
-                video.muted = true;
-                await video.play();
-            }"""
-        )
+        play_muted(page)
         wait_for_playback_past(page, 1.5)
         expect(page.locator("#player-error")).to_be_hidden()
 

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from browser import LiveServer, set_up_admin, url_is
+from browser import LiveServer, play_muted, set_up_admin, url_is
 from clips import FFMPEG, run
 from playwright.sync_api import Page, expect
 
@@ -183,9 +183,7 @@ def test_description_times_seek_share_copies_a_t_link_embed_plays_and_download(
     frame = page.frame_locator("#f")
     expect(frame.locator("#player")).to_have_attribute("data-video-id", video_id)
     embedded = next(f for f in page.frames if f.url.startswith(embed_url))
-    embedded.evaluate(
-        "() => { const v = document.getElementById('player'); v.muted = true; return v.play(); }"
-    )
+    play_muted(embedded)
     embedded.wait_for_function(
         """() => {
             const v = document.getElementById("player");

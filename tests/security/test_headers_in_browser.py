@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from browser import LiveServer, Watcher, reported, set_up_admin, url_is
+from browser import LiveServer, Watcher, play_muted, reported, set_up_admin, url_is
 from clients import bearer
 from clips import FFMPEG, run
 from playwright.sync_api import Page, expect
@@ -120,13 +120,7 @@ def test_every_page_and_the_player_work_under_the_content_security_policy(
         # poster and the seek-preview sprite, all allowed by the policy.
         page.goto(f"/watch/{video_id}")
         page.wait_for_function("() => window.clipsyncPlayer && window.clipsyncPlayer.hls")
-        page.evaluate(
-            """async () => {
-                const video = document.getElementById("player");
-                video.muted = true;
-                await video.play();
-            }"""
-        )
+        play_muted(page)
         page.wait_for_function(
             "() => document.getElementById('player').currentTime > 1",
             timeout=PLAYBACK_TIMEOUT_MS,
