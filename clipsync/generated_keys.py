@@ -17,6 +17,7 @@ import hashlib
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,7 +25,7 @@ from tortoise.exceptions import IntegrityError
 
 from clipsync.db import dialect
 from clipsync.errors import ConfigError
-from clipsync.settings import Settings
+from clipsync.settings import Secret, Settings
 
 
 def load_or_create(path: Path, nbytes: int) -> str:
@@ -63,11 +64,15 @@ CONFIGURE_INSTEAD = {
     "notify_email_unsubscribe.key": "[plugins.notify_email] unsubscribe_secret",
     "auth_oidc_cookie.key": "[plugins.auth_oidc] cookie_secret",
     "delivery.key": "[delivery] signing_key",
+    "two_factor.key": "[auth] two_factor_secret",
 }
-# Keys with no setting, made when first needed: made at start-up instead on a shared
-# database, so a second host finds out at once, not when someone first needs one.
-MADE_AT_START = {"two_factor.key": 32}
-# The claims (`site_alerts`) that record each generated key in use: `key:<kind>:<host>:<fp>`.
+# Keys the core makes when first needed (their size, and the setting that replaces
+# them): on a shared database they are made, or read from their setting, at start-up
+# instead, so a second host finds out at once, not when someone first needs one.
+MADE_AT_START: dict[str, tuple[int, Callable[[Settings], Secret]]] = {
+    "two_factor.key": (32, lambda settings: settings.auth.two_factor_secret),
+}
+# The claims (`site_alerts`) that record each key in use: `key:<kind>:<host>:<fp>`.
 RECORD_PREFIX = "key:"
 
 # Every key this process handed out: path -> key.
@@ -88,22 +93,62 @@ async def check_shared(settings: Settings) -> None:
     """Refuse to start (ConfigError) with a generated key another host has differently.
 
     Only a PostgreSQL database can be shared by hosts. Each generated key this
-    process uses is recorded there by its fingerprint; a host that finds another
-    host's record with another fingerprint would sign what the others refuse (tokens,
-    links, sealed secrets), so it stops and says what to configure.
+    process uses, and each of the core's keys (`MADE_AT_START`) generated or set, is
+    recorded there by its fingerprint; a host that finds another host's record with
+    another fingerprint would sign what the others refuse (tokens, links, sealed
+    secrets), so it stops and says what to configure.
     """
     if dialect(settings.database_url) != "postgres":
         return
     secrets_dir = settings.data_dir / "secrets"
-    for name, nbytes in MADE_AT_START.items():
-        load_or_create(secrets_dir / name, nbytes)
-    host = host_identity(settings.data_dir)
-    for path, key in sorted(_handed_out.items()):
+    # The core's keys are recorded configured too: a host that generated its own is
+    # refused beside hosts that set one, and every host is seen (host_sharing.py).
+    in_use: dict[Path, tuple[str, bool]] = {}
+    for name, (nbytes, _) in MADE_AT_START.items():
+        configured = configured_key(settings, name)
+        key = configured or load_or_create(secrets_dir / name, nbytes)
+        in_use[secrets_dir / name] = (key, bool(configured))
+    for path, key in _handed_out.items():
         if path.parent == secrets_dir:
-            await _record(path, fingerprint(key), host)
+            in_use.setdefault(path, (key, False))
+    host = host_identity(settings.data_dir)
+    for path, (key, configured) in sorted(in_use.items()):
+        await _record(path, fingerprint(key), host, configured)
 
 
-async def _record(path: Path, mine: str, host: str) -> None:
+def configured_key(settings: Settings, name: str) -> str:
+    """The setting that replaces the core's generated key `name`, or "" when unset."""
+    _, setting = MADE_AT_START[name]
+    return setting(settings).reveal()
+
+
+async def differing_keys(settings: Settings) -> list[str]:
+    """The core's keys this host uses (or would generate) unlike the other hosts'.
+
+    For `clipsync doctor`: what `check_shared` would refuse at start-up, found before.
+    The database must be open.
+    """
+    from clipsync.models import SiteAlert
+
+    host = host_identity(settings.data_dir)
+    found = []
+    for name in MADE_AT_START:
+        prefix = f"{RECORD_PREFIX}{name.removesuffix('.key')}:"
+        names = await SiteAlert.filter(name__startswith=prefix).values_list("name", flat=True)
+        theirs = {parts[3] for parts in (str(n).split(":", 3) for n in names) if parts[2] != host}
+        if not theirs:
+            continue
+        path = settings.data_dir / "secrets" / name
+        mine = configured_key(settings, name) or (path.read_text().strip() if path.exists() else "")
+        if not mine or fingerprint(mine) not in theirs:
+            found.append(
+                f"its {name} is not the other hosts' (it would seal what they refuse): "
+                f"set {CONFIGURE_INSTEAD[name]} to the same secret on every host"
+            )
+    return found
+
+
+async def _record(path: Path, mine: str, host: str, configured: bool) -> None:
     from clipsync.models import SiteAlert
 
     prefix = f"{RECORD_PREFIX}{path.name.removesuffix('.key')}:"
@@ -111,12 +156,12 @@ async def _record(path: Path, mine: str, host: str) -> None:
     # A key this host rotated (its file deleted, a new one made) replaces its record.
     await SiteAlert.filter(name__startswith=f"{prefix}{host}:").exclude(name=own).delete()
     if await _others(prefix, host, mine):
-        raise ConfigError(_refusal(path))
+        raise ConfigError(_refusal(path, configured))
     with contextlib.suppress(IntegrityError):  # recorded by an earlier start
         await SiteAlert.create(name=own, last_sent_at=datetime.now(UTC))
     if await _others(prefix, host, mine):  # another host started at the same moment
         await SiteAlert.filter(name=own).delete()
-        raise ConfigError(_refusal(path))
+        raise ConfigError(_refusal(path, configured))
 
 
 async def _others(prefix: str, host: str, mine: str) -> bool:
@@ -131,13 +176,19 @@ async def _others(prefix: str, host: str, mine: str) -> bool:
     return False
 
 
-def _refusal(path: Path) -> str:
+def _refusal(path: Path, configured: bool) -> str:
     setting = CONFIGURE_INSTEAD.get(path.name)
-    fix = (
-        f"set {setting} to the same secret on every host"
-        if setting
-        else f"copy {path.name} from the first host into {path.parent} on every host"
-    )
+    copy = f"copy {path.name} from the first host into {path.parent} on every host"
+    fix = f"set {setting} to the same secret on every host" if setting else copy
+    if path.name in MADE_AT_START and not configured:
+        # What the first host sealed opens only with its key: copied, or set to its text.
+        fix = f"{fix}, or {copy}"
+    if configured:
+        return (
+            f"{setting} on this host is not the key another host sharing this database "
+            f"uses: what one signs the other would refuse. To run several hosts, {fix}, "
+            "then start again."
+        )
     return (
         f"{path} was generated on this host, but another host sharing this database uses "
         f"a different {path.name}: what one signs the other would refuse. To run several "

@@ -4,8 +4,9 @@ Several web and worker hosts share only PostgreSQL, Redis, the S3 store and
 ClickHouse. A configuration that keeps the queue, the media, the analytics or live
 news in this host's data directory is right for one host and wrong for two:
 `clipsync doctor` reports it (`sharing_check`), and fails when the database shows
-another host (every host on PostgreSQL records itself with its generated keys, see
-`generated_keys.check_shared`).
+another host (every host on PostgreSQL records itself with its keys, see
+`generated_keys.check_shared`), as it does when this host's two-factor key is not
+the other hosts'.
 """
 
 from __future__ import annotations
@@ -49,15 +50,17 @@ async def sharing_check(settings: Settings) -> tuple[bool, bool, str]:
     try:
         await db.open_database(settings)
         others = await other_hosts(settings)
+        differing = await generated_keys.differing_keys(settings)
     finally:  # also when it could not connect: Tortoise keeps a half-made context
         await db.close_database()
-    if not local:
+    if not local and not differing:
         return True, True, f"everything is shared ({len(others) + 1} host(s) seen)"
     listed = "; ".join(local)
     if others:
+        problems = [*differing, *([f"this one keeps to itself {listed}"] if local else [])]
         return (
             False,
             True,
-            f"{len(others) + 1} hosts share this database, but this one keeps to itself {listed}",
+            f"{len(others) + 1} hosts share this database, but " + "; ".join(problems),
         )
     return True, False, f"one host so far; before adding another, share {listed}"

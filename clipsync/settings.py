@@ -193,7 +193,7 @@ class TranscoderSettings:
     audio_bitrate: int = check(positive, 128)
     # Kill ffmpeg when it reports no progress for this long.
     stall_timeout_seconds: int = check(positive, 120)
-    # Tries per video, the first included, before it is marked FAILED.
+    # Tries per video (per chunk if chunked), the first included, before it is marked FAILED.
     max_attempts: int = check(positive, 3)
     # Wait before the first retry; each later retry waits twice as long.
     retry_delay_seconds: int = check(at_least(0), 30)
@@ -289,6 +289,9 @@ class AuthSettings:
     # Roles that must use two-factor sign-in (TOTP): someone with one of them who has
     # not enrolled is asked to at their next sign-in. E.g. ["admin", "editor"].
     require_mfa_for: list[str] = field(default_factory=list)
+    # The key that seals two-factor secrets. Empty: generated once into
+    # <data_dir>/secrets/two_factor.key; hosts sharing a database must set the same.
+    two_factor_secret: Secret = field(default_factory=Secret)
 
     def __post_init__(self) -> None:
         if self.session_max_days < self.session_days:

@@ -1,12 +1,16 @@
 """Two-factor sign-in with TOTP (RFC 6238) and single-use recovery codes.
 
-The shared secret is kept sealed (Fernet: AES and an HMAC) with a key the server
-generated once into `<data_dir>/secrets/two_factor.key` (see generated_keys.py), so
-a copy of the database alone gives no one the codes. A code is accepted within one
-30-second step either side of now, and each step at most once: `totp_last_step`
-only moves forward, in one conditional UPDATE, so two requests racing with the same
-code cannot both win. Recovery codes are kept as SHA-256 hashes (80 random bits
-need no slow hash) and each is used up by one conditional UPDATE.
+The shared secret is kept sealed (Fernet: AES and an HMAC) with `[auth]
+two_factor_secret`, or, when that is empty, a key the server generated once into
+`<data_dir>/secrets/two_factor.key` (see generated_keys.py), so a copy of the
+database alone gives no one the codes. Hosts sharing a database must seal with the
+same key: a host with a generated one of its own refuses to start there.
+
+A code is accepted within one 30-second step either side of now, and each step at
+most once: `totp_last_step` only moves forward, in one conditional UPDATE, so two
+requests racing with the same code cannot both win. Recovery codes are kept as
+SHA-256 hashes (80 random bits need no slow hash) and each is used up by one
+conditional UPDATE.
 
 Between the password and the code, the person holds an `mfaToken`: a short-lived
 HMAC-signed note, not a JWT, naming the account, its token version and what it is
@@ -119,8 +123,10 @@ class TwoFactor:
     def _secrets(self) -> tuple[Fernet, bytes]:
         # Read on first use, not at start-up: most requests never need it.
         if self._keys is None:
-            secret = generated_keys.load_or_create(
-                self.settings.data_dir / "secrets" / KEY_FILE, 32
+            configured = self.settings.auth.two_factor_secret.reveal()
+            secret = (
+                configured
+                or generated_keys.load_or_create(self.settings.data_dir / "secrets" / KEY_FILE, 32)
             ).encode()
             # Domain-separated: one file, two keys that can never stand in for each other.
             seal = hashlib.sha256(b"clipsync totp seal v1\0" + secret).digest()
