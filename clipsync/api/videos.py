@@ -67,12 +67,14 @@ async def register(request: ClipSyncRequest) -> HTTPResponse:
     uploads = request.app.ctx.uploads
     if "fileKey" in body:  # a direct upload (see api/direct_upload.py)
         video = await uploads.register_key(
-            user, body.get("fileKey"), body.get("title"), body.get("description"), body.get("tags")
-        )
+            user, body.get("fileKey"), body.get("title"), body.get("description"),
+            body.get("tags"), body.get("category"),
+        )  # fmt: skip
     else:
         video = await uploads.register(
-            user, body.get("videoId"), body.get("title"), body.get("description"), body.get("tags")
-        )
+            user, body.get("videoId"), body.get("title"), body.get("description"),
+            body.get("tags"), body.get("category"),
+        )  # fmt: skip
     plugins = request.app.ctx.plugins
     return json_response({"video": await videos.filtered_json(plugins, video, user)}, status=201)
 

@@ -23,6 +23,7 @@ from clipsync.backends import PresigningStorage, StorageBackend
 from clipsync.errors import (
     Conflict,
     DirectUploadUnavailable,
+    Forbidden,
     NotFound,
     PayloadTooLarge,
     QueueUnavailable,
@@ -36,6 +37,7 @@ from clipsync.models import User, Video, VideoStatus
 from clipsync.plugins import PluginHost
 from clipsync.services import quotas
 from clipsync.services import tags as video_tags
+from clipsync.services.memberships import categories_of
 from clipsync.services.transcoding import queue_transcode
 from clipsync.settings import Settings
 from clipsync.sizes import format_size
@@ -168,14 +170,24 @@ class UploadService:
         return received
 
     async def register(
-        self, owner: User, video_id: Any, title: Any, description: Any, tags: Any = None
+        self,
+        owner: User,
+        video_id: Any,
+        title: Any,
+        description: Any,
+        tags: Any = None,
+        category: Any = None,
     ) -> Video:
-        """Check an uploaded file, keep its metadata and queue its transcoding."""
+        """Check an uploaded file, keep its metadata and queue its transcoding.
+
+        `category`: the one the video starts in, any the owner belongs to (their
+        primary one when not given)."""
         title, description = self._details(title, description)
         labels = video_tags.parse(tags)
+        category = self._category(owner, category)
         video = await self._own_upload(owner, video_id)
         await video_tags.replace(video, labels)  # before plugins and events hear of it
-        return await self._accept(owner, video, title, description)
+        return await self._accept(owner, video, title, description, category)
 
     # -- direct uploads: the client PUTs the file straight to the store ------------------
 
@@ -208,14 +220,21 @@ class UploadService:
         return DirectUpload(video, url, key)
 
     async def register_key(
-        self, owner: User, file_key: Any, title: Any, description: Any, tags: Any = None
+        self,
+        owner: User,
+        file_key: Any,
+        title: Any,
+        description: Any,
+        tags: Any = None,
+        category: Any = None,
     ) -> Video:
         """Register a direct upload by the key `presign` gave this user."""
         title, description = self._details(title, description)
         labels = video_tags.parse(tags)
+        category = self._category(owner, category)
         video = await self._own_key(owner, file_key)
         await video_tags.replace(video, labels)
-        return await self._accept(owner, video, title, description)
+        return await self._accept(owner, video, title, description, category)
 
     @staticmethod
     def _filename(filename: Any) -> str:
@@ -272,12 +291,14 @@ class UploadService:
 
     # -- every way in ends here -------------------------------------------------------
 
-    async def _accept(self, owner: User, video: Video, title: str, description: str) -> Video:
+    async def _accept(
+        self, owner: User, video: Video, title: str, description: str, category: str
+    ) -> Video:
         await self._arrived(video)
         info = await self._check(video)
         video.title = title
         video.description = description
-        video.category = owner.category
+        video.category = category
         video.duration = info.duration
         video.width = info.width
         video.height = info.height
@@ -311,6 +332,28 @@ class UploadService:
             self.plugins, video, VideoStatus.UPLOADED, name="video.uploaded"
         )
         return video
+
+    def _category(self, owner: User, value: Any) -> str:
+        """The category a new video starts in. Checked before the upload is touched, so
+        a refused one leaves the upload to be registered again."""
+        if value is None or value == "":
+            return owner.category
+        mine = categories_of(owner)
+        if not isinstance(value, str):
+            raise ValidationFailed(
+                "category is the name of a category you belong to.", field="category"
+            )
+        if value not in mine:
+            labels = ", ".join(self._label(name) for name in mine)
+            raise Forbidden(
+                f"You cannot upload to {value!r}: you may upload only to the categories "
+                f"you belong to ({labels})."
+            )
+        return value
+
+    def _label(self, name: str) -> str:
+        found = self.settings.category(name)
+        return found.label if found is not None else name
 
     @staticmethod
     def _details(title: Any, description: Any) -> tuple[str, str]:

@@ -25,6 +25,7 @@ from clipsync.services import playlists, quotas, video_audience
 from clipsync.services import tags as video_tags
 from clipsync.services.captions import caption_json, tracks_of
 from clipsync.services.library import library_for
+from clipsync.services.memberships import categories_of
 from clipsync.services.search import search_visible
 from clipsync.services.videos import (
     FEED,
@@ -98,11 +99,18 @@ async def home(request: ClipSyncRequest) -> HTTPResponse:
 async def upload(request: ClipSyncRequest) -> HTTPResponse:
     user = require_user(request)
     settings = request.app.ctx.settings
+    labels = category_labels(request)
     return request.app.ctx.templates.render(
         request,
         "upload.html",
         max_upload_size=settings.uploads.max_size,
         quota=await quotas.usage(settings, user),
+        # Where a new video may start: every category the uploader belongs to, the
+        # primary one first (and chosen unless they pick another).
+        upload_categories=[
+            {"name": name, "label": labels.get(name, name)} for name in categories_of(user)
+        ],
+        caption_max_size=MAX_CAPTION_BYTES,
     )
 
 

@@ -1,115 +1,78 @@
-// The upload page: send the file resumably with tus, register it, then go to "My videos".
+// The upload page, part 3 of 3: a queue of files, each sent resumably with tus, then registered.
 //
-// 1. The file goes to /api/uploads/ with tus-js-client (the tus 1.0 protocol): the
-//    server keeps every byte it receives, so "Pause" and "Resume", a dropped
-//    connection (retried on its own) or a reload of the page (choose the same file
-//    again) continue from the last byte stored. "Cancel" deletes the partial upload.
-// 2. POST /api/videos/register {videoId, title, description}; the upload's id is the
-//    video's id.
-// 3. location -> /videos.
-// A refused step shows the server's message in #upload-error and leaves the form filled.
+// Choosing (or dropping) files adds each to the queue (#upload-queue) with details of
+// its own: a title from the file's name, description, tags, category and captions,
+// edited in the form for the file picked in the queue. "Upload" sends the queue, at
+// most two files at a time; files added meanwhile join it. For each file:
+// 1. the file goes to /api/uploads/ with tus-js-client (the tus 1.0 protocol): the
+//    server keeps every byte it receives, so Pause and Resume, a dropped connection
+//    (retried on its own), a Retry after a failure or a reload of the page (choose the
+//    same file again) continue from the last byte stored;
+// 2. POST /api/videos/register {videoId, title, description, tags, category}: the
+//    upload's id is the video's id;
+// 3. its caption file, if any: POST /api/videos/<id>/captions (file + language).
+// Each entry shows its own progress and outcome: links to the video and its edit page,
+// or the server's message (with Retry when trying again can help). One file on its
+// own opens "My videos" once registered; several stay listed here.
 (() => {
   "use strict";
 
-  const { api, ApiError, parseJson, formatBytes } = window.ClipSync;
+  const { api, formatBytes } = window.ClipSync;
+  const send = window.ClipSyncUpload;
   const form = document.getElementById("upload-form");
-  if (!form) return;
+  if (!form || !send) return;
 
-  const fileInput = document.getElementById("file");
-  const dropzone = document.getElementById("dropzone");
-  const fileName = document.getElementById("file-name");
-  const titleInput = document.getElementById("title");
-  const descriptionInput = document.getElementById("description");
-  const tagsInput = document.getElementById("tags");
-  const submitButton = document.getElementById("upload-submit");
-  const pauseButton = document.getElementById("upload-pause");
-  const cancelButton = document.getElementById("upload-cancel");
-  const resumeNotice = document.getElementById("upload-unfinished");
-  const errorBox = document.getElementById("upload-error");
-  const progressBox = document.getElementById("upload-progress-box");
-  const progressBar = document.getElementById("upload-progress");
-  const statusText = document.getElementById("upload-status");
-  const announcer = document.getElementById("upload-announce");
+  const $ = (id) => document.getElementById(id);
+  const fileInput = $("file");
+  const dropzone = $("dropzone");
+  const dropHint = $("drop-hint");
+  const fileName = $("file-name");
+  const queueBox = $("upload-queue-box");
+  const queueList = $("upload-queue");
+  const entryTemplate = $("upload-entry-template");
+  const detailsTitle = $("upload-details-title");
+  const detailsLocked = $("upload-details-locked");
+  const categorySelect = $("category"); // only when the person has several
+  const titleInput = $("title");
+  const descriptionInput = $("description");
+  const tagsInput = $("tags");
+  const captionInput = $("caption-file");
+  const captionLanguage = $("caption-language");
+  const submitButton = $("upload-submit");
+  const pauseButton = $("upload-pause");
+  const cancelButton = $("upload-cancel");
+  const resumeNotice = $("upload-unfinished");
+  const errorBox = $("upload-error");
+  const progressBox = $("upload-progress-box");
+  const progressBar = $("upload-progress");
+  const statusText = $("upload-status");
+  const summary = $("upload-summary");
+  const announcer = $("upload-announce");
   const maxSize = Number(form.dataset.maxSize) || 0;
+  const detailFields = [categorySelect, titleInput, descriptionInput, tagsInput, captionInput, captionLanguage].filter(Boolean);
 
-  const UPLOAD_ENDPOINT = "/api/uploads/";
   const REGISTER_URL = "/api/videos/register";
   const DONE_URL = "/videos";
-
-  // The tus upload while the file is being sent: {upload, reject, paused}.
-  let transfer = null;
-  let busy = false;
-  let lastAnnounced = -1;
-  // The last progress shown, for the message of a paused upload.
-  let lastSent = 0;
-  let lastTotal = 0;
-  // A file already uploaded whose registration was refused for its title or
-  // description: a retry with the same file only registers it again.
-  let uploaded = null;
+  // How many files are sent at once: more only split the same bandwidth.
+  const PARALLEL = 2;
+  // An entry's states; "sending" ones count for the queue's progress and for leaving.
+  const ACTIVE = new Set(["uploading", "registering", "captioning"]);
 
   class Cancelled extends Error {}
 
+  const entries = [];
+  let nextId = 1;
+  let selected = null;
+  // A run: from "Upload" until nothing is queued or being sent.
+  let running = false;
+  let paused = false;
+  let runEntries = [];
+  let lastAnnounced = -1;
+  // The details typed before any file is chosen go to the first one.
+  const blank = { title: "", description: "", tags: "", captionFile: null, captionLanguage: "" };
+  let pending = { ...blank, category: form.dataset.category || "" };
+
   submitButton.disabled = false;
-
-  // --- the chosen file ---------------------------------------------------------------
-
-  function chosenFile() {
-    return (fileInput.files && fileInput.files[0]) || null;
-  }
-
-  function titleFromName(name) {
-    const stem = name.replace(/\.[^./\\]+$/, "").replace(/[_]+/g, " ").trim();
-    return stem.slice(0, Number(titleInput.maxLength) > 0 ? titleInput.maxLength : 200);
-  }
-
-  function showChosenFile() {
-    const file = chosenFile();
-    fileName.textContent = file ? `${file.name} (${formatBytes(file.size)})` : "No file chosen";
-    dropzone.classList.toggle("has-file", Boolean(file));
-    if (file) restoreDraft(file);
-    if (file && !titleInput.value.trim()) titleInput.value = titleFromName(file.name);
-    hideError();
-  }
-
-  fileInput.addEventListener("change", showChosenFile);
-
-  // --- drag and drop -----------------------------------------------------------------
-
-  const hasFiles = (event) =>
-    Boolean(event.dataTransfer) && Array.from(event.dataTransfer.types || []).includes("Files");
-
-  function onDragOver(event) {
-    if (!hasFiles(event)) return;
-    event.preventDefault();
-    event.dataTransfer.dropEffect = busy ? "none" : "copy";
-    if (!busy) dropzone.classList.add("is-dragover");
-  }
-
-  dropzone.addEventListener("dragenter", onDragOver);
-  dropzone.addEventListener("dragover", onDragOver);
-  dropzone.addEventListener("dragleave", (event) => {
-    if (!dropzone.contains(event.relatedTarget)) dropzone.classList.remove("is-dragover");
-  });
-  dropzone.addEventListener("drop", (event) => {
-    if (!hasFiles(event)) return;
-    event.preventDefault();
-    dropzone.classList.remove("is-dragover");
-    if (busy || !event.dataTransfer.files.length) return;
-    const transfer = new DataTransfer();
-    transfer.items.add(event.dataTransfer.files[0]);
-    fileInput.files = transfer.files;
-    showChosenFile();
-    fileInput.focus();
-  });
-  // A file dropped next to the zone must not make the browser leave the page to show it.
-  for (const type of ["dragover", "drop"]) {
-    window.addEventListener(type, (event) => {
-      if (hasFiles(event) && !dropzone.contains(event.target)) {
-        event.preventDefault();
-        event.dataTransfer.dropEffect = "none";
-      }
-    });
-  }
 
   // --- messages ----------------------------------------------------------------------
 
@@ -125,13 +88,11 @@
   function hideError() {
     errorBox.hidden = true;
     errorBox.textContent = "";
-    for (const field of [fileInput, titleInput, descriptionInput, tagsInput]) {
-      field.removeAttribute("aria-invalid");
-    }
+    for (const field of [fileInput, ...detailFields]) field.removeAttribute("aria-invalid");
   }
 
   function announce(message) {
-    if (announcer) announcer.textContent = message;
+    announcer.textContent = message;
   }
 
   function setStatus(message) {
@@ -139,14 +100,326 @@
     announce(message);
   }
 
-  function showProgress(sent, total) {
-    lastSent = sent;
-    lastTotal = total;
+  function saveDraft(entry) {
+    const { title, description, tags, category, captionLanguage: language } = entry;
+    send.saveDraft(entry.file, { title, description, tags, category, captionLanguage: language });
+  }
+
+  // --- the queue -----------------------------------------------------------------------
+
+  function titleFromName(name) {
+    const stem = name.replace(/\.[^./\\]+$/, "").replace(/[_]+/g, " ").trim();
+    return stem.slice(0, Number(titleInput.maxLength) > 0 ? titleInput.maxLength : 200);
+  }
+
+  // Why a file cannot be sent at all, before a byte goes.
+  function refusal(file) {
+    if (file.size === 0) return `“${file.name}” is empty. Choose another file.`;
+    if (maxSize && file.size > maxSize) {
+      return `“${file.name}” is ${formatBytes(file.size)}; this server accepts files up to ${formatBytes(maxSize)}.`;
+    }
+    return "";
+  }
+
+  function addFiles(files) {
+    hideError();
+    const added = [];
+    for (const file of files) {
+      const same = entries.find((e) => send.signature(e.file) === send.signature(file) && e.state !== "done");
+      if (same) {
+        announce(`“${file.name}” is already in the queue.`);
+        continue;
+      }
+      const first = !entries.length && !added.length;
+      const entry = {
+        id: nextId++,
+        file,
+        ...(first ? pending : { ...blank, category: pending.category }),
+        state: running ? "queued" : "waiting",
+        sent: 0,
+        videoId: null,
+        video: null,
+        error: "",
+        retryable: false,
+        errorField: null,
+        captionError: "",
+        transfer: null,
+      };
+      const draft = send.findDraft(file);
+      if (draft) Object.assign(entry, draft);
+      if (!entry.title.trim()) entry.title = titleFromName(file.name);
+      const problem = refusal(file);
+      if (problem) Object.assign(entry, { state: "failed", error: problem });
+      entries.push(entry);
+      added.push(entry);
+      queueList.append(render(entry));
+    }
+    if (added.length === 1) fileName.textContent = `${added[0].file.name} (${formatBytes(added[0].file.size)})`;
+    else if (added.length) {
+      const total = added.reduce((sum, e) => sum + e.file.size, 0);
+      fileName.textContent = `${added.length} files (${formatBytes(total)})`;
+    }
+    dropzone.classList.toggle("has-file", entries.length > 0);
+    queueBox.hidden = !entries.length;
+    if (added.length) {
+      if (!selected || selected.state === "done") select(added[0]);
+      else showDetailsTitle();
+      if (added.length > 1) announce(`${added.length} files added to the queue.`);
+    }
+    if (running) pump();
+  }
+
+  function render(entry) {
+    const handlers = { onPick: select, onRetry: retry, onRemove: remove };
+    return send.renderEntry(entryTemplate, entry, handlers, paintState());
+  }
+
+  const paintState = () => ({ selected, paused });
+  const paint = (entry) => send.paintEntry(entry, paintState());
+
+  // --- the details of the picked entry -------------------------------------------------
+
+  function details() {
+    return selected || pending;
+  }
+
+  function showCaptionFile(file) {
+    try {
+      const transfer = new DataTransfer();
+      if (file) transfer.items.add(file);
+      captionInput.files = transfer.files;
+    } catch {
+      if (!file) captionInput.value = "";
+    }
+  }
+
+  function showDetailsTitle() {
+    const name = selected && entries.length > 1 ? selected.file.name : "";
+    detailsTitle.textContent = name ? `Details of “${name}”` : "Details";
+  }
+
+  // Show `entry`'s details in the form (none: those for the next file chosen).
+  function select(entry) {
+    const previous = selected;
+    selected = entry;
+    if (previous) paint(previous);
+    if (entry) paint(entry);
+    const shown = details();
+    titleInput.value = shown.title;
+    descriptionInput.value = shown.description;
+    tagsInput.value = shown.tags;
+    captionLanguage.value = shown.captionLanguage;
+    showCaptionFile(shown.captionFile);
+    if (categorySelect && shown.category) categorySelect.value = shown.category;
+    showDetailsTitle();
+    // Registered (or being registered): its details are the video's now.
+    const locked = Boolean(entry) && entry.videoId !== null && entry.state !== "failed";
+    detailsLocked.hidden = !locked;
+    for (const field of detailFields) {
+      field.disabled = locked;
+      field.removeAttribute("aria-invalid");
+    }
+    const invalid = entry && entry.state === "failed" ? entry.errorField : null;
+    const fields = { title: titleInput, description: descriptionInput, tags: tagsInput };
+    const field = invalid === "category" ? categorySelect : fields[invalid];
+    if (field) field.setAttribute("aria-invalid", "true");
+  }
+
+  function detailChanged(key, value) {
+    const target = details();
+    target[key] = value;
+    if (key === "category") pending.category = value; // later files start there too
+    if (selected) {
+      paint(selected);
+      if (selected.state === "uploading" || selected.state === "queued") saveDraft(selected);
+    }
+  }
+
+  titleInput.addEventListener("input", () => detailChanged("title", titleInput.value));
+  descriptionInput.addEventListener("input", () => detailChanged("description", descriptionInput.value));
+  tagsInput.addEventListener("input", () => detailChanged("tags", tagsInput.value));
+  captionLanguage.addEventListener("input", () => detailChanged("captionLanguage", captionLanguage.value));
+  captionInput.addEventListener("change", () => detailChanged("captionFile", captionInput.files[0] || null));
+  if (categorySelect) categorySelect.addEventListener("change", () => detailChanged("category", categorySelect.value));
+
+  // --- choosing and dropping files -----------------------------------------------------
+
+  fileInput.addEventListener("change", () => {
+    addFiles(Array.from(fileInput.files || []));
+    fileInput.value = ""; // so that choosing the same file again says so
+  });
+
+  // Dragging files exists only with a mouse or a pen; on a touch screen the drop zone
+  // is just the button that opens the file chooser, and says nothing of dragging.
+  const canDrag =
+    "draggable" in document.createElement("div") &&
+    "ondrop" in window &&
+    window.matchMedia("(any-pointer: fine)").matches;
+
+  if (canDrag) {
+    dropHint.hidden = false;
+    const hasFiles = (event) =>
+      Boolean(event.dataTransfer) && Array.from(event.dataTransfer.types || []).includes("Files");
+    const onDragOver = (event) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "copy";
+      dropzone.classList.add("is-dragover");
+    };
+    dropzone.addEventListener("dragenter", onDragOver);
+    dropzone.addEventListener("dragover", onDragOver);
+    dropzone.addEventListener("dragleave", (event) => {
+      if (!dropzone.contains(event.relatedTarget)) dropzone.classList.remove("is-dragover");
+    });
+    dropzone.addEventListener("drop", (event) => {
+      if (!hasFiles(event)) return;
+      event.preventDefault();
+      dropzone.classList.remove("is-dragover");
+      addFiles(Array.from(event.dataTransfer.files));
+      fileInput.focus();
+    });
+    // A file dropped next to the zone must not make the browser leave the page to show it.
+    for (const type of ["dragover", "drop"]) {
+      window.addEventListener(type, (event) => {
+        if (hasFiles(event) && !dropzone.contains(event.target)) {
+          event.preventDefault();
+          event.dataTransfer.dropEffect = "none";
+        }
+      });
+    }
+  }
+
+  // --- sending one file ----------------------------------------------------------------
+
+  async function showUnfinished() {
+    const previous = (await send.unfinishedUploads()).filter((u) => u.metadata && u.metadata.filename);
+    if (!previous.length || running) return;
+    const names = previous.map((u) => `“${u.metadata.filename}” (${formatBytes(u.size)})`);
+    resumeNotice.textContent =
+      `${previous.length === 1 ? "An upload" : "Uploads"} of ${names.join(", ")} did not finish. ` +
+      "Choose the same file to continue where it stopped.";
+    resumeNotice.hidden = false;
+  }
+
+  // Send the entry's file; resolves to the new video's id once every byte is stored.
+  function sendFile(entry) {
+    const transfer = send.sendFile(entry.file, {
+      // A request cut short by Pause may still report: the paused state stays shown.
+      onProgress: (sent) => {
+        if (paused) return;
+        entry.sent = sent;
+        paint(entry);
+        showProgress();
+      },
+      onRetrying: () => {
+        entry.el.status.textContent = "The connection was interrupted. Trying again…";
+      },
+      onResumed: () => {
+        entry.el.status.textContent = "Continuing an earlier upload of this file…";
+      },
+      paused: () => paused,
+    });
+    entry.transfer = transfer;
+    return transfer.done.finally(() => {
+      if (entry.transfer === transfer) entry.transfer = null;
+    });
+  }
+
+  async function run(entry) {
+    entry.state = "uploading";
+    entry.error = "";
+    entry.errorField = null;
+    saveDraft(entry);
+    paint(entry);
+    let stage = "upload";
+    try {
+      if (!entry.videoId) {
+        entry.videoId = await sendFile(entry);
+        entry.sent = entry.file.size;
+      }
+      stage = "register";
+      entry.state = "registering";
+      paint(entry);
+      if (entry === selected) select(entry); // its details are locked now
+      announce(`“${entry.file.name}” is uploaded. Checking the video…`);
+      const answer = await api("POST", REGISTER_URL, {
+        videoId: entry.videoId,
+        title: entry.title.trim(),
+        description: entry.description,
+        tags: entry.tags, // "a, b": the server splits it (services/tags.py)
+        category: entry.category || undefined,
+      });
+      entry.video = answer.video;
+      send.forgetDraft(entry.file);
+      if (entry.captionFile) {
+        entry.state = "captioning";
+        paint(entry);
+        try {
+          await send.sendCaptions(entry.videoId, entry.captionFile, entry.captionLanguage.trim());
+        } catch (error) {
+          entry.captionError = `The video is uploaded, but its captions were not added: ${error.message} Add them on its edit page.`;
+        }
+      }
+      entry.state = "done";
+      announce(`“${entry.title}” is uploaded.${entry.captionError ? " Its captions were not added." : ""}`);
+    } catch (error) {
+      if (error instanceof Cancelled) return;
+      const fields = ["title", "description", "tags", "category"];
+      const field = stage === "register" && fields.includes(error.field) ? error.field : null;
+      const transient = error.status === 0 || error.status >= 500 || error.status === 429;
+      // Final refusals of the file itself: too large, not a video (deleted with its row).
+      const refused = error.status === 413 || error.status === 415 || error.status === 422;
+      let retryable = !refused;
+      if (stage === "register") {
+        // A title or a category the person can change (403: not one of theirs) keeps
+        // the upload for a retry, as does a server that did not answer; otherwise the
+        // upload is gone, and a retry sends the file again.
+        const fixable = field !== null || error.status === 403;
+        if (!fixable && !transient) entry.videoId = null;
+        retryable = fixable || transient || !refused;
+      }
+      Object.assign(entry, {
+        state: "failed",
+        error: error.message || "The upload failed. Please try again.",
+        errorField: field || (stage === "register" && error.status === 403 ? "category" : null),
+        retryable,
+      });
+      if (entry === selected) select(entry);
+      announce(`“${entry.file.name}” was not uploaded: ${entry.error}`);
+    } finally {
+      if (entries.includes(entry)) paint(entry);
+      showProgress();
+      pump();
+    }
+  }
+
+  // --- the queue as a whole --------------------------------------------------------------
+
+  // Start queued entries while fewer than PARALLEL are sending; end the run when done.
+  function pump() {
+    if (!running || paused) return;
+    let active = entries.filter((e) => ACTIVE.has(e.state)).length;
+    for (const entry of entries) {
+      if (active >= PARALLEL) break;
+      if (entry.state !== "queued") continue;
+      if (!runEntries.includes(entry)) runEntries.push(entry);
+      active += 1;
+      run(entry);
+    }
+    if (!active) finishRun();
+  }
+
+  function showProgress() {
+    const counted = runEntries.filter((e) => entries.includes(e) && e.state !== "failed");
+    const total = counted.reduce((sum, e) => sum + e.file.size, 0);
+    const sent = counted.reduce((sum, e) => sum + Math.min(e.sent, e.file.size), 0);
     const percent = total > 0 ? Math.min(100, Math.floor((sent / total) * 100)) : 0;
     progressBar.max = 100;
     progressBar.value = percent;
     progressBar.textContent = `${percent}%`;
-    statusText.textContent = `${percent}% · ${formatBytes(sent)} of ${formatBytes(total)} sent`;
+    if (paused || !running) return;
+    const files = counted.length > 1 ? `${counted.filter((e) => e.state === "done").length} of ${counted.length} files done · ` : "";
+    statusText.textContent = `${files}${percent}% · ${formatBytes(sent)} of ${formatBytes(total)} sent`;
     // Screen readers hear every 10%, not every progress event.
     const step = Math.floor(percent / 10) * 10;
     if (step !== lastAnnounced) {
@@ -155,282 +428,212 @@
     }
   }
 
-  function setBusy(on, { cancellable = on } = {}) {
-    busy = on;
+  function setRunning(on) {
+    running = on;
+    paused = false;
     form.classList.toggle("is-busy", on);
+    form.classList.remove("is-paused");
     form.setAttribute("aria-busy", String(on));
     submitButton.disabled = on;
     submitButton.textContent = on ? "Uploading…" : "Upload";
-    fileInput.disabled = on;
-    dropzone.classList.toggle("is-disabled", on);
-    cancelButton.hidden = !cancellable;
-    cancelButton.disabled = !cancellable;
-    pauseButton.hidden = !cancellable;
-    pauseButton.disabled = !cancellable;
+    for (const button of [pauseButton, cancelButton]) {
+      button.hidden = !on;
+      button.disabled = !on;
+    }
     pauseButton.textContent = "Pause";
     pauseButton.setAttribute("aria-pressed", "false");
-    form.classList.remove("is-paused");
     if (on) progressBox.hidden = false;
   }
 
-  // A paused upload is not "Uploading…": the main button says it is paused, the
-  // toggle next to it offers Resume, and the form is no longer busy.
-  function showPaused(paused) {
-    form.classList.toggle("is-paused", paused);
-    form.setAttribute("aria-busy", String(!paused));
-    submitButton.textContent = paused ? "Upload paused" : "Uploading…";
-    pauseButton.textContent = paused ? "Resume" : "Pause";
-    pauseButton.setAttribute("aria-pressed", String(paused));
-  }
-
-  // --- sending -----------------------------------------------------------------------
-
-  const ENDPOINT = new URL(UPLOAD_ENDPOINT, window.location.origin).href;
-  // Waits before each automatic retry after a failed request (a dropped connection,
-  // a server restart): about two minutes in all before the page gives up and says so.
-  const RETRY_DELAYS = [0, 1000, 3000, 5000, 10000, 15000, 20000, 30000, 30000];
-
-  // tus-js-client keeps the URL of an unfinished upload in localStorage, keyed by the
-  // file's name, type, size and modification time: choosing the same file after a
-  // reload finds it, and the upload carries on from the server's offset.
-  function unfinishedUploads() {
-    const storage = window.tus && window.tus.defaultOptions.urlStorage;
-    return storage ? storage.findAllUploads().catch(() => []) : Promise.resolve([]);
-  }
-
-  async function showUnfinished() {
-    const previous = (await unfinishedUploads()).filter((u) => u.metadata && u.metadata.filename);
-    if (!previous.length || busy) return;
-    const names = previous.map((u) => `“${u.metadata.filename}” (${formatBytes(u.size)})`);
-    resumeNotice.textContent =
-      `${previous.length === 1 ? "An upload" : "Uploads"} of ${names.join(", ")} did not finish. ` +
-      "Choose the same file to continue where it stopped.";
-    resumeNotice.hidden = false;
-  }
-
-  // The title and description typed for a file, kept until it is registered, so a
-  // reload in the middle of an upload does not lose them.
-  const DRAFT_KEY = "clipsync.upload-draft";
-
-  function fileSignature(file) {
-    return [file.name, file.size, file.lastModified].join("/");
-  }
-
-  function saveDraft() {
-    const file = chosenFile();
-    if (!file || !busy) return;
-    const draft = {
-      file: fileSignature(file),
-      title: titleInput.value,
-      description: descriptionInput.value,
-      tags: tagsInput.value,
-    };
-    try {
-      window.localStorage.setItem(DRAFT_KEY, JSON.stringify(draft));
-    } catch {
-      // Private browsing may refuse storage: only the draft is lost, not the upload.
+  function startRun() {
+    hideError();
+    summary.hidden = true;
+    const waiting = entries.filter((e) => e.state === "waiting");
+    if (!waiting.length) {
+      const message = entries.length ? "Every file in the queue is uploaded or has failed. Choose more files." : "Choose a video file to upload.";
+      showError(message, fileInput);
+      return;
     }
-  }
-
-  function restoreDraft(file) {
-    const draft = parseJson(window.localStorage.getItem(DRAFT_KEY) || "");
-    if (!draft || draft.file !== fileSignature(file)) return;
-    if (!titleInput.value.trim()) titleInput.value = draft.title || "";
-    if (!descriptionInput.value) descriptionInput.value = draft.description || "";
-    if (!tagsInput.value) tagsInput.value = draft.tags || "";
-  }
-
-  function forgetDraft() {
-    try {
-      window.localStorage.removeItem(DRAFT_KEY);
-    } catch {
-      // nothing kept, nothing to forget
+    for (const entry of waiting) {
+      let problem = "";
+      let field = null;
+      if (!entry.title.trim()) [problem, field] = ["Give the video a title.", titleInput];
+      else if (entry.captionFile && !entry.captionLanguage.trim()) {
+        [problem, field] = [`Give the language of the captions of “${entry.file.name}”.`, captionLanguage];
+      }
+      if (problem) {
+        select(entry);
+        showError(problem, field);
+        return;
+      }
     }
+    resumeNotice.hidden = true;
+    runEntries = [];
+    lastAnnounced = -1;
+    for (const entry of waiting) {
+      entry.state = "queued";
+      paint(entry);
+    }
+    setRunning(true);
+    showProgress();
+    pump();
   }
 
-  titleInput.addEventListener("input", saveDraft);
-  descriptionInput.addEventListener("input", saveDraft);
-  tagsInput.addEventListener("input", saveDraft);
-
-  // The person-readable reason of a tus error: the server's own message when it sent one.
-  function uploadError(error) {
-    const response = error && error.originalResponse;
-    if (!response) return new ApiError(0, null);
-    return new ApiError(response.getStatus(), parseJson(response.getBody()));
-  }
-
-  // Whether a failed request is worth trying again: no answer, a server error, an
-  // offset conflict or a locked upload. A refusal (too large, not allowed) is final.
-  function worthRetrying(error) {
-    const status = error.originalResponse ? error.originalResponse.getStatus() : 0;
-    const retry = status === 0 || status >= 500 || status === 409 || status === 423;
-    if (retry) setStatus("The connection was interrupted. Trying again…");
-    return retry;
-  }
-
-  // Send the file; resolves to the new video's id once every byte is stored.
-  function sendFile(file) {
-    return new Promise((resolve, reject) => {
-      const upload = new window.tus.Upload(file, {
-        endpoint: ENDPOINT,
-        retryDelays: RETRY_DELAYS,
-        metadata: { filename: file.name, filetype: file.type || "application/octet-stream" },
-        headers: { "X-CSRF-Token": window.ClipSync.csrfToken(), Accept: "application/json" },
-        removeFingerprintOnSuccess: true,
-        onShouldRetry: worthRetrying,
-        // A request cut short by Pause may still report: the paused state stays shown.
-        onProgress: (sent, total) => {
-          if (!(transfer && transfer.paused)) showProgress(sent, total);
-        },
-        onSuccess: () => {
-          transfer = null;
-          showProgress(file.size, file.size);
-          resolve(upload.url.replace(/\/+$/, "").split("/").pop());
-        },
-        onError: (error) => {
-          transfer = null;
-          reject(uploadError(error));
-        },
-      });
-      transfer = { upload, reject, paused: false };
-      lastAnnounced = -1;
-      showProgress(0, file.size);
-      upload
-        .findPreviousUploads()
-        .then((previous) => {
-          if (previous.length) {
-            // The newest one; older leftovers expire on the server.
-            previous.sort((a, b) => String(b.creationTime).localeCompare(String(a.creationTime)));
-            upload.resumeFromPreviousUpload(previous[0]);
-            setStatus("Continuing an earlier upload of this file…");
-          }
-          upload.start();
-        })
-        .catch(reject);
-    });
+  function finishRun() {
+    const ran = runEntries.some((e) => entries.includes(e));
+    setRunning(false);
+    // The queue as it stands (entries not sent yet aside).
+    const settled = entries.filter((e) => e.state === "done" || e.state === "failed");
+    const done = settled.filter((e) => e.state === "done");
+    if (entries.length === 1 && done.length === 1 && !done[0].captionError) {
+      // One video, as this page always did: follow it on "My videos".
+      setStatus("Done. Opening your videos…");
+      window.location.assign(DONE_URL);
+      return;
+    }
+    if (!ran) {
+      progressBox.hidden = true;
+      setStatus("");
+      return;
+    }
+    const count = settled.length;
+    const parts = [`${done.length} of ${count} ${count === 1 ? "video" : "videos"} uploaded.`];
+    if (count > done.length) parts.push(`${count - done.length} did not upload: see the queue.`);
+    statusText.textContent = "";
+    summary.querySelector('[data-role="text"]').textContent = parts.join(" ");
+    summary.hidden = false;
+    announce(parts.join(" "));
   }
 
   function pause() {
-    if (!transfer || transfer.paused) return;
-    transfer.paused = true;
-    transfer.upload.abort(); // keeps what the server has stored
-    showPaused(true);
+    if (!running || paused) return;
+    paused = true;
+    for (const entry of entries) {
+      if (entry.state === "uploading" && entry.transfer) entry.transfer.upload.abort(); // keeps what the server has
+      if (entry.state === "uploading") paint(entry);
+    }
+    form.classList.add("is-paused");
+    form.setAttribute("aria-busy", "false");
+    submitButton.textContent = "Upload paused";
+    pauseButton.textContent = "Resume";
+    pauseButton.setAttribute("aria-pressed", "true");
+    const counted = runEntries.filter((e) => entries.includes(e) && e.state !== "failed");
+    const total = counted.reduce((sum, e) => sum + e.file.size, 0);
+    const sent = counted.reduce((sum, e) => sum + Math.min(e.sent, e.file.size), 0);
     setStatus(
-      `Paused at ${progressBar.value}% (${formatBytes(lastSent)} of ${formatBytes(lastTotal)} sent). ` +
+      `Paused at ${progressBar.value}% (${formatBytes(sent)} of ${formatBytes(total)} sent). ` +
         "Choose Resume to continue, or Cancel to stop."
     );
   }
 
   function resume() {
-    if (!transfer || !transfer.paused) return;
-    transfer.paused = false;
-    showPaused(false);
+    if (!running || !paused) return;
+    paused = false;
+    form.classList.remove("is-paused");
+    form.setAttribute("aria-busy", "true");
+    submitButton.textContent = "Uploading…";
+    pauseButton.textContent = "Pause";
+    pauseButton.setAttribute("aria-pressed", "false");
     setStatus("Upload resumed.");
-    transfer.upload.start(); // asks the server for its offset first
+    for (const entry of entries) {
+      if (entry.state === "uploading" && entry.transfer) entry.transfer.upload.start(); // asks the server for its offset first
+      if (entry.state === "uploading") paint(entry);
+    }
+    pump();
   }
 
-  async function cancel() {
+  // Stop one entry's upload and delete what the server has of it.
+  async function stop(entry) {
+    const transfer = entry.transfer;
+    entry.transfer = null;
+    send.forgetDraft(entry.file);
     if (!transfer) return;
-    const { upload, reject } = transfer;
-    transfer = null;
-    forgetDraft();
+    transfer.reject(new Cancelled("Upload cancelled."));
     try {
-      await upload.abort(true); // deletes the partial upload on the server
+      await transfer.upload.abort(true); // deletes the partial upload on the server
     } catch {
       // Already gone, or the server is unreachable: it expires there on its own.
     }
-    reject(new Cancelled("Upload cancelled."));
   }
 
-  function validate(file) {
-    if (!file) {
-      showError("Choose a video file to upload.", fileInput);
-      return false;
+  function drop(entry) {
+    const index = entries.indexOf(entry);
+    if (index < 0) return;
+    entries.splice(index, 1);
+    entry.el.item.remove();
+    if (selected === entry) {
+      selected = null;
+      const next = entries[Math.min(index, entries.length - 1)];
+      if (!next) pending = { ...blank, category: pending.category };
+      select(next || null);
     }
-    if (file.size === 0) {
-      showError(`“${file.name}” is empty. Choose another file.`, fileInput);
-      return false;
+    showDetailsTitle();
+    queueBox.hidden = !entries.length;
+    dropzone.classList.toggle("has-file", entries.length > 0);
+    if (!entries.length) fileName.textContent = "No file chosen";
+  }
+
+  async function remove(entry) {
+    if (!ACTIVE.has(entry.state) || entry.state === "uploading") {
+      const name = entry.file.name;
+      const wasSending = entry.state === "uploading";
+      drop(entry);
+      if (wasSending) await stop(entry);
+      else send.forgetDraft(entry.file);
+      announce(wasSending ? `The upload of “${name}” was cancelled.` : `“${name}” was removed from the queue.`);
+      showProgress();
+      pump();
+      const focusable = entries.length ? (selected || entries[0]).el.pick : fileInput;
+      focusable.focus();
     }
-    if (maxSize && file.size > maxSize) {
-      showError(
-        `“${file.name}” is ${formatBytes(file.size)}; this server accepts files up to ${formatBytes(maxSize)}.`,
-        fileInput
-      );
-      return false;
-    }
-    if (!titleInput.value.trim()) {
+  }
+
+  function retry(entry) {
+    if (entry.state !== "failed") return;
+    if (!entry.title.trim()) {
+      select(entry);
       showError("Give the video a title.", titleInput);
-      return false;
+      return;
     }
-    return true;
+    entry.error = "";
+    entry.state = "queued";
+    paint(entry);
+    if (!running) {
+      runEntries = [];
+      lastAnnounced = -1;
+      summary.hidden = true;
+      setRunning(true);
+    }
+    if (!runEntries.includes(entry)) runEntries.push(entry);
+    showProgress();
+    pump();
   }
 
-  form.addEventListener("submit", async (event) => {
-    event.preventDefault();
-    if (busy) return;
-    hideError();
-    const file = chosenFile();
-    if (!validate(file)) return;
-
-    setBusy(true);
-    resumeNotice.hidden = true;
-    saveDraft();
-    let stage = "upload";
-    try {
-      let videoId = uploaded && uploaded.file === file ? uploaded.videoId : null;
-      if (!videoId) {
-        videoId = await sendFile(file);
-        uploaded = { file, videoId };
-      }
-      stage = "register";
-      setBusy(true, { cancellable: false });
-      progressBar.removeAttribute("value"); // indeterminate while the server checks it
-      setStatus("Uploaded. Checking the video…");
-      await api("POST", REGISTER_URL, {
-        videoId,
-        title: titleInput.value.trim(),
-        description: descriptionInput.value,
-        tags: tagsInput.value, // "a, b": the server splits it (services/tags.py)
-      });
-      uploaded = null;
-      forgetDraft();
-      setStatus("Done. Opening your videos…");
-      busy = false;
-      window.location.assign(DONE_URL);
-    } catch (error) {
-      setBusy(false);
-      if (error instanceof Cancelled) {
-        progressBox.hidden = true;
-        setStatus("");
-        announce("Upload cancelled.");
-        submitButton.focus();
-        return;
-      }
+  async function cancelAll() {
+    const stopping = entries.filter((e) => e.state === "uploading" || e.state === "queued");
+    for (const entry of stopping) drop(entry);
+    await Promise.all(stopping.map(stop));
+    announce("Upload cancelled.");
+    if (!entries.some((e) => ACTIVE.has(e.state))) {
+      setRunning(false);
       progressBox.hidden = true;
-      setStatus("");
-      let field = null;
-      if (stage === "register" && error.field === "title") field = titleInput;
-      else if (stage === "register" && error.field === "description") field = descriptionInput;
-      else if (stage === "register" && error.field === "tags") field = tagsInput;
-      // Anything but a title/description problem means the upload itself is gone
-      // (refused file, expired upload): a retry sends the file again.
-      if (stage !== "register" || !field) uploaded = null;
-      if (!field && (error.status === 413 || error.status === 422)) field = fileInput;
-      showError(error.message || "The upload failed. Please try again.", field);
+      statusText.textContent = "";
+      submitButton.focus();
     }
-  });
+  }
 
-  pauseButton.addEventListener("click", () => {
-    if (transfer && transfer.paused) resume();
-    else pause();
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    if (!running) startRun();
   });
-  cancelButton.addEventListener("click", cancel);
+  pauseButton.addEventListener("click", () => (paused ? resume() : pause()));
+  cancelButton.addEventListener("click", cancelAll);
   showUnfinished();
 
-  // Leaving while bytes are on their way asks first; a paused upload can be left
-  // (and continued later by choosing the same file again).
+  // Leaving while bytes are on their way, or a video is being registered, asks first; a
+  // paused upload can be left (and continued later by choosing the same file again).
   window.addEventListener("beforeunload", (event) => {
-    if (busy && !(transfer && transfer.paused)) {
+    if (running && !paused && entries.some((e) => ACTIVE.has(e.state) || e.state === "queued")) {
       event.preventDefault();
       event.returnValue = "";
     }
