@@ -45,7 +45,7 @@ from clipsync.http_security import setup_http_security
 from clipsync.jobs.queue import create_queue
 from clipsync.plugins import create_plugin_host
 from clipsync.request_ids import setup_request_ids
-from clipsync.services import memberships, notifications, search
+from clipsync.services import memberships, notifications, search, share_links
 from clipsync.services.accounts import AccountService
 from clipsync.services.analytics import AnalyticsService
 from clipsync.services.moderation import ModerationService
@@ -101,6 +101,7 @@ def create_app(settings: Settings, *, load_entry_points: bool = True) -> ClipSyn
         analytics=AnalyticsService(settings, backends.analytics, plugins),
         templates=Templates(settings),
         jobs=jobs,
+        share_link_guesses=share_links.guesses_for(settings),
     )
     app: ClipSyncApp = Sanic("clipsync", ctx=context, error_handler=ClipSyncErrorHandler())
     # After Sanic(), which gives its loggers handlers of their own.

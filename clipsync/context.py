@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from clipsync.services.analytics import AnalyticsService
     from clipsync.services.moderation import ModerationService
     from clipsync.services.resumable import ResumableService
+    from clipsync.services.share_links import Guesses
     from clipsync.services.uploads import UploadService
     from clipsync.services.user_admin import UserAdminService
     from clipsync.settings import Settings
@@ -40,6 +41,7 @@ class AppContext:
     analytics: AnalyticsService
     templates: Templates
     jobs: Tasks
+    share_link_guesses: Guesses
     # Set once an administrator exists, so the set-up check stops querying.
     set_up: bool = False
 

@@ -22,6 +22,7 @@ from clipsync.models import Tag, User, Video, VideoTag
 from clipsync.services import browse, search, tags
 from clipsync.services.browse import Position
 from clipsync.services.videos import placeholders
+from clipsync.services.visibility_queries import ALSO_PUBLISHED_TO, PUBLISHED_TO
 
 library = test_listing_plans.library  # the fixture
 
@@ -57,7 +58,11 @@ async def browse_queries(tag: Tag) -> list[tuple[str, str, list[Any], list[str] 
                         )
                         # The uploader's own branch narrowed to a category reads the
                         # uploader's index in order and filters: one person's uploads.
-                        seek = None if "owner_id" in branch and category else sorted(branch)
+                        # So does a "published to" branch: it looks up what the
+                        # category's other publications hold (`video_categories`).
+                        audience = PUBLISHED_TO in branch or ALSO_PUBLISHED_TO in branch
+                        own = "owner_id" in branch and category
+                        seek = None if own or audience else sorted(branch)
                         queries.append((f"{label}, branch {number}", sql, params, seek, not branch))
                     sql, params = browse.page_sql(branches, sort, after, 25)
                     queries.append((f"{label}, merged", sql, params, None, everything))

@@ -312,9 +312,19 @@ async def test_access_beyond_one_category_follows_the_rule(wide_world, viewer: s
         v["id"] for v in (await client.get("/api/videos?shared=1", headers=headers)).json()["items"]
     }
     home = (await client.get("/", headers=headers)).text
+    # The count, and browsing the category the wide videos are also published to.
+    total = (await client.get("/api/videos?pageSize=1", headers=headers)).json()["total"]
+    assert total == sum(wide_may_see(viewer, *key) for key in videos), "count"
+    browsed = {
+        v["id"]
+        for v in (
+            await client.get("/api/videos?pageSize=100&after=&category=dealers", headers=headers)
+        ).json()["items"]
+    }
     for (kind, status), video in videos.items():
         sees = wide_may_see(viewer, kind, status)
         case = f"{viewer} / {kind} / {status}"
+        assert (str(video.id) in browsed) == (sees and kind == "wide"), f"browse: {case}"
         assert (str(video.id) in listed) == sees, f"list: {case}"
         assert (str(video.id) in keyset) == sees, f"keyset list: {case}"
         assert (str(video.id) in found) == sees, f"search: {case}"

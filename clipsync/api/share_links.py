@@ -61,8 +61,13 @@ async def opened_link(request: ClipSyncRequest, token: str) -> ShareLink:
         raise PasswordNeeded(
             f"This link asks for a password: send it in the {PASSWORD_HEADER} header."
         )
-    await share_links.unlock(link, token, password, address_of(request))
+    await share_links.unlock(link, token, password, address_of(request), guesses_of(request))
     return link
+
+
+def guesses_of(request: ClipSyncRequest) -> share_links.Guesses:
+    """This app's count of share-link password guesses (shared through Redis when set)."""
+    return request.app.ctx.share_link_guesses
 
 
 def viewer_of(request: ClipSyncRequest) -> User:

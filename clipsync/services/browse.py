@@ -2,8 +2,9 @@
 views, one keyset page at a time.
 
 Every list here is the visibility rule's (`services.videos.visibility_branches`, in
-the caller's scope) narrowed, never a rule of its own: a category keeps the branches
-that can hold it and adds it to each; a tag joins each branch to the tag's videos.
+the caller's scope) narrowed, never a rule of its own: a category narrows each branch
+twice, to the videos whose own category it is and to those published to it besides
+(`narrowed_branches`); a tag joins each branch to the tag's videos.
 
 Like the home list (`videos.list_after`), each branch is read on its own from its
 index, in the sort's order, from the cursor on, at most a page and one rows; the
@@ -40,10 +41,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
+from tortoise.expressions import Q, Subquery
+
 from clipsync import cache
 from clipsync.analytics.events import Period
 from clipsync.errors import BadRequest, ValidationFailed
-from clipsync.models import User, Video
+from clipsync.models import User, Video, VideoCategory
 from clipsync.services import tags as video_tags
 from clipsync.services.videos import (
     ALL,
@@ -56,6 +59,7 @@ from clipsync.services.videos import (
     visibility_branches,
     visible_to,
 )
+from clipsync.services.visibility_queries import ALSO_PUBLISHED_TO, PUBLISHED_TO
 from clipsync.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -96,15 +100,39 @@ def browse_of(settings: Settings, category: Any, tag: Any, sort: Any) -> Browse:
 
 
 def narrowed_branches(user: User, scope: str, category: str) -> list[Branch]:
-    """The rule's branches for `user`, each narrowed to `category` (when given)."""
+    """The rule's branches for `user`, each narrowed to `category` (when given).
+
+    A video is in a category when it is its own (`Video.category`) or one of the others
+    it is published to (`VideoCategory`): so each branch becomes two, one for each,
+    less those that cannot hold the category (a branch of another own category).
+    """
     branches = visibility_branches(user, scope) or [{}]
     if not category:
         return branches
+    narrowed: list[Branch] = []
+    for branch in branches:
+        if branch.get("category", category) == category:
+            narrowed.append(branch | {"category": category})
+        if branch.get(PUBLISHED_TO, category) == category:
+            narrowed.append(branch | {PUBLISHED_TO: category})
+        else:  # already "published to" another category: and to this one
+            narrowed.append(branch | {ALSO_PUBLISHED_TO: category})
+    # Less the branches another one holds whole (one more read each, for nothing).
+    terms = [_terms(branch) for branch in narrowed]
     return [
-        branch | {"category": category}
-        for branch in branches
-        if branch.get("category", category) == category
+        branch
+        for number, branch in enumerate(narrowed)
+        if not any(
+            other < terms[number] or (other == terms[number] and earlier < number)
+            for earlier, other in enumerate(terms)
+        )
     ]
+
+
+def _terms(branch: Branch) -> frozenset[tuple[str, str]]:
+    # What a branch asks, "published to" the same whichever of its two keys says it.
+    published = (PUBLISHED_TO, ALSO_PUBLISHED_TO)
+    return frozenset((PUBLISHED_TO if k in published else k, str(v)) for k, v in branch.items())
 
 
 # -- the cursor ------------------------------------------------------------------------
@@ -339,7 +367,8 @@ async def _ranked_allowed(
         return set()
     query = visible_to(user, scope).filter(id__in=candidates)
     if category:
-        query = query.filter(category=category)
+        extra = VideoCategory.filter(category=category).values("video_id")
+        query = query.filter(Q(category=category) | Q(id__in=Subquery(extra)))
     if tag_id is not None:
         query = query.filter(video_tags__tag_id=tag_id)
     return {str(video_id) for video_id in await query.values_list("id", flat=True)}

@@ -60,7 +60,18 @@ def grant_json(grant: VideoGrant, person: User | None) -> dict[str, Any]:
         "grantedBy": grant.granted_by_id,
         # Whether it gives anything now: not expired, and the account is active.
         "active": bool(person and person.is_active and (grant.until is None or grant.until > now)),
+        "state": grant_state(grant, person, now),
     }
+
+
+def grant_state(grant: VideoGrant, person: User | None, now: datetime | None = None) -> str:
+    """ "active", "expired" (its `until` has passed) or "inactive" (the account is
+    deactivated or gone). An expired grant stays listed, saying so, until it is removed
+    or granted again with a new end: the video's uploader sees who it was shared with
+    and can renew it, where a grant that vanished would look like one never made."""
+    if grant.until is not None and grant.until <= (now or datetime.now(UTC)):
+        return "expired"
+    return "active" if person is not None and person.is_active else "inactive"
 
 
 async def _grantee(body: dict[str, Any]) -> User:
@@ -102,6 +113,9 @@ def parse_until(value: Any, now: datetime | None = None) -> datetime | None:
         ) from None
     if until.tzinfo is None:
         until = until.replace(tzinfo=UTC)
+    # Kept in UTC: SQLite compares the stored text, and a row saved with another offset
+    # ("…+05:00") would sort after the present hours after it had passed.
+    until = until.astimezone(UTC)
     if until <= (now or datetime.now(UTC)):
         raise ValidationFailed("until must be in the future.", field="until")
     return until

@@ -116,9 +116,11 @@ class SharedAttemptWindow:
         return math.max(1, math.floor((tonumber(oldest[2]) + window - now) / 1000) + 1)
     """
 
-    def __init__(self, url: str, limit: int, window: float) -> None:
+    def __init__(self, url: str, limit: int, window: float, prefix: str = PREFIX) -> None:
         self.limit = limit
         self.window = window
+        # What is counted: sign-ins per address by default (share links name their own).
+        self.prefix = prefix
         self.local = AttemptWindow(limit, window)
         self._redis = aioredis.Redis.from_url(url)
         self._reserve = self._redis.register_script(self.RESERVE)
@@ -127,7 +129,7 @@ class SharedAttemptWindow:
         """Count an attempt for `key` now; 0, or the seconds to wait when at the limit."""
         try:
             wait = await self._reserve(
-                keys=[self.PREFIX + key],
+                keys=[self.prefix + key],
                 args=[self.limit, int(self.window * 1000), uuid.uuid4().hex],
             )
         except RedisError as exc:
@@ -138,7 +140,7 @@ class SharedAttemptWindow:
     async def give_back(self, key: str) -> None:
         """Take back the latest attempt of `key`: it succeeded, so it was no guess."""
         try:
-            await self._redis.zpopmax(self.PREFIX + key)
+            await self._redis.zpopmax(self.prefix + key)
         except RedisError:
             self.local.release(key)
 
@@ -147,8 +149,15 @@ def address_window(settings: Settings) -> AttemptWindow | SharedAttemptWindow:
     """Attempts per client address: shared in Redis when the queue is there, else per worker."""
     limit = settings.auth.max_failed_logins_per_address
     window = settings.auth.address_window_minutes * 60
+    return attempt_window(settings, limit, window)
+
+
+def attempt_window(
+    settings: Settings, limit: int, window: float, prefix: str = SharedAttemptWindow.PREFIX
+) -> AttemptWindow | SharedAttemptWindow:
+    """Attempts per key: in Redis under `prefix` when the queue is there, else per worker."""
     if settings.queue.backend == "redis":
-        return SharedAttemptWindow(settings.queue.redis_url.reveal(), limit, window)
+        return SharedAttemptWindow(settings.queue.redis_url.reveal(), limit, window, prefix)
     return AttemptWindow(limit, window)
 
 

@@ -10,7 +10,8 @@ revoked or expired answers 404 at once, everywhere.
 
 The viewer rule (`may_open`): anyone signed in, or with `[sharing] allow_public_links`
 anyone at all. A link with a password asks for it once (`unlock`, rate-limited per
-address and per link); the answer is a proof (`proof_for`) the browser keeps in a
+address and per link, in Redis across processes when it is configured: `Guesses`);
+the answer is a proof (`proof_for`) the browser keeps in a
 cookie for that link only: an HMAC of the token keyed by the password's bcrypt hash,
 so it cannot be made without the password and stops working if the link is revoked.
 
@@ -27,6 +28,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -37,7 +39,8 @@ from clipsync.errors import Conflict, NotFound, TooManyRequests, Unauthorized, V
 from clipsync.models import ShareLink, ShareLinkUse, User, Video, VideoStatus
 from clipsync.services.grants import manageable
 from clipsync.services.moderation import record
-from clipsync.services.rate_limit import AttemptWindow
+from clipsync.services.rate_limit import AttemptWindow, SharedAttemptWindow, attempt_window
+from clipsync.settings import Settings
 
 TOKEN_BYTES = 32  # 256 bits
 MAX_HOURS = 24 * 365
@@ -47,8 +50,8 @@ MIN_PASSWORD = 4
 BCRYPT_ROUNDS = 10
 # Password guesses: per address and link, and per link from everywhere, per 15 minutes.
 GUESS_WINDOW = 15 * 60
-_per_address = AttemptWindow(10, GUESS_WINDOW)
-_per_link = AttemptWindow(100, GUESS_WINDOW)
+GUESSES_PER_ADDRESS = 10
+GUESSES_PER_LINK = 100
 NO_LINK = "This link does not exist, has expired or was revoked."
 NO_SUCH_LINK = "There is no such link."
 SIGN_IN = "Sign in to open this link."
@@ -238,18 +241,49 @@ def proof_cookie(link: ShareLink) -> str:
     return f"clipsync_share_{link.id}"
 
 
-async def unlock(link: ShareLink, token: str, password: Any, address: str) -> str:
+@dataclass(frozen=True)
+class Guesses:
+    """Where password guesses are counted: per address and link, and per link.
+
+    In Redis when the queue is there (`rate_limit.attempt_window`, as the sign-in's
+    count per address), so every worker and host counts one link together; otherwise
+    in this worker's memory. Made once per app (api/share_links.py `guesses_of`).
+    """
+
+    per_address: AttemptWindow | SharedAttemptWindow
+    per_link: AttemptWindow | SharedAttemptWindow
+
+
+def guesses_for(settings: Settings) -> Guesses:
+    return Guesses(
+        per_address=attempt_window(
+            settings, GUESSES_PER_ADDRESS, GUESS_WINDOW, "clipsync:share-link:address:"
+        ),
+        per_link=attempt_window(settings, GUESSES_PER_LINK, GUESS_WINDOW, "clipsync:share-link:"),
+    )
+
+
+# For a caller that names no `Guesses`: this worker's own count.
+_in_this_worker = Guesses(
+    AttemptWindow(GUESSES_PER_ADDRESS, GUESS_WINDOW), AttemptWindow(GUESSES_PER_LINK, GUESS_WINDOW)
+)
+
+
+async def unlock(
+    link: ShareLink, token: str, password: Any, address: str, guesses: Guesses | None = None
+) -> str:
     """Check a link's password; its proof when right. Guesses are limited per address
-    and per link (TooManyRequests with Retry-After)."""
+    and per link (TooManyRequests with Retry-After), counted in `guesses`."""
     if link.password_hash is None:
         return proof_for(link, token)
+    guesses = guesses or _in_this_worker
     # Counted when the attempt starts (a burst counts like a series), given back when right.
-    counted = [(_per_address, f"{link.id}:{address}"), (_per_link, str(link.id))]
+    counted = [(guesses.per_address, f"{link.id}:{address}"), (guesses.per_link, str(link.id))]
     for number, (window, key) in enumerate(counted):
-        wait = window.reserve(key)
+        wait = await window.take(key)
         if wait:
             for earlier, earlier_key in counted[:number]:
-                earlier.release(earlier_key)
+                await earlier.give_back(earlier_key)
             raise TooManyRequests(
                 "Too many wrong passwords for this link. Please wait and try again.",
                 retry_after=wait,
@@ -261,7 +295,7 @@ async def unlock(link: ShareLink, token: str, password: Any, address: str) -> st
     if not right:
         raise ValidationFailed("That is not the password of this link.", field="password")
     for window, key in counted:
-        window.release(key)
+        await window.give_back(key)
     return proof_for(link, token)
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.expressions import Q
+
 from clipsync import cache
 from clipsync.models import Video, VideoCategory, VideoGrant
 from clipsync.services import video_reads
@@ -112,9 +114,12 @@ async def granted_head(branch: dict[str, Any], key: str) -> list[video_reads.Pos
     cache_key = "granted-head:" + json.dumps(branch, sort_keys=True, separators=(",", ":"))
 
     async def fill() -> list[list[Any]]:
+        # Those already expired are left out here too, so that they never take a place
+        # of the head's `HEAD` from a live one.
+        live = Q(until__isnull=True) | Q(until__gt=datetime.now(UTC))
         until_of = {
             str(video_id): until
-            for video_id, until in await VideoGrant.filter(user_id=user_id).values_list(
+            for video_id, until in await VideoGrant.filter(live, user_id=user_id).values_list(
                 "video_id", "until"
             )
         }

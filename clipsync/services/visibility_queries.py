@@ -1,8 +1,9 @@
 """The visibility rule's branches (services/videos.py) as queries: a Tortoise filter,
 or SQL on the videos table, for the queries the ORM cannot write (search, browse).
 
-A branch is column equalities on `videos`, plus two keys that are not columns: the
-video is also published to a category (`PUBLISHED_TO`, `VideoCategory`), and an
+A branch is column equalities on `videos`, plus keys that are not columns: the
+video is also published to a category (`PUBLISHED_TO`, `VideoCategory`; and
+`ALSO_PUBLISHED_TO`, a second such category, for a list narrowed to one), and an
 unexpired grant of it names a person (`GRANTED_TO`, `VideoGrant`). Both keys are ORM
 lookups, so `Video.filter(**branch)` reads them too, joined (one row per video: each
 pair is unique); here they are subqueries of video ids, so that branches ORed in one
@@ -23,6 +24,10 @@ from clipsync.models import Video, VideoCategory, VideoGrant
 
 PUBLISHED_TO = "extra_categories__category"
 GRANTED_TO = "grants__user_id"
+# "Published to" a second time in one branch: a list narrowed to a category
+# (services/browse.py) keeps a branch that is itself "published to" another one.
+ALSO_PUBLISHED_TO = "also_published_to"
+AUDIENCE_KEYS = (PUBLISHED_TO, ALSO_PUBLISHED_TO, GRANTED_TO)
 Branch = dict[str, Any]
 
 
@@ -35,11 +40,12 @@ def branches_filter(branches: list[Branch] | None) -> Q:
 
 def branch_filter(branch: Branch) -> Q:
     """One branch as a filter; its audience keys as subqueries (no join: no duplicates)."""
-    plain = {k: v for k, v in branch.items() if k not in (PUBLISHED_TO, GRANTED_TO)}
+    plain = {k: v for k, v in branch.items() if k not in AUDIENCE_KEYS}
     terms = [Q(**plain)]
-    if PUBLISHED_TO in branch:
-        extra = VideoCategory.filter(category=branch[PUBLISHED_TO])
-        terms.append(Q(id__in=_VideoIds(extra.values("video_id"))))
+    for key in (PUBLISHED_TO, ALSO_PUBLISHED_TO):
+        if key in branch:
+            extra = VideoCategory.filter(category=branch[key])
+            terms.append(Q(id__in=_VideoIds(extra.values("video_id"))))
     if GRANTED_TO in branch:
         live = Q(until__isnull=True) | Q(until__gt=datetime.now(UTC))
         grants = VideoGrant.filter(live, user_id=branch[GRANTED_TO])
@@ -73,7 +79,7 @@ def branches_sql(
     for branch in branches:
         ands = []
         for column, value in branch.items():
-            if column == PUBLISHED_TO:
+            if column in (PUBLISHED_TO, ALSO_PUBLISHED_TO):
                 ids = (
                     f'(SELECT vc."video_id" FROM "video_categories" vc '
                     f'WHERE vc."category" = {placeholder()})'

@@ -17,7 +17,7 @@ from sanic import Blueprint
 from sanic.response import HTTPResponse, redirect
 
 from clipsync.api.bodies import form_fields
-from clipsync.api.share_links import actor_of, address_of, shared_json
+from clipsync.api.share_links import actor_of, address_of, guesses_of, shared_json
 from clipsync.context import ClipSyncRequest
 from clipsync.errors import ClipSyncError, TooManyRequests
 from clipsync.models import ShareLink
@@ -64,7 +64,9 @@ async def unlock(request: ClipSyncRequest, token: str) -> HTTPResponse:
     link = await share_links.link_access(token)
     password = form_fields(request, "password")["password"]
     try:
-        proof = await share_links.unlock(link, token, password, address_of(request))
+        proof = await share_links.unlock(
+            link, token, password, address_of(request), guesses_of(request)
+        )
     except TooManyRequests as error:
         return _password_page(request, link, error, status=429)
     except ClipSyncError as error:

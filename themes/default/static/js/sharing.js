@@ -87,7 +87,8 @@
     const who = grant.displayName && grant.displayName !== grant.email
       ? `${grant.displayName} (${grant.email})` : grant.email || `#${grant.userId}`;
     const until = grant.until ? `, until ${formatDate(grant.until)}` : "";
-    return `${who}${until}${grant.active ? "" : " (gives nothing now)"}`;
+    const state = grant.state === "expired" ? " (expired)" : grant.active ? "" : " (gives nothing now)";
+    return `${who}${until}${state}`;
   }
 
   async function loadGrants() {
