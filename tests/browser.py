@@ -98,7 +98,7 @@ class LiveServer:
         workdir: Path,
         extra_toml: str = "",
         *,
-        startup_timeout: float = 30.0,
+        startup_timeout: float = 90.0,
         stop_timeout: float = 5.0,
     ) -> None:
         self.workdir = workdir

@@ -68,7 +68,9 @@ async def test_no_credentials_is_401(app: ClipSyncApp, client: httpx.AsyncClient
         (VideoStatus.APPROVED, "outsider", False),
         (VideoStatus.APPROVED, "admin", True),
         (VideoStatus.REJECTED, "colleague", False),
-        (VideoStatus.PROCESSING, "owner", False),  # nothing to play yet
+        # Watch while it transcodes (services/early_playback.py): its uploader only.
+        (VideoStatus.PROCESSING, "owner", True),
+        (VideoStatus.PROCESSING, "colleague", False),
     ],
 )
 async def test_hls_files_follow_the_visibility_rule(

@@ -38,6 +38,12 @@ a replaced or deleted track shows at once.
 The video's row and the rendered master playlist come from the cache
 (`videos.read_visible`, `services/master_playlist.py`); whether this viewer may see
 the video is still decided on every request, from the viewer's own row.
+
+While a video is PROCESSING, its uploader and those who may moderate it may watch
+what the transcode has finished (services/early_playback.py), through their session
+only: its master and media playlists grow, so they go out with `no-cache` (and the
+media playlists, which carry signed URLs, `no-store`). Everyone else, share and
+stream links included, gets a 404 until it is READY.
 """
 
 from __future__ import annotations
@@ -64,6 +70,7 @@ from clipsync.models import Caption, User, Video, VideoStatus
 from clipsync.sendfile import send_file
 from clipsync.services import stream_links
 from clipsync.services.captions import captions_for
+from clipsync.services.early_playback import may_watch_early
 from clipsync.services.master_playlist import master_playlist
 from clipsync.services.share_links import split_hls_path
 from clipsync.services.transcoding import content_type
@@ -78,6 +85,9 @@ RANGE = re.compile(r"^bytes=([0-9]{0,19})-([0-9]{0,19})$")
 PLAYABLE = (VideoStatus.READY, VideoStatus.APPROVED)
 # Signed URLs must not outlive the answer that carries them in any cache.
 SIGNED_CACHE_CONTROL = "private, no-store"
+# The playlists of a video still transcoding: they grow, re-checked on every fetch.
+GROWING_MASTER_CACHE = "private, no-cache"
+GROWING_CACHE_CONTROL = "private, no-cache, no-store"
 # A file whose URL is signed or versioned: what that URL names never changes.
 IMMUTABLE_CACHE = "private, max-age=31536000, immutable"
 # Uploaded posters: a new upload is a new name (storage/keys.py).
@@ -164,7 +174,8 @@ async def hls_file(request: ClipSyncRequest, video_id: uuid.UUID, path: str) -> 
     else:
         viewer = await _viewer(request, grant)
         video = await read_visible(viewer.user, video_id)
-    if video.status not in PLAYABLE:
+    growing = video.status not in PLAYABLE
+    if growing and (token or viewer.until is not None or not may_watch_early(viewer.user, video)):
         raise NotFound("This video is not ready to play yet.")
     if path.startswith(CAPTIONS):
         return await _caption_file(request, video, path, viewer)
@@ -183,12 +194,15 @@ async def hls_file(request: ClipSyncRequest, video_id: uuid.UUID, path: str) -> 
         has_captions = "TYPE=SUBTITLES" in text
         plain = store and not has_captions and viewer.until is None
         cache_control = SIGNED_CACHE_CONTROL if plain or viewer.until else "private, no-cache"
+        if growing:
+            cache_control = GROWING_MASTER_CACHE
         metrics.hls_file_served(path, 0 if request.method == "HEAD" else len(text.encode()))
         return _text_answer(request, text, MASTER, cache_control)
+    playlist_cache = GROWING_CACHE_CONTROL if growing else SIGNED_CACHE_CONTROL
     if store is not None:
-        return await _presigned(request, store, video, path, key)
+        return await _presigned(request, store, video, path, key, playlist_cache)
     if path.endswith(".m3u8"):
-        return await _signed_media_playlist(request, video, path, key, viewer)
+        return await _signed_media_playlist(request, video, path, key, viewer, playlist_cache)
     return await _send(request, video.id, path, _file_cache(path))
 
 
@@ -216,7 +230,12 @@ def _signed_master(settings: Settings, video: Video, text: str, viewer: Viewer) 
 
 
 async def _signed_media_playlist(
-    request: ClipSyncRequest, video: Video, path: str, key: str, viewer: Viewer
+    request: ClipSyncRequest,
+    video: Video,
+    path: str,
+    key: str,
+    viewer: Viewer,
+    cache_control: str = SIGNED_CACHE_CONTROL,
 ) -> HTTPResponse:
     """A media playlist from local storage (or proxied), its segments given signed URLs."""
     storage = request.app.ctx.backends.storage
@@ -238,7 +257,7 @@ async def _signed_media_playlist(
         else:
             text = playlists.with_signed_uris(text, path, query)
     metrics.hls_file_served(path, 0 if request.method == "HEAD" else len(text.encode()))
-    return _text_answer(request, text, path, SIGNED_CACHE_CONTROL)
+    return _text_answer(request, text, path, cache_control)
 
 
 def _file_cache(path: str) -> str:
@@ -288,7 +307,12 @@ async def _send(
 
 
 async def _presigned(
-    request: ClipSyncRequest, store: PresigningStorage, video: Video, path: str, key: str
+    request: ClipSyncRequest,
+    store: PresigningStorage,
+    video: Video,
+    path: str,
+    key: str,
+    playlist_cache: str = SIGNED_CACHE_CONTROL,
 ) -> HTTPResponse:
     storage = request.app.ctx.backends.storage
     settings = request.app.ctx.settings
@@ -314,7 +338,7 @@ async def _presigned(
         # About 0.2 ms a URI: a two-hour rendition is some 2000 of them, so not on
         # the event loop.
         text = await asyncio.to_thread(playlists.sign_media_playlist, text, sign)
-    headers = {"Cache-Control": SIGNED_CACHE_CONTROL}
+    headers = {"Cache-Control": playlist_cache}
     if request.method == "HEAD":
         headers["Content-Length"] = str(len(text.encode()))
         return HTTPResponse(status=200, headers=headers, content_type=content_type(path))

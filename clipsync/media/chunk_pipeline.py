@@ -14,7 +14,11 @@ What the folder holds afterwards, by path in the video's HLS tree (`ChunkResult.
     parts/thumbnails/<i>.jpg   the sprite's tiles the chunk covers; the join puts them
                           on one sheet
 
-The playlists are written by the join from `ChunkResult.outputs`.
+The playlists are written by the join from `ChunkResult.outputs`. With a follower
+(`follow`: chunk 0's, services/early_playback.py), ffmpeg rewrites the chunk's playlists
+as it goes (`progressive.growing_playlists`) and the follower runs beside it; what the
+chunk makes is the same. Chunk 0's segments need no shift (it starts at 0, numbered
+from 0), so what the follower stores early is what the chunk stores at its end.
 """
 
 from __future__ import annotations
@@ -41,8 +45,10 @@ from clipsync.media.commands import SpriteLayout, output_frame_rate
 from clipsync.media.encoders import EncoderProfile
 from clipsync.media.errors import TranscodeFailed
 from clipsync.media.ladder import Variant
+from clipsync.media.pipeline import run_beside
 from clipsync.media.playlists import parse_media_playlist, read_video_track
 from clipsync.media.probe import SourceInfo
+from clipsync.media.progressive import Encoding, Follow, as_vod, growing_playlists
 from clipsync.media.runner import ProgressCallback, run_ffmpeg
 
 AUDIO_FOLDER = "audio"
@@ -79,10 +85,12 @@ async def transcode_chunk(
     poster_width: int = 1280,
     stall_timeout: float = 120,
     on_progress: ProgressCallback | None = None,
+    follow: Follow | None = None,
 ) -> ChunkResult:
     """Run chunk `span`'s ffmpeg and put what it made on the whole video's timeline.
 
-    Raises `TranscodeFailed` or `TranscodeStalled`; progress goes 0 to 100.
+    `follow`: runs while ffmpeg does (see the module docstring). Raises
+    `TranscodeFailed` or `TranscodeStalled`; progress goes 0 to 100.
     """
     await asyncio.to_thread(_clear, out_dir)
     command = chunk_command(
@@ -90,12 +98,22 @@ async def transcode_chunk(
         layout=layout, segment_seconds=segment_seconds, poster_width=poster_width,
         audio_bitrate=audio_bitrate,
     )  # fmt: skip
-    await run_ffmpeg(
-        command,
-        duration=span.length(info.duration),
-        start=span.start,
-        on_progress=on_progress,
-        stall_timeout=stall_timeout,
+    if follow is not None:
+        command = growing_playlists(command)
+    encoding = Encoding(
+        out_dir, variants, info.has_audio and span.index == 0,
+        float(output_frame_rate(info)), segment_seconds, audio_bitrate,
+    )  # fmt: skip
+    await run_beside(
+        run_ffmpeg(
+            command,
+            duration=span.length(info.duration),
+            start=span.start,
+            on_progress=on_progress,
+            stall_timeout=stall_timeout,
+        ),
+        encoding,
+        follow,
     )
     return await asyncio.to_thread(_collect, out_dir, info, span, picks, variants, segment_seconds)
 
@@ -206,7 +224,7 @@ def _shift_rendition(
 
 def _audio(folder: Path) -> tuple[str, RenditionPart, list[tuple[str, Path]]]:
     """The audio rendition as ffmpeg made it, its init named `init.mp4`."""
-    text = (folder / "index.m3u8").read_text()
+    text = as_vod((folder / "index.m3u8").read_text())  # `event` when followed
     playlist = parse_media_playlist(text)
     if playlist.init_uri is None or not playlist.segments:
         raise TranscodeFailed(

@@ -16,15 +16,20 @@ source once for the renditions, the poster and the sprite.
 
 A rerun for the same folder starts by removing those (and any other `<n>p` folder, in
 case the ladder changed), so a retried job is idempotent.
+
+With a follower (`follow`, see `media/progressive.py`), ffmpeg rewrites each rendition's
+playlist after every segment and the follower runs beside it, offering what is finished
+(services/early_playback.py); the folder ends exactly as without one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Iterable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from clipsync.media.commands import (
@@ -47,6 +52,7 @@ from clipsync.media.playlists import (
     thumbnails_vtt,
 )
 from clipsync.media.probe import SourceInfo
+from clipsync.media.progressive import Encoding, Follow, as_vod, growing_playlists
 from clipsync.media.runner import ProgressCallback, run_ffmpeg
 
 AUDIO_FOLDER = "audio"
@@ -79,6 +85,8 @@ class TranscodeResult:
     # The thumbnail candidates in the video's order (fewer than asked when the video
     # has fewer frames).
     candidates: list[Path] = field(default_factory=list)
+    # Files a follower delivered while ffmpeg ran (paths in the folder, `follow`).
+    delivered: frozenset[str] = frozenset()
 
 
 class _Progress:
@@ -117,10 +125,12 @@ async def transcode(
     sprite_columns: int = 10,
     sprite_tile_width: int = 160,
     thumbnail_candidates: int = DEFAULT_CANDIDATES,
+    follow: Follow | None = None,
 ) -> TranscodeResult:
     """Make every rendition, the poster, the sprite and `thumbnail_candidates` candidate
     frames in one ffmpeg run, then our master.
 
+    `follow`: runs while ffmpeg does, given what it writes (`progressive.Encoding`).
     Progress: 0 to 99 while ffmpeg runs, 100 when everything is written. Raises
     `TranscodeFailed` or `TranscodeStalled`.
     """
@@ -143,11 +153,21 @@ async def transcode(
         ffmpeg, source, info, variants, out_dir, profile, previews=previews,
         segment_seconds=segment_seconds, audio_bitrate=audio_bitrate,
     )  # fmt: skip
-    await run_ffmpeg(
-        command,
-        duration=info.duration,
-        on_progress=progress.span(0, FFMPEG_DONE),
-        stall_timeout=stall_timeout,
+    frame_rate = float(output_frame_rate(info))
+    encoding = Encoding(
+        out_dir, variants, info.has_audio, frame_rate, segment_seconds, audio_bitrate
+    )
+    if follow is not None:
+        command = growing_playlists(command)
+    delivered = await run_beside(
+        run_ffmpeg(
+            command,
+            duration=info.duration,
+            on_progress=progress.span(0, FFMPEG_DONE),
+            stall_timeout=stall_timeout,
+        ),
+        encoding,
+        follow,
     )
     await asyncio.to_thread(_require, [previews.poster, previews.sprite])
     folders = [out_dir / v.name for v in variants]
@@ -155,7 +175,6 @@ async def transcode(
         folders.append(out_dir / AUDIO_FOLDER)
     await asyncio.to_thread(_tidy, out_dir, folders)
 
-    frame_rate = float(output_frame_rate(info))
     result = await asyncio.to_thread(
         _finish,
         out_dir,
@@ -166,7 +185,29 @@ async def transcode(
         f"{profile.video_encoder} ({profile.name})",
     )
     await progress.report(100)
-    return result
+    return replace(result, delivered=delivered)
+
+
+async def run_beside(
+    run: Awaitable[None], encoding: Encoding, follow: Follow | None
+) -> frozenset[str]:
+    """Await `run` (ffmpeg) with `follow` running beside it; the follower is told when
+    ffmpeg has exited and waited for, so nothing of it outlives the run. Returns what it
+    delivered. A follower's own failure is its business (it logs it): the transcode goes
+    on without it."""
+    if follow is None:
+        await run
+        return frozenset()
+    done = asyncio.Event()
+    follower = asyncio.ensure_future(follow(encoding, done))
+    delivered: frozenset[str] = frozenset()
+    try:
+        await run
+    finally:
+        done.set()
+        with contextlib.suppress(Exception):
+            delivered = await asyncio.shield(follower)
+    return delivered
 
 
 _RENDITION_FOLDER = re.compile(r"\d+p")
@@ -197,7 +238,8 @@ _MAP = re.compile(r'^(#EXT-X-MAP:URI=)"[^"]*"', re.MULTILINE)
 
 
 def _tidy(out_dir: Path, folders: list[Path]) -> None:
-    """Name every init segment `init.mp4` and delete what the playlists do not list.
+    """Name every init segment `init.mp4`, make every playlist `vod`, and delete what
+    the playlists do not list (a followed run's `.tmp` files among them).
 
     ffmpeg 5.1 numbers init files per stream (`init_0.mp4`, `init_3.mp4`) whenever
     there is more than one stream, whatever `-hls_fmp4_init_filename` says.
@@ -206,10 +248,12 @@ def _tidy(out_dir: Path, folders: list[Path]) -> None:
     (out_dir / CANDIDATES / CANDIDATE_PLACEHOLDER).unlink(missing_ok=True)
     for folder in folders:
         index = folder / "index.m3u8"
-        playlist = parse_media_playlist(index.read_text())
+        text = as_vod(index.read_text())  # written as `event` when followed
+        playlist = parse_media_playlist(text)
         if playlist.init_uri and playlist.init_uri != "init.mp4":
             (folder / playlist.init_uri).replace(folder / "init.mp4")
-            index.write_text(_MAP.sub(r'\1"init.mp4"', index.read_text()))
+            text = _MAP.sub(r'\1"init.mp4"', text)
+        index.write_text(text)
         keep = {"index.m3u8", "init.mp4", *(s.uri for s in playlist.segments)}
         for path in folder.iterdir():
             if path.name not in keep:

@@ -30,7 +30,7 @@ from clipsync.media.errors import MediaError
 from clipsync.media.ladder import Rung, plan_ladder
 from clipsync.media.probe import probe
 from clipsync.models import ChunkStatus, TranscodeChunk, Video, VideoStatus
-from clipsync.services import disk_space
+from clipsync.services import disk_space, early_playback
 from clipsync.services.chunked_transcoding import SPRITE_COLUMNS, SPRITE_TILE_WIDTH
 from clipsync.services.transcoding import (
     CHUNKS_LEASE,
@@ -287,14 +287,19 @@ async def _transcode(
         rungs = [Rung(height=r.height, bitrate=r.bitrate) for r in settings.ladder]
         variants = plan_ladder(rungs, info)
         profile = transcoder.profile()
-        result = await transcode_chunk(
-            source, info, scratch, span=span, picks=picks, layout=layout, variants=variants,
-            ffmpeg=transcoder.ffmpeg, profile=profile,
-            segment_seconds=settings.segment_seconds,
-            audio_bitrate=settings.audio_bitrate * 1000,
-            stall_timeout=settings.stall_timeout_seconds, on_progress=on_progress,
-        )  # fmt: skip
+        # Chunk 0 is offered while it runs (services/early_playback.py).
+        early = early_playback.Publisher.for_chunk(ctx, video.id, span.index)
+        async with early.attempt():
+            result = await transcode_chunk(
+                source, info, scratch, span=span, picks=picks, layout=layout,
+                variants=variants, ffmpeg=transcoder.ffmpeg, profile=profile,
+                segment_seconds=settings.segment_seconds,
+                audio_bitrate=settings.audio_bitrate * 1000,
+                stall_timeout=settings.stall_timeout_seconds, on_progress=on_progress,
+                follow=early.follow,
+            )  # fmt: skip
     files = [(keys.hls_key(video.id, relative), path) for relative, path in result.files]
+    files = early.unpublished(files)  # each segment is stored once
     await put_files(ctx.backends.storage, files, ctx.settings.storage.upload_concurrency)
     outputs = dataclasses.replace(result.outputs, encoder=profile.video_encoder)
     return outputs.to_json()

@@ -5,7 +5,9 @@ SUBTITLES group when it has any (`playlists.master_with_subtitles`). It is the s
 for everyone who may watch the video (its URIs are relative: every file they name is
 authorised on its own request), so it is kept once per video, tagged `video:<id>`:
 a re-transcode, a deletion, and a caption track added, replaced or deleted (the
-`cache.stale` of a caption row) drop it.
+`cache.stale` of a caption row) drop it. The master of a video still PROCESSING is the
+early one (services/early_playback.py), read afresh each time: it is replaced when the
+video is READY.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any
 from clipsync import cache
 from clipsync.errors import NotFound
 from clipsync.media import playlists
-from clipsync.models import Video
+from clipsync.models import Video, VideoStatus
 from clipsync.services.captions import tracks_of
 from clipsync.storage import keys
 
@@ -42,6 +44,8 @@ async def master_playlist(storage: Any, video: Video) -> str:
         ]
         return playlists.master_with_subtitles(text, subtitles)
 
+    if video.status == VideoStatus.PROCESSING:
+        return await render()
     return await cache.current().get_or_fill(
         f"master:{video.id}", [cache.video_tag(video.id)], render
     )

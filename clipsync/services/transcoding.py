@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tortoise.expressions import F
 from tortoise.transactions import in_transaction
@@ -43,6 +44,9 @@ from clipsync.plugins import PluginHost
 from clipsync.services import disk_space
 from clipsync.settings import Settings
 from clipsync.storage import keys
+
+if TYPE_CHECKING:
+    from clipsync.services.early_playback import Publisher as EarlyPublisher
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +304,7 @@ async def _run_claimed(ctx: JobContext, video: Video, final_attempt: bool) -> No
             await disk_space.ensure_room_to_transcode(ctx.settings, ctx.backends.storage, video)
             # A long video is cut into chunks for other jobs, or joined once they are
             # done (imported here: that module builds on this one).
-            from clipsync.services import chunked_transcoding
+            from clipsync.services import chunked_transcoding, early_playback
 
             step = await chunked_transcoding.plan_or_join(ctx, video)
             if step is not None and step.handed_over:
@@ -308,8 +312,10 @@ async def _run_claimed(ctx: JobContext, video: Video, final_attempt: bool) -> No
             if step is not None:
                 stored = step.stored
             else:
+                # Stores what ffmpeg has finished while it runs (watch while it transcodes).
+                early = early_playback.Publisher.for_video(ctx, video.id)
                 result = await metrics.timed_transcode(
-                    _transcode(ctx, video, scratch), video.duration
+                    _transcode(ctx, video, scratch, early), video.duration
                 )
                 stored = await _store(ctx, video, result, scratch / "hls")
     except asyncio.CancelledError:
@@ -390,7 +396,9 @@ def _failure(exc: MediaError) -> str:
     return exc.message.removeprefix("The video could not be converted: ").rstrip(".")
 
 
-async def _transcode(ctx: JobContext, video: Video, scratch: Path) -> TranscodeResult:
+async def _transcode(
+    ctx: JobContext, video: Video, scratch: Path, early: EarlyPublisher
+) -> TranscodeResult:
     settings = ctx.settings.transcoder
     transcoder = ctx.backends.transcoder
     last_write = 0.0
@@ -413,6 +421,10 @@ async def _transcode(ctx: JobContext, video: Video, scratch: Path) -> TranscodeR
         info = await probe(source, ctx.settings.uploads.ffprobe)
 
         async def run(with_transcoder: Transcoder) -> TranscodeResult:
+            async with early.attempt():
+                return await _run_one(with_transcoder)
+
+        async def _run_one(with_transcoder: Transcoder) -> TranscodeResult:
             return await transcode(
                 source,
                 info,
@@ -426,6 +438,7 @@ async def _transcode(ctx: JobContext, video: Video, scratch: Path) -> TranscodeR
                 sprite_interval=settings.sprite_interval_seconds,
                 thumbnail_candidates=settings.thumbnail_candidates,
                 on_progress=on_progress,
+                follow=early.follow,
             )
 
         try:
@@ -449,9 +462,12 @@ async def _transcode(ctx: JobContext, video: Video, scratch: Path) -> TranscodeR
 
 
 async def put_files(
-    storage: StorageBackend, files: list[tuple[str, Path]], concurrency: int
+    storage: StorageBackend, files: list[tuple[str, Path]], concurrency: int, *, adopt: bool = True
 ) -> None:
     """Store each (key, path), `concurrency` at a time; raise the first failure.
+
+    `adopt` False: the files are copied even where the store could move them (ffmpeg
+    still needs them: services/early_playback.py).
 
     An object store takes many files far faster side by side than one by one (each
     PUT is mostly a round trip). After a failure no new file is started, and the
@@ -466,7 +482,7 @@ async def put_files(
             if failures:
                 return
             try:
-                if isinstance(storage, AdoptingStorage):
+                if adopt and isinstance(storage, AdoptingStorage):
                     # Local storage renames scratch into media: no second copy on disk.
                     await storage.adopt_file(key, path)
                 else:
@@ -511,14 +527,19 @@ async def _store(
 ) -> dict[str, str]:
     """Replace the video's stored HLS tree and renditions; return the row's new keys.
 
+    The files stored while ffmpeg ran (`result.delivered`, services/early_playback.py)
+    replaced the old tree then, and are not stored again.
     The poster stays the one the uploader chose (services/thumbnails.py): an uploaded
     image is kept, a picked candidate stays picked when this run made it again.
     """
     storage = ctx.backends.storage
-    await clear_transcoded(storage, video.id)
+    published = {keys.hls_key(video.id, path) for path in result.delivered}
+    if not published:
+        await clear_transcoded(storage, video.id)
     files = [(keys.hls_key(video.id, p.relative_to(tree).as_posix()), p) for p in result.files]
+    missing = sorted((key, path) for key, path in files if key not in published)
     try:
-        await put_files(storage, sorted(files), ctx.settings.storage.upload_concurrency)
+        await put_files(storage, missing, ctx.settings.storage.upload_concurrency)
     except Exception:
         # Half a tree plays for nobody; the next attempt starts from nothing anyway.
         with contextlib.suppress(Exception):

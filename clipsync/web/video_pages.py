@@ -21,7 +21,7 @@ from clipsync.errors import ClipSyncError, NotFound
 from clipsync.media.captions import MAX_BYTES as MAX_CAPTION_BYTES
 from clipsync.models import Role, User
 from clipsync.rich_text import description_html
-from clipsync.services import playlists, quotas, video_audience
+from clipsync.services import early_playback, playlists, quotas, video_audience
 from clipsync.services import tags as video_tags
 from clipsync.services.captions import caption_json, tracks_of
 from clipsync.services.library import library_for
@@ -136,10 +136,14 @@ async def watch(request: ClipSyncRequest, video_id: uuid.UUID) -> HTTPResponse:
     position = await progress_of(user, video)
     await video.fetch_related("owner")
     base = request.app.ctx.settings.server.base_url
+    shown = await filtered_json(request.app.ctx.plugins, video, user)
+    # Still transcoding: its uploader and moderators may watch what is ready so far.
+    early = await early_playback.watch_state(request.app.ctx.backends.storage, user, video)
     return request.app.ctx.templates.render(
         request,
         "watch.html",
-        video=await filtered_json(request.app.ctx.plugins, video, user),
+        video=shown,
+        early=early and early | {"video": shown | {"hls": early["hls"], "playable": True}},
         plugin_panels=await watch_panels(request, video, user),
         resume_at=position or 0,
         start_at=start_time(request.args.get("t")),

@@ -12,6 +12,10 @@
 // over resuming), data-duration, data-thumbnails (a WebVTT file whose cues are
 // "sprite.jpg#xywh=x,y,w,h") and data-chapters (JSON). A link with data-seek (a time in
 // the description, clipsync/rich_text.py) seeks the player instead of reloading.
+//
+// A video still transcoding, shown to its uploader and moderators (#early-playback,
+// player_early.js): its playlists grow (HLS EVENT), so it starts at 0, not at the live
+// edge, and loads only once player_early.js calls player.load() (its master stored).
 (() => {
   "use strict";
 
@@ -71,6 +75,7 @@
   const startAtText = video.dataset.startAt || "";
   const startAt = startAtText !== "" && Number(startAtText) >= 0 ? Number(startAtText) : null;
   const knownDuration = Number(video.dataset.duration) || 0;
+  const early = document.getElementById("early-playback");
 
   const box = document.getElementById("player-box");
   const errorBox = document.getElementById("player-error");
@@ -170,6 +175,8 @@
       // Start fetching where we will resume, not at 0 (checked again on loadedmetadata).
       startPosition: startAt !== null ? startAt : canResume(knownDuration) ? resumeAt : -1,
     };
+    // A growing (EVENT) playlist would start at its live edge: watch from the start.
+    if (early && config.startPosition < 0) config.startPosition = 0;
     if (estimate) config.abrEwmaDefaultEstimate = estimate;
     // The captions chosen last time, when this video has them in that language
     // (player_menus.js keeps the choice).
@@ -239,6 +246,7 @@
       hls.attachMedia(video);
     }
   }
+  Object.assign(player, { source, load: start, reloadSource: () => hls && reloadSource() });
 
   if (Hls && Hls.isSupported()) {
     hls = new Hls(hlsConfig());
@@ -256,10 +264,22 @@
       reloadSource();
     });
     // The other parts of the player subscribe to hls.js first: load once they have run.
-    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
-    else setTimeout(start, 0);
+    // Still transcoding with nothing stored yet: player_early.js loads it when it is.
+    if (early && early.dataset.ready !== "1") {
+      // waits for player.load()
+    } else if (document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", start);
+    } else {
+      setTimeout(start, 0);
+    }
   } else if (video.canPlayType("application/vnd.apple.mpegurl")) {
-    video.src = source;
+    const load = () => {
+      const position = video.currentTime;
+      video.src = source;
+      if (position) video.currentTime = position;
+    };
+    Object.assign(player, { load, reloadSource: load });
+    if (!early || early.dataset.ready === "1") video.src = source;
     video.addEventListener("error", () => {
       const code = video.error ? video.error.code : 0;
       showError(
