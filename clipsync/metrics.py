@@ -215,7 +215,8 @@ class Instruments:
         )
         self.transcode_seconds = Histogram(
             "clipsync_transcode_duration_seconds",
-            "Wall time of one successful transcode (every rendition: one ffmpeg run).",
+            "Wall time of one successful transcode run (every rendition of a video, or of "
+            "one chunk of it: one ffmpeg run).",
             ["encoder"], buckets=TRANSCODE_BUCKETS,
         )  # fmt: skip
         self.rendition_seconds = Counter(
@@ -228,7 +229,8 @@ class Instruments:
         )
         self.realtime_factor = Histogram(
             "clipsync_transcode_realtime_factor",
-            "Seconds of video transcoded per second of wall time, per transcode.",
+            "Seconds of video transcoded per second of wall time, per transcode run "
+            "(a video, or one chunk of it).",
             ["encoder"], buckets=REALTIME_BUCKETS,
         )  # fmt: skip
         self.analytics_events = Counter(
@@ -323,17 +325,26 @@ async def timed_transcode(
     """Await a transcode and record its time, per encoder and rendition, and its speed."""
     started = time.monotonic()
     result = await transcoding
-    seconds = max(time.monotonic() - started, 1e-6)
     # "libx264 (cpu)", "h264_nvenc (nvenc) after ...": the encoder is the first word.
     encoder = result.encoder.split(" ", 1)[0] or "unknown"
+    renditions = [variant.name for variant in result.variants]
+    transcoded(encoder, renditions, time.monotonic() - started, duration)
+    return result
+
+
+def transcoded(
+    encoder: str, renditions: Iterable[str], seconds: float, duration: float | None
+) -> None:
+    """One ffmpeg run made `renditions` of `duration` seconds of video in `seconds`:
+    a whole video, or one chunk of a chunked transcode (services/chunk_jobs.py)."""
+    seconds = max(seconds, 1e-6)
     m = instruments()
     m.transcode_seconds.labels(encoder).observe(seconds)
-    for variant in result.variants:
-        m.rendition_seconds.labels(variant.name, encoder).inc(seconds)
+    for rendition in renditions:
+        m.rendition_seconds.labels(rendition, encoder).inc(seconds)
     if duration:
         m.media_seconds.labels(encoder).inc(duration)
         m.realtime_factor.labels(encoder).observe(duration / seconds)
-    return result
 
 
 def analytics_ingested(accepted: int, rejected: list[dict[str, Any]]) -> None:

@@ -287,6 +287,7 @@ async def _transcode(
         rungs = [Rung(height=r.height, bitrate=r.bitrate) for r in settings.ladder]
         variants = plan_ladder(rungs, info)
         profile = transcoder.profile()
+        started = time.monotonic()
         # Chunk 0 is offered while it runs (services/early_playback.py).
         early = early_playback.Publisher.for_chunk(ctx, video.id, span.index)
         async with early.attempt():
@@ -298,6 +299,15 @@ async def _transcode(
                 stall_timeout=settings.stall_timeout_seconds, on_progress=on_progress,
                 follow=early.follow,
             )  # fmt: skip
+    # Each chunk is one ffmpeg run making every rendition of its range: counted as one
+    # run, so encoder speed reads alike chunked or not, and the media seconds add up.
+    end = info.duration if chunk.end is None else min(chunk.end, info.duration)
+    metrics.transcoded(
+        profile.video_encoder,
+        [variant.name for variant in variants],
+        time.monotonic() - started,
+        max(0.0, end - chunk.start),
+    )
     files = [(keys.hls_key(video.id, relative), path) for relative, path in result.files]
     files = early.unpublished(files)  # each segment is stored once
     await put_files(ctx.backends.storage, files, ctx.settings.storage.upload_concurrency)
