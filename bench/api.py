@@ -10,7 +10,10 @@ took 236 s on SQLite; on PostgreSQL the search trigger runs a query per row (100
 the 1M comparison (about 12 minutes).
 Other options: `--backends sqlite,postgres`, `--workers 1,2`, `--duration 10` (seconds
 per request), `--connections 100`, `--cache-off-at 100k` (`none` to skip),
-`--viewer user|admin`.
+`--viewer user|admin`, `--before COMMIT`: that commit's code (`git archive`, see
+bench/commit_tree.py) measured too, on the same library, just before this tree's at
+each worker count, so the two are compared under the same load (the rows say which
+code ran: the commit, or `tree`).
 
 For each database and size it makes a fresh install (`clipsync migrate`; PostgreSQL
 is a throwaway `PostgresServer` from tests/services.py), registers the viewer through
@@ -176,7 +179,7 @@ class ApiServer(commit_tree.BenchServer):
     """This tree's `clipsync serve` with a chosen worker count and cache backend."""
 
     def __init__(self, workdir: Path, extra_toml: str) -> None:
-        super().__init__(workdir, extra_toml, pythonpath=None)
+        super().__init__(workdir, extra_toml, pythonpath=None)  # `--before` sets one
         self.base_toml = extra_toml
         self.workers = 1
 
@@ -287,6 +290,7 @@ class Run:
     workers: int
     cache: str
     kind: str
+    code: str = "tree"  # this tree, or the `--before` commit
 
 
 def measure_library(backend: str, size: int, args: argparse.Namespace, folder: Path,
@@ -317,10 +321,14 @@ def measure_library(backend: str, size: int, args: argparse.Namespace, folder: P
         found["fills"][(backend, size)] = (filled, library)
         say(f"  filled in {filled:.0f} s ({size / filled:,.0f} videos/s);"
             f" '{library.word}' is in {library.share:.1%} of the videos")  # fmt: skip
-        plans = [(w, "memory") for w in args.workers]
+        codes: list[tuple[str, Path | None]] = [("tree", None)]
+        if args.before:
+            codes.insert(0, (args.before, args.before_path))
+        plans = [(w, "memory", c) for w in args.workers for c in codes]
         if size == args.cache_off_at:
-            plans.append((max(args.workers), "off"))
-        for workers, cache in plans:
+            plans += [(max(args.workers), "off", c) for c in codes]
+        for workers, cache, (code, pythonpath) in plans:
+            server.pythonpath = pythonpath
             server.configure(workers, cache)
             server.start()
             try:
@@ -332,8 +340,8 @@ def measure_library(backend: str, size: int, args: argparse.Namespace, folder: P
                 for kind in REQUESTS:
                     figures = wrk(server, token, paths[kind], kind, args.duration,
                                   args.connections, folder, postgres, idle)  # fmt: skip
-                    found["runs"][Run(backend, size, workers, cache, kind)] = figures
-                    say(f"  {workers} worker(s), cache {cache:6} {kind:6}"
+                    found["runs"][Run(backend, size, workers, cache, kind, code)] = figures
+                    say(f"  {code:8} {workers} worker(s), cache {cache:6} {kind:6}"
                         f" {figures.rate:8.1f} req/s  p50 {figures.p50_ms:8.1f} ms"
                         f"  p99 {figures.p99_ms:8.1f} ms  errors {figures.errors}"
                         f"  CPU ms/req {figures.per_request(figures.server_cpu)}"
@@ -364,12 +372,13 @@ def report(found: dict, args: argparse.Namespace, began_load: float) -> None:
         total = found["search_totals"].get((backend, size), 0)
         print(f"- {backend}, {size:,} videos: filled in {seconds:.0f} s; search word"
               f" '{library.word}' in {library.share:.1%} written, {total:,} found")  # fmt: skip
-    print("\n| database | videos | workers | cache | request | req/s | p50 ms | p99 ms"
+    print("\n| database | videos | workers | cache | code | request | req/s | p50 ms | p99 ms"
           " | errors | server CPU ms/req | PostgreSQL CPU ms/req | load |")  # fmt: skip
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for run, f in found["runs"].items():
         latency = f"{f.p50_ms:.1f} | {f.p99_ms:.1f}" if f.requests else "> window | > window"
-        print(f"| {run.backend} | {run.size:,} | {run.workers} | {run.cache} | {run.kind}"
+        print(f"| {run.backend} | {run.size:,} | {run.workers} | {run.cache} | {run.code}"
+              f" | {run.kind}"
               f" | {f.rate:,.0f} | {latency} | {f.errors}"
               f" | {f.per_request(f.server_cpu)} | {f.per_request(f.database_cpu)}"
               f" | {f.load:.1f} |")  # fmt: skip
@@ -407,6 +416,7 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=100)
     parser.add_argument("--cache-off-at", default="100k", help="a size, or none")
     parser.add_argument("--viewer", choices=("user", "admin"), default="user")
+    parser.add_argument("--before", default=None, help="a commit to measure beside this tree")
     args = parser.parse_args()
     # A plain `kill` still stops the servers and removes the temporary folder.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -422,6 +432,8 @@ def main() -> int:
     found: dict = {"runs": {}, "fills": {}, "search_totals": {}}
     try:
         with tempfile.TemporaryDirectory(prefix="bench-api-") as tmp:
+            if args.before:
+                args.before_path = commit_tree.unpack(args.before, Path(tmp) / "before")
             for backend in args.backends:
                 postgres = PostgresServer().__enter__() if backend == "postgres" else None
                 try:

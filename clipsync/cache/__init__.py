@@ -14,6 +14,10 @@ which tags it carries:
 - a rendered master playlist: `master:<id>`, tagged `video:<id>`
   (services/master_playlist.py).
 
+Values are JSON values and come back read-only (mappings and tuples,
+clipsync/cache/values.py): the memory backend hands every hit of an entry the same
+object, so no request can change what another reads.
+
 Invalidation follows the domain events services publish after their change commits
 (`tags_of`): `account.*` → `user:<id>`; `video.*` → `video:<id>`, and unless it is
 only a job's progress, the lists that may hold the video (`lists:all`,

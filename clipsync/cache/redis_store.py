@@ -2,7 +2,8 @@
 
 Keys (all under `clipsync:cache:`):
 
-- `e:<key>`: an entry, `{"s": stamp, "v": value}` as JSON, expiring after `ttl_seconds`;
+- `e:<key>`: an entry, `{"s": stamp, "v": value}` as JSON, expiring after `ttl_seconds`
+  (its value comes back frozen, as the memory backend's: clipsync/cache/values.py);
 - `g:<tag>`: a tag's generation, a random token (never expires).
 
 A lookup reads the generations of its tags and the entries in one round trip, and
@@ -30,7 +31,8 @@ from typing import Any
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from clipsync.cache.stores import Cache, Lookup, Stamp, Tags, encode
+from clipsync.cache.stores import Cache, Lookup, Stamp, Tags
+from clipsync.cache.values import encode, freeze
 
 log = logging.getLogger(__name__)
 PREFIX = "clipsync:cache:"
@@ -85,7 +87,8 @@ class RedisCache(Cache):
             stamp: Stamp = tuple(generations[tag] for tag in item_tags)
             entry = json.loads(payload) if payload is not None else None
             if entry is not None and tuple(entry["s"]) == stamp:
-                answers.append(Lookup(True, entry["v"], stamp))
+                # Decoded per hit (JSON crosses processes), read-only as memory's.
+                answers.append(Lookup(True, freeze(entry["v"]), stamp))
             else:
                 answers.append(Lookup(False, None, stamp))
         return answers

@@ -12,20 +12,23 @@ every entry that carries it unreachable, in every backend the same way:
 - the memory backend also drops the entries of an invalidated tag at once, so
   they take no room; Redis leaves them to expire (`ttl_seconds`).
 
-Values go in as JSON and come out as fresh objects on every read: no two requests
-ever share a mutable object through the cache.
+Values are JSON values and come out read-only, the same on every backend, hit or
+miss (clipsync/cache/values.py): the memory backend keeps each entry decoded once and
+hands every request that same frozen object, so a hit decodes nothing, and no request
+can change what another reads.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from clipsync.cache.values import settle
 
 Tags = tuple[str, ...]
 # What a tag's generations were when a read began: opaque to callers.
@@ -34,7 +37,8 @@ Stamp = tuple[Any, ...]
 
 @dataclass
 class Lookup:
-    """One key's answer: `hit` and its `value`, and the `stamp` to store a fill with."""
+    """One key's answer: `hit` and its `value` (read-only, see clipsync/cache/values.py),
+    and the `stamp` to store a fill with."""
 
     hit: bool
     value: Any
@@ -58,10 +62,6 @@ class Counts:
         kind[0 if hit else 1] += 1
 
 
-def encode(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
-
-
 class Cache:
     """get / set / delete by key, invalidate by tag; and the fill paths built on them."""
 
@@ -78,7 +78,8 @@ class Cache:
         return [Lookup(False, None, ()) for _ in items]
 
     async def store(self, items: Sequence[tuple[str, Tags, Stamp, Any]]) -> None:
-        """Keep each (key, tags, stamp, value), unless a tag changed since `stamp`."""
+        """Keep each (key, tags, stamp, value), unless a tag changed since `stamp`.
+        Each value is settled already (`values.settle`): read-only, kept as it is."""
 
     async def delete(self, key: str) -> None:
         """Forget one key."""
@@ -105,6 +106,7 @@ class Cache:
     ) -> None:
         """Store `value`; pass the `stamp` of the `get` that missed so that a change
         made meanwhile wins (without one, the value is taken as current)."""
+        value = settle(value)
         if stamp is None:
             stamp = (await self.get(key, tags)).stamp
         await self.store([(key, tuple(tags), stamp, value)])
@@ -112,7 +114,8 @@ class Cache:
     async def get_or_fill(
         self, key: str, tags: Sequence[str], fill: Callable[[], Awaitable[Any]]
     ) -> Any:
-        """Check the cache; on a miss read with `fill()` and keep what it gives."""
+        """Check the cache; on a miss read with `fill()` and keep what it gives. The
+        value comes back read-only either way (clipsync/cache/values.py)."""
         [value] = await self.get_many_or_fill([key], lambda _: tags, _one(fill))
         return value
 
@@ -123,7 +126,8 @@ class Cache:
         fill: Callable[[list[str]], Awaitable[dict[str, Any]]],
     ) -> list[Any]:
         """The value of each key: the hits from the cache, the misses from one
-        `fill(missing keys)` call (a dict; a key it leaves out is None and not kept)."""
+        `fill(missing keys)` call (a dict; a key it leaves out is None and not kept).
+        A filled value comes back as a hit would give it: settled, read-only."""
         items = [(key, tuple(tags_of(key))) for key in keys]
         found = await self.lookup(items)
         for (key, _), answer in zip(items, found, strict=True):
@@ -137,8 +141,8 @@ class Cache:
         for i in missing:
             key, tags = items[i]
             if key in filled:
-                values[i] = filled[key]
-                keep.append((key, tags, found[i].stamp, filled[key]))
+                values[i] = settle(filled[key])
+                keep.append((key, tags, found[i].stamp, values[i]))
         if self.enabled and keep:
             await self.store(keep)
         return values
@@ -158,11 +162,11 @@ class _Entry:
     expires: float
     stamp: Stamp
     tags: Tags
-    payload: str
+    value: Any  # settled: read-only, handed to every hit as it is
 
 
 class MemoryCache(Cache):
-    """One per process: a bounded LRU of JSON payloads with a TTL.
+    """One per process: a bounded LRU of decoded, read-only values with a TTL.
 
     Generations come from one counter that only grows, so a tag's generation never
     repeats. The table of generations is bounded too: past `4 * max_entries` tags it
@@ -201,22 +205,17 @@ class MemoryCache(Cache):
                     answers.append(Lookup(False, None, stamp))
                     continue
                 self._entries.move_to_end(key)
-                answers.append(Lookup(True, entry.payload, stamp))
-        # Decoded outside the lock: every reader gets objects of its own.
-        for answer in answers:
-            if answer.hit:
-                answer.value = json.loads(answer.value)
+                answers.append(Lookup(True, entry.value, stamp))
         return answers
 
     async def store(self, items: Sequence[tuple[str, Tags, Stamp, Any]]) -> None:
-        payloads = [(key, tags, stamp, encode(value)) for key, tags, stamp, value in items]
         expires = time.monotonic() + self.ttl
         with self._lock:
-            for key, tags, stamp, payload in payloads:
+            for key, tags, stamp, value in items:
                 if stamp != self._stamp(tags):
                     continue  # a change came after the read began: its answer is old
                 self._forget(key)
-                self._entries[key] = _Entry(expires, stamp, tags, payload)
+                self._entries[key] = _Entry(expires, stamp, tags, value)
                 for tag in tags:
                     self._by_tag.setdefault(tag, set()).add(key)
             while len(self._entries) > self.max_entries:

@@ -24,9 +24,10 @@ need its own tag here.
 
 from __future__ import annotations
 
-import heapq
+import itertools
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -114,8 +115,9 @@ def _head_tags(branch: Branch) -> list[str]:
     return ["lists:all"]
 
 
-async def heads(branches: list[Branch]) -> list[list[Position]]:
-    """The head of each branch: its `HEAD` newest videos, newest first."""
+async def heads(branches: list[Branch]) -> list[Sequence[Position]]:
+    """The head of each branch: its `HEAD` newest videos, newest first (the cache's
+    read-only tuples themselves, shared with every other request that reads them)."""
     by_key = {_head_key(branch): branch for branch in branches}
 
     async def fill(missing: list[str]) -> dict[str, Any]:
@@ -132,15 +134,14 @@ async def heads(branches: list[Branch]) -> list[list[Position]]:
 
     keys = list(by_key)
     values = await cache.current().get_many_or_fill(keys, lambda key: _head_tags(by_key[key]), fill)
-    return [[(at, video_id) for at, video_id in value] for value in values]
+    return list(values)
 
 
-def merged(branch_heads: list[list[Position]]) -> list[str]:
+def merged(branch_heads: Sequence[Sequence[Position]]) -> list[str]:
     """The ids of the heads, newest first, each once."""
-    ids: list[str] = []
-    seen: set[str] = set()
-    for _, video_id in heapq.merge(*branch_heads, reverse=True):
-        if video_id not in seen:
-            seen.add(video_id)
-            ids.append(video_id)
-    return ids
+    if len(branch_heads) == 1:
+        return [video_id for _, video_id in branch_heads[0]]
+    # Each head is one sorted run, so the sort merges them (in C); a video in two
+    # heads has one position, and the first of its ids is kept.
+    newest = sorted(itertools.chain.from_iterable(branch_heads), reverse=True)
+    return list(dict.fromkeys([video_id for _, video_id in newest]))
