@@ -81,3 +81,35 @@ def test_no_module_is_too_long() -> None:
 
 def test_ci_runs_make_test() -> None:
     assert re.search(r"\bmake test\b", (ROOT / ".ci" / "run").read_text())
+
+
+def test_every_module_is_in_the_module_map() -> None:
+    guide = (ROOT / "docs" / "development.md").read_text()
+    table = guide.split("Inside `clipsync/`:", 1)[1].split("\n\n")[1]
+    rows = dict(re.findall(r"^\| `([^`]+)` \| (.*) \|$", table, re.MULTILINE))
+    package = ROOT / "clipsync"
+    missing = []
+    for path in sorted(package.rglob("*.py")):
+        if path.name == "__init__.py":
+            continue
+        parts = path.relative_to(package).parts
+        if len(parts) == 1:
+            if parts[0] not in rows:
+                missing.append(f"{parts[0]} (a row of its own)")
+            continue
+        # A sub-package's modules are named inside its row: `early_playback.py` in `services/`.
+        name = "/".join(parts[1:])
+        row = rows.get(f"{parts[0]}/", "")
+        if not re.search(rf"(?<![\w./]){re.escape(name)}(?!\w)", row):
+            missing.append(f"{name} (in the `{parts[0]}/` row)")
+    assert not missing, f"docs/development.md's module map lacks: {', '.join(missing)}"
+
+
+def test_every_builtin_plugin_is_in_the_layout() -> None:
+    guide = (ROOT / "docs" / "development.md").read_text()
+    row = next(line for line in guide.splitlines() if line.startswith("| `plugins/clipsync_"))
+    names = [
+        p.parent.name.removeprefix("clipsync_") for p in (ROOT / "plugins").glob("*/__init__.py")
+    ]
+    missing = sorted(name for name in names if f"`{name}`" not in row)
+    assert not missing, f"docs/development.md's plugins row lacks: {missing}"
