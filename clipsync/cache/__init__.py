@@ -12,7 +12,13 @@ which tags it carries:
 - the newest ids of one branch of the visibility rule, for list pages and their
   counts: `head:<branch>`, tagged `lists:…` (services/video_reads.py);
 - a rendered master playlist: `master:<id>`, tagged `video:<id>`
-  (services/master_playlist.py).
+  (services/master_playlist.py);
+- a video's like and comment counts: `counts:<id>`, tagged `likes:<id>` and
+  `comments:<id>` (services/likes.py; services/comments.py says when they change);
+  its tags: `tags:<id>`, tagged the same (services/tags.py); the chunk count of its
+  last transcode: `chunks:<id>`, tagged `video:<id>`, never while it is PROCESSING
+  (services/chunk_counts.py). What is one person's (liked by me, a resume point) is
+  not cached.
 
 Values are JSON values and come back read-only (mappings and tuples,
 clipsync/cache/values.py): the memory backend hands every hit of an entry the same

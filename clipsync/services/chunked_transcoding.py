@@ -46,6 +46,7 @@ from pathlib import Path
 from PIL import Image
 from tortoise.transactions import in_transaction
 
+from clipsync import cache
 from clipsync.media.chunk_pipeline import AUDIO_FOLDER, FIRST_FRAME, PARTS, thumbnail_part
 from clipsync.media.chunks import (
     ChunkOutputs,
@@ -154,6 +155,7 @@ async def _plan(ctx: JobContext, video: Video, spans: list[ChunkSpan]) -> None:
         if not handed:
             # A moderator's decision or another job came first: nothing is planned.
             await TranscodeChunk.filter(video_id=video.id, plan=plan).delete()
+            await cache.stale([cache.video_tag(video.id)])  # its cached chunk count
             log.info("transcode %s: the video changed before its chunks were planned", video.id)
             return
     log.info(

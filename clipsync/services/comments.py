@@ -11,6 +11,11 @@ wrong line.
 
 Bodies are a small markdown subset, stored as written and rendered on the way out
 (`rich_text.comment_html`), so a fix to the sanitiser applies to every old comment.
+
+A video's JSON carries how many comments everyone sees, kept in the cache
+(services/likes.py): each write that changes it (a comment posted, deleted, hidden or
+shown again) invalidates `comments:<video>`; an edit or comments turned off leave it
+as it is.
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from clipsync import events
+from clipsync import cache, events
 from clipsync.errors import Forbidden, NotFound, TooManyRequests, ValidationFailed
 from clipsync.models import Comment, User, Video
 from clipsync.rich_text import comment_html
+from clipsync.services.likes import comments_tag
 from clipsync.services.moderation import record
 from clipsync.services.videos import can_moderate, get_visible, page_numbers
 from clipsync.text_rules import clean_field
@@ -179,6 +185,7 @@ async def post(
         parent_id=(parent.parent_id or parent.id) if parent else None,
         body=text,
     )
+    await cache.stale([comments_tag(video.id)])
     if plugins is not None:
         await plugins.notify("comment_posted", comment=comment, video=video, author=user)
     await events.publish(
@@ -229,6 +236,7 @@ async def delete(user: User, comment_id: int) -> None:
         )
     await Comment.filter(parent_id=comment.id).delete()
     await comment.delete()
+    await cache.stale([comments_tag(video.id)])
 
 
 async def set_hidden(user: User, comment_id: int, hidden: bool) -> tuple[Comment, Video]:
@@ -240,6 +248,7 @@ async def set_hidden(user: User, comment_id: int, hidden: bool) -> tuple[Comment
         comment.hidden_at = datetime.now(UTC) if hidden else None
         comment.hidden_by_id = user.id if hidden else None  # type: ignore[attr-defined]
         await comment.save(update_fields=["hidden_at", "hidden_by_id"])
+        await cache.stale([comments_tag(video.id)])
         await record(
             user,
             "comment.hidden" if hidden else "comment.unhidden",

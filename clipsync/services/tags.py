@@ -8,7 +8,8 @@ characters; anything else is refused with a message that says which limit.
 Who may see a tag follows the videos: suggestions (`suggest`) only count the videos the
 person may see (`services.videos.visibility_sql`), so a tag that only exists on
 someone else's private upload is never offered. A video's tags reach its JSON through
-`attach`, one query for a whole page of videos.
+`attach`: from the cache (`tags:<id>`, tagged the same, invalidated by `replace`), the
+misses of a whole page in one query.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from clipsync import cache
 from clipsync.errors import ValidationFailed
 from clipsync.models import Tag, User, Video, VideoTag
 from clipsync.services import videos as video_rules
@@ -94,7 +96,8 @@ async def replace(video: Video, labels: Sequence[str]) -> bool:
     """Give `video` exactly the tags of `labels` (from `parse`); whether that changed them.
 
     The search index follows by itself (the database's triggers); the caller publishes
-    the change (`video.edited` from `LibraryService.edit`), which is what the caches hear.
+    the change (`video.edited` from `LibraryService.edit`) for the lists and the plugins,
+    and the video's cached tags are made stale here, once the change is committed.
     """
     wanted = {tag.id: tag for tag in await tags_named(labels)}
     async with in_transaction():
@@ -106,25 +109,39 @@ async def replace(video: Video, labels: Sequence[str]) -> bool:
         if new:
             await VideoTag.bulk_create([VideoTag(video_id=video.id, tag_id=t) for t in new])
     video.tag_labels = [tag.label for tag in wanted.values()]  # type: ignore[attr-defined]
+    if gone or new:
+        await cache.stale([tags_tag(video.id)])
     return bool(gone or new)
+
+
+def tags_tag(video_id: Any) -> str:
+    """The cache tag (and key) of one video's tags."""
+    return f"tags:{video_id}"
 
 
 async def attach(videos: Sequence[Video]) -> None:
     """Set `tag_labels` on each of `videos` that lacks it (what `video_json` shows as
-    `tags`), in one query for all of them."""
+    `tags`): from the cache, the others in one query for all of them."""
     missing = [video for video in videos if not hasattr(video, "tag_labels")]
     if not missing:
         return
-    rows = (
-        await VideoTag.filter(video_id__in=[video.id for video in missing])
-        .order_by("id")
-        .values_list("video_id", "tag__label")
-    )
-    by_video: dict[str, list[str]] = defaultdict(list)
-    for video_id, label in rows:
-        by_video[str(video_id)].append(label)
-    for video in missing:
-        video.tag_labels = by_video.get(str(video.id), [])  # type: ignore[attr-defined]
+
+    async def fill(keys: list[str]) -> dict[str, Any]:
+        wanted = [key.split(":", 1)[1] for key in keys]
+        rows = (
+            await VideoTag.filter(video_id__in=wanted)
+            .order_by("id")
+            .values_list("video_id", "tag__label")
+        )
+        by_video: dict[str, list[str]] = defaultdict(list)
+        for video_id, label in rows:
+            by_video[str(video_id)].append(label)
+        return {tags_tag(video_id): by_video.get(video_id, []) for video_id in wanted}
+
+    keys = [tags_tag(video.id) for video in missing]
+    labels = await cache.current().get_many_or_fill(keys, lambda key: [key], fill)
+    for video, found in zip(missing, labels, strict=True):
+        video.tag_labels = list(found)  # type: ignore[attr-defined]
 
 
 async def labels_of(video_id: Any) -> list[str]:
