@@ -44,6 +44,9 @@ class LocalStorage:
 
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
+        # As strings, for `path()`: every media request resolves a key.
+        self._root = str(self.root)
+        self._inside = os.path.join(self._root, "")
 
     @classmethod
     def probe(cls, context: BackendContext) -> Availability:
@@ -62,10 +65,12 @@ class LocalStorage:
 
     def path(self, key: str) -> Path:
         """The file that holds `key`."""
-        path = (self.root / check_key(key)).resolve()
-        if not path.is_relative_to(self.root):
+        # os.path rather than pathlib, which costs more: the same resolution (symlinks
+        # followed, so one pointing out of the root is refused).
+        path = os.path.realpath(os.path.join(self._root, check_key(key)))
+        if not path.startswith(self._inside):
             raise ValueError(f"storage key escapes the storage root: {key!r}")
-        return path
+        return Path(path)
 
     def _draft(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
