@@ -26,15 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
+
+from uploaded_source import register_source
 
 from clipsync import db
 from clipsync.backends import Backends, select_all
-from clipsync.models import User, Video, VideoStatus
 from clipsync.plugins import create_plugin_host
 from clipsync.services.transcoding import JobContext, run_transcode
-from clipsync.services.uploads import UploadService
 from clipsync.settings import parse_settings
 from clipsync.storage import keys
 
@@ -78,36 +77,11 @@ def first_frame_decodes(master: Path) -> bool:
     return done.returncode == 0
 
 
-async def register(ctx: JobContext, source: Path, size: int) -> uuid.UUID:
-    """`source` as an upload that has just ended: stored, probed, PROCESSING."""
-    settings, storage = ctx.settings, ctx.backends.storage
-    user = await User.create(
-        email=f"bench-{uuid.uuid4().hex[:8]}@example.org",
-        password_hash="!",
-        category=settings.default_category.name,
-    )
-    video_id = uuid.uuid4()
-    key = keys.source_key(video_id, "clip.mp4")
-    await storage.put_file(key, source, "video/mp4")
-    await Video.create(
-        id=video_id,
-        owner=user,
-        category=user.category,
-        status=VideoStatus.UPLOADED,
-        source_key=key,
-        size=size,
-        original_filename="clip.mp4",
-    )
-    uploads = UploadService(settings, storage, ctx.plugins, lambda _: None)
-    await uploads.register(user, str(video_id), "Benchmark clip", "")
-    return video_id
-
-
 async def measure(ctx: JobContext, source: Path, size: int) -> tuple[float, float]:
     """Seconds from the job's start to the stored master, and to a decoded frame."""
     await db.open_database(ctx.settings)
     try:
-        video_id = await register(ctx, source, size)
+        video_id = await register_source(ctx, source, size)
         storage = ctx.backends.storage
         master = storage.path(keys.hls_key(video_id, "master.m3u8"))
         started = time.perf_counter()

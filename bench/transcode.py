@@ -41,21 +41,21 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from uploaded_source import register_source
+
 from clipsync import db
 from clipsync.backends import Backends, select_all
 from clipsync.media import pipeline
-from clipsync.models import Rendition, User, Video, VideoStatus
+from clipsync.models import Rendition, Video, VideoStatus
 from clipsync.plugins import create_plugin_host
 from clipsync.services import transcoding
 from clipsync.services.transcoding import JobContext, run_transcode
-from clipsync.services.uploads import UploadService
 from clipsync.settings import parse_settings
 from clipsync.storage import keys
 
@@ -215,27 +215,8 @@ def _phase(argv: list[str]) -> str:
 
 async def _job(ctx: JobContext, source: Path, size: int) -> Measurement:
     """Register `source` as an uploaded video, then time `run_transcode` on it."""
-    settings, storage = ctx.settings, ctx.backends.storage
-    user = await User.create(
-        email=f"bench-{uuid.uuid4().hex[:8]}@example.org",
-        password_hash="!",
-        category=settings.default_category.name,
-    )
-    video_id = uuid.uuid4()
-    key = keys.source_key(video_id, "clip.mp4")
-    await storage.put_file(key, source, "video/mp4")
-    await Video.create(
-        id=video_id,
-        owner=user,
-        category=user.category,
-        status=VideoStatus.UPLOADED,
-        source_key=key,
-        size=size,
-        original_filename="clip.mp4",
-    )
-    queued: list[uuid.UUID] = []
-    uploads = UploadService(settings, storage, ctx.plugins, queued.append)
-    await uploads.register(user, str(video_id), "Benchmark clip", "")
+    video_id = await register_source(ctx, source, size)
+    storage = ctx.backends.storage
 
     phases: dict[str, float] = defaultdict(float)
     run_ffmpeg, store = pipeline.run_ffmpeg, transcoding._store
