@@ -47,6 +47,17 @@ def run(command: list[str]) -> None:
         raise RuntimeError(f"{' '.join(command)} failed: {done.stderr.strip()}")
 
 
+def make_long_clip(out: Path, seconds: float) -> Path:
+    """A 640x360, 25 fps clip of `seconds` with a 440 Hz tone, made fast: for the
+    browser tests that need something longer to play than the cached kinds."""
+    run([
+        *_BASE, *_video("640x360", 25, seconds),
+        "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
+        *_X264, "-c:a", "aac", "-b:a", "64k", "-shortest", str(out),
+    ])  # fmt: skip
+    return out
+
+
 def _landscape(out: Path) -> None:
     """640x360, 30 fps, 4 s, stereo AAC: the ordinary upload."""
     run([*_BASE, *_video("640x360", 30, 4), *_tone(4), *_X264, *_AAC, "-shortest", str(out)])

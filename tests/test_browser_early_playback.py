@@ -17,7 +17,7 @@ import httpx
 import pytest
 from browser import LiveServer, Watcher, reported, set_up_admin
 from clients import bearer
-from clips import FFMPEG, run
+from clips import make_long_clip
 from playwright.sync_api import Page, expect
 from test_browser_moderation import PASSWORD, log_in
 from test_browser_player import ADMIN_EMAIL, wait_until
@@ -49,14 +49,7 @@ def live_server_toml() -> str:
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("clips") / "still-transcoding.mp4"
-    run([
-        FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={SECONDS}",
-        "-f", "lavfi", "-i", f"sine=frequency=440:duration={SECONDS}",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "64k", "-shortest", str(out),
-    ])  # fmt: skip
-    return out
+    return make_long_clip(out, SECONDS)
 
 
 def upload(http: httpx.Client, token: str, clip: Path) -> str:

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from browser import LiveServer, Watcher, reported, set_up_admin
 from clients import bearer
-from clips import FFMPEG, make_clip, run
+from clips import make_clip, make_long_clip
 from playwright.sync_api import Browser, Page, Request, expect
 from test_browser_moderation import PASSWORD, log_in, wait_for_status
 
@@ -54,14 +54,7 @@ def live_server_toml() -> str:
 def long_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """640x360, 25 fps, with sound: long enough for 10 s jumps both ways."""
     out = tmp_path_factory.mktemp("clips") / "harbour.mp4"
-    run([
-        FFMPEG, "-hide_banner", "-nostdin", "-loglevel", "error", "-y",
-        "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25:duration={CLIP_SECONDS}",
-        "-f", "lavfi", "-i", f"sine=frequency=440:duration={CLIP_SECONDS}",
-        "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
-        "-c:a", "aac", "-b:a", "64k", "-shortest", str(out),
-    ])  # fmt: skip
-    return out
+    return make_long_clip(out, CLIP_SECONDS)
 
 
 def upload_ready(live_server: LiveServer, clip: Path, title: str, captions: str = "") -> str:
