@@ -32,6 +32,7 @@ from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from clipsync.cancellation import outlast
 from clipsync.media.commands import (
     Previews,
     SpriteLayout,
@@ -204,9 +205,11 @@ async def run_beside(
     try:
         await run
     finally:
+        # The follower ends after the stores it has under way, and is waited for even
+        # through cancellations: whoever cancelled the run may sweep up next.
         done.set()
         with contextlib.suppress(Exception):
-            delivered = await asyncio.shield(follower)
+            delivered = await outlast(follower)
     return delivered
 
 

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 from clipsync import tracing
+from clipsync.cancellation import outlast
 from clipsync.media.errors import TranscodeFailed, TranscodeStalled
 
 ProgressCallback = Callable[[int], Awaitable[None]]
@@ -265,7 +266,7 @@ async def _run_ffmpeg(
         # Cancelled, stalled, or a callback raised: ffmpeg must not outlive the job.
         _kill(process)
         with contextlib.suppress(Exception):
-            await asyncio.shield(process.wait())
+            await outlast(process.wait())
         with contextlib.suppress(Exception):
             await asyncio.wait_for(collector, 5)
     if returncode != 0:

@@ -32,6 +32,7 @@ from tortoise.transactions import in_transaction
 
 from clipsync import events, metrics
 from clipsync.backends import AdoptingStorage, Backends, StorageBackend, Transcoder
+from clipsync.cancellation import outlast
 from clipsync.errors import QueueUnavailable
 from clipsync.jobs.liveness import Liveness, lease_holder, new_consumer_id
 from clipsync.media.errors import MediaError
@@ -500,7 +501,7 @@ async def put_files(
         # way are waited for, and none starts, before the caller sweeps up.
         failures.append(asyncio.CancelledError())
         with contextlib.suppress(Exception):
-            await uploads
+            await outlast(uploads)
         raise
     if failures:
         raise failures[0]
