@@ -100,7 +100,8 @@ async def test_run_beside_waits_for_the_follower_when_cancelled_during_that_wait
 
 
 class SlowStorage:
-    """put_file on a thread, as the S3 plugin's calls run: cancelling its awaiter does not stop it."""
+    """put_file on a thread, as the S3 plugin's calls run: cancelling its awaiter does not
+    stop it."""
 
     def __init__(self) -> None:
         self.release = threading.Event()
