@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -360,7 +361,6 @@ async def test_chunks_join_on_object_storage_with_no_shared_disk(
 ) -> None:
     """Chunks store straight into the bucket; the join reads only from it (as on a
     host that made no chunk), leaves no parts behind, and the app serves the master."""
-    import shutil
     import uuid
 
     bucket = f"chunks-{uuid.uuid4().hex[:12]}"
@@ -386,3 +386,62 @@ async def test_chunks_join_on_object_storage_with_no_shared_disk(
     assert not scratch.exists() or not any(scratch.rglob("*.m4s"))
     master = await client.get(f"/hls/{video_id}/master.m3u8", headers=bearer(token))
     assert master.status_code == 200 and "240p/index.m3u8" in master.text
+
+
+async def test_the_early_playlists_grow_by_each_chunk_done_in_order(
+    chunked_app, long_clips, tmp_path: Path
+) -> None:
+    """Watching while it transcodes, chunked: chunks end in any order, but the EVENT
+    playlists grow only over the chunks done from chunk 0 on, and what they list plays
+    across the joins, before the join has run."""
+    app, client = chunked_app
+    video_id, token = await registered(client, long_clips("landscape"), "early@example.org")
+    queue = Queue()
+    ctx = job_context(app, queue)
+    await run_transcode(ctx, video_id, final_attempt=True)
+    tree = app.ctx.backends.storage.path(f"videos/{video_id}/hls")
+    by_index = {index: (vid, plan, index) for vid, plan, index in queue.chunks}
+    queue.chunks.clear()
+
+    async def run_chunk(index: int) -> None:
+        _, plan, _ = by_index[index]
+        await chunk_jobs.run_chunk(ctx, video_id, plan, index, final_attempt=True)
+
+    def listed(folder: str) -> list[str]:
+        text = (tree / folder / "index.m3u8").read_text()
+        assert "#EXT-X-PLAYLIST-TYPE:EVENT" in text and "#EXT-X-ENDLIST" not in text
+        return [line for line in text.splitlines() if line.endswith(".m4s")]
+
+    await run_chunk(2)  # the last chunk first: nothing to offer without chunk 0
+    assert not (tree / "master.m3u8").exists()
+    assert not (tree / "144p" / "index.m3u8").exists()
+
+    await run_chunk(0)  # 0 and 2 done, 1 not: only chunk 0 (segments 0 and 1)
+    assert (tree / "master.m3u8").is_file()
+    for rendition in ("144p", "240p"):
+        assert listed(rendition) == ["seg_00000.m4s", "seg_00001.m4s"], rendition
+    whole_audio = listed("audio")
+    assert len(whole_audio) == 6  # chunk 0 encodes the whole file's audio
+
+    await run_chunk(1)  # every chunk done: the playlists list all six segments
+    for rendition in ("144p", "240p"):
+        assert listed(rendition) == [f"seg_{n:05d}.m4s" for n in range(6)], rendition
+        for name in listed(rendition):
+            assert (tree / rendition / name).is_file()
+    # Plays across both joins, before the join: the frames of a one-process run. (An
+    # EVENT playlist is live to ffmpeg, which would wait for more: a copy ends it.)
+    ended = tmp_path / "early"
+    shutil.copytree(tree, ended)
+    for playlist in ended.glob("*/index.m3u8"):
+        playlist.write_text(playlist.read_text() + "#EXT-X-ENDLIST\n")
+    assert decode_errors(ended / "master.m3u8") == ""
+    reference = await one_process(long_clips("landscape"), tmp_path / "one")
+    early = frame_times(ended / "240p" / "index.m3u8")
+    assert early == frame_times(reference / "240p" / "index.m3u8")
+    answer = await client.get(f"/hls/{video_id}/240p/index.m3u8", headers=bearer(token))
+    assert answer.status_code == 200 and answer.text.count(".m4s") == 6
+
+    await run_everything(ctx, queue)  # the join, queued by the last chunk
+    video = await Video.get(id=video_id)
+    assert video.status == VideoStatus.READY, video.error
+    assert "#EXT-X-ENDLIST" in (tree / "240p" / "index.m3u8").read_text()

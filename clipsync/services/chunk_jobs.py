@@ -20,6 +20,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tortoise.transactions import in_transaction
+
 from clipsync import events, metrics
 from clipsync.backends import Transcoder
 from clipsync.jobs.liveness import lease_holder
@@ -236,15 +238,38 @@ async def _run_claimed(
         return
     finally:
         await asyncio.to_thread(shutil.rmtree, scratch, True)
-    done = await TranscodeChunk.filter(id=chunk.id, worker_lease=lease).update(
-        status=ChunkStatus.DONE, worker_lease=None, progress=100, error=None, outputs=outputs
-    )
+    done = await _mark_done(ctx, video, chunk, lease, outputs)
     if not done:
         log.info("chunk %d of %s: its lease was taken; result dropped", chunk.index, video.id)
         return
     log.info("chunk %d of %s done by consumer %s", chunk.index, video.id, ctx.consumer_id)
     await _report_progress(video, chunk.plan)
     await hand_to_join_if_done(ctx, video.id, chunk.plan)
+
+
+async def _mark_done(
+    ctx: JobContext, video: Video, chunk: TranscodeChunk, lease: str | None, outputs: str
+) -> bool:
+    """The chunk is DONE (unless its lease was taken), and the early playlists grow over
+    it when the chunks before it are done too (`early_playback.extend_over_done_chunks`):
+    one chunk at a time, the video's row locked (on SQLite the write lock does that)."""
+    async with in_transaction():
+        await Video.select_for_update().filter(id=video.id).values_list("id", flat=True)
+        done = await TranscodeChunk.filter(id=chunk.id, worker_lease=lease).update(
+            status=ChunkStatus.DONE, worker_lease=None, progress=100, error=None, outputs=outputs
+        )
+        if done:
+            try:
+                await early_playback.extend_over_done_chunks(
+                    ctx.backends.storage,
+                    video.id,
+                    chunk.plan,
+                    ctx.settings.transcoder.segment_seconds,
+                )
+            except Exception as exc:
+                # Early playback is a bonus: the join stores the playlists for good.
+                log.warning("early playback of %s: %s", video.id, exc)
+    return bool(done)
 
 
 async def _transcode(

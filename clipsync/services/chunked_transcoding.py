@@ -176,34 +176,18 @@ async def _join(ctx: JobContext, video: Video, rows: list[TranscodeChunk]) -> di
     outputs = [ChunkOutputs.from_json(row.outputs or "{}") for row in rows]
     first = outputs[0]
     files: dict[str, bytes] = {}
-    renditions = []
     try:
-        for name, part in first.renditions.items():
+        for name in first.renditions:
             parts = [out.renditions[name] for out in outputs]
             files[f"{name}/index.m3u8"] = joined_playlist(parts).encode()
-            peak, average = joined_bitrates(parts)
-            renditions.append(
-                RenditionOutput(
-                    name=name,
-                    width=part.width,
-                    height=part.height,
-                    bandwidth=peak,
-                    average_bandwidth=average,
-                    codecs=part.codecs,
-                    frame_rate=first.frame_rate,
-                    playlist=f"{name}/index.m3u8",
-                )
-            )
+        renditions, audio = joined_renditions(outputs)
     except (ChunksDisagree, KeyError) as exc:
         raise TranscodeFailed(
             "The video could not be converted: its parts did not come out alike.",
             detail=f"{type(exc).__name__}: {exc}",
         ) from exc
-    audio = None
-    if first.audio_playlist is not None and first.audio is not None:
+    if audio is not None and first.audio_playlist is not None:  # both or neither
         files[f"{AUDIO_FOLDER}/index.m3u8"] = first.audio_playlist.encode()
-        peak, average = joined_bitrates([first.audio])
-        audio = AudioOutput(AUDIO_FOLDER, peak, average, AUDIO_CODEC, f"{AUDIO_FOLDER}/index.m3u8")
     files["master.m3u8"] = master_playlist(renditions, audio).encode()
     assert video.duration and video.width and video.height
     layout = sprite_layout(
@@ -239,6 +223,36 @@ async def _join(ctx: JobContext, video: Video, rows: list[TranscodeChunk]) -> di
     log.info("transcode %s: its %d chunks joined", video.id, len(rows))
     label = f"{first.encoder} ({rows[0].transcoder})" if first.encoder else rows[0].transcoder
     return await record_renditions(video, renditions, every_key, label)
+
+
+def joined_renditions(
+    outputs: list[ChunkOutputs],
+) -> tuple[list[RenditionOutput], AudioOutput | None]:
+    """The master's entries for chunks' outputs joined in order (chunk 0 first): each
+    rendition's size and codecs from chunk 0's init, its bitrates measured over the
+    chunks' segments, and chunk 0's whole-file audio. Raises KeyError when a chunk
+    lacks a rendition of chunk 0."""
+    first = outputs[0]
+    renditions = []
+    for name, part in first.renditions.items():
+        peak, average = joined_bitrates([out.renditions[name] for out in outputs])
+        renditions.append(
+            RenditionOutput(
+                name=name,
+                width=part.width,
+                height=part.height,
+                bandwidth=peak,
+                average_bandwidth=average,
+                codecs=part.codecs,
+                frame_rate=first.frame_rate,
+                playlist=f"{name}/index.m3u8",
+            )
+        )
+    audio = None
+    if first.audio is not None and first.audio_playlist is not None:
+        peak, average = joined_bitrates([first.audio])
+        audio = AudioOutput(AUDIO_FOLDER, peak, average, AUDIO_CODEC, f"{AUDIO_FOLDER}/index.m3u8")
+    return renditions, audio
 
 
 def _write_all(folder: Path, files: dict[str, bytes]) -> None:

@@ -16,9 +16,11 @@ moderate the video (`may_watch_early`), through their session only; everyone els
 still gets a 404 until the video is READY.
 
 Chunked transcodes (services/chunked_transcoding.py) follow chunk 0 the same way
-(`for_chunk`): the first seconds come as fast as for a short video. Later chunks are
-not appended to the EVENT playlists; a player reaching the end of chunk 0 waits for
-the join, whose READY news switches it to the VOD playlists.
+(`for_chunk`): the first seconds come as fast as for a short video. Each chunk that is
+done then extends the EVENT playlists over every chunk done from the first on
+(`extend_over_done_chunks`): chunks end in any order on any host, but a playlist only
+ever grows by whole chunks in order, so a player reaching the end of chunk 0 goes on
+into chunk 1 as soon as it is done. The join's VOD playlists replace them.
 
 A failed attempt removes what it published (`attempt`); a video deleted meanwhile is
 swept with the rest of its files (`transcoding.sweep_if_deleted`).
@@ -35,8 +37,10 @@ from pathlib import Path
 from typing import Any
 
 from clipsync.backends import StorageBackend
-from clipsync.media.playlists import Segment
+from clipsync.media.chunks import ChunkOutputs
+from clipsync.media.playlists import Segment, master_playlist
 from clipsync.media.progressive import (
+    AUDIO_FOLDER,
     INIT,
     PLAYLIST,
     Encoding,
@@ -45,7 +49,8 @@ from clipsync.media.progressive import (
     event_playlist,
     finished_segments,
 )
-from clipsync.models import User, Video, VideoStatus
+from clipsync.models import ChunkStatus, TranscodeChunk, User, Video, VideoStatus
+from clipsync.services.chunked_transcoding import joined_renditions
 from clipsync.services.transcoding import JobContext, clear_transcoded, content_type, put_files
 from clipsync.services.videos import can_moderate
 from clipsync.storage import keys
@@ -77,6 +82,50 @@ async def watch_state(storage: StorageBackend, user: User, video: Video) -> dict
     if not may_watch_early(user, video):
         return None
     return {"hls": f"/hls/{video.id}/{MASTER}", "ready": await master_ready(storage, video.id)}
+
+
+async def extend_over_done_chunks(
+    storage: StorageBackend, video_id: uuid.UUID | str, plan: str, segment_seconds: int
+) -> int:
+    """Store the EVENT playlists over the chunks of `plan` done from chunk 0 on, in
+    order, and the master if it is not stored yet; return how many chunks they cover
+    (0: chunk 0 is not done, nothing stored).
+
+    Called by a chunk's job once its row is DONE, in the transaction that made it so,
+    with the video's row locked (`chunk_jobs`): two chunks ending at once write one
+    after the other, each over every chunk done by then, so a playlist never shrinks,
+    and the join (queued only after that) writes the VOD playlists last. The audio is
+    chunk 0's whole-file track. The init segments are chunk 0's, the segments each
+    chunk's, stored under their final keys before its row was DONE.
+    """
+    rows = (
+        await TranscodeChunk.filter(video_id=video_id, plan=plan)
+        .order_by("index")
+        .values("status", "outputs")
+    )
+    done: list[ChunkOutputs] = []
+    for row in rows:
+        if row["status"] != ChunkStatus.DONE or not row["outputs"]:
+            break
+        done.append(ChunkOutputs.from_json(row["outputs"]))
+    if not done:
+        return 0
+    playlists = {
+        name: [s for chunk in done for s in chunk.renditions[name].segments]
+        for name in done[0].renditions
+    }
+    if done[0].audio is not None:
+        playlists[AUDIO_FOLDER] = done[0].audio.segments
+    for folder, records in playlists.items():
+        segments = [Segment(record.uri, record.duration) for record in records]
+        await put_text(storage, keys.hls_key(video_id, f"{folder}/{PLAYLIST}"),
+                       event_playlist(segments, segment_seconds))  # fmt: skip
+    if not await master_ready(storage, video_id):
+        # Chunk 0's follower stores it as soon as every rendition has a segment; not
+        # when its ffmpeg was done before the follower's first look.
+        renditions, audio = joined_renditions(done)
+        await put_text(storage, keys.hls_key(video_id, MASTER), master_playlist(renditions, audio))
+    return len(done)
 
 
 class Publisher:
@@ -219,11 +268,16 @@ class Publisher:
     async def _put_text(self, relative: str, text: str) -> None:
         key = self._key(relative)
         self.written.add(key)
+        await put_text(self.storage, key, text)
 
-        async def chunks() -> AsyncIterator[bytes]:
-            yield text.encode()
 
-        await self.storage.put_stream(key, chunks(), content_type(relative))
+async def put_text(storage: StorageBackend, key: str, text: str) -> None:
+    """Store a playlist."""
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield text.encode()
+
+    await storage.put_stream(key, chunks(), content_type(key))
 
 
 def _read_text(path: Path) -> str | None:
