@@ -143,7 +143,7 @@ def signer_for(settings: Settings) -> Signer:
 
 @functools.lru_cache(maxsize=8)
 def _signer(data_dir: Path, configured: str) -> Signer:
-    key = configured or generated_keys.load_or_create(data_dir / "secrets" / KEY_FILE, 64)
+    key = generated_keys.key_for(data_dir / "secrets" / KEY_FILE, 64, configured)
     return Signer(key.encode())
 
 

@@ -6,8 +6,10 @@ it survives restarts without anyone having to invent one. Each kind has its own 
 one leaked or rotated key never touches another.
 
 A key in one host's data directory is that host's alone: hosts that share a database
-must share their keys too (configured, or copied). `check_shared` makes a second host
-with a key of its own refuse to start instead of signing what the others refuse.
+must share their keys too (configured, or copied). Every user of a key asks `key_for`
+(the setting's key, else the generated one), which records which it handed out, and
+`check_shared` makes a second host with a key of its own refuse to start instead of
+signing what the others refuse, whether the first host set its key or generated it.
 """
 
 from __future__ import annotations
@@ -26,6 +28,17 @@ from tortoise.exceptions import IntegrityError
 from clipsync.db import dialect
 from clipsync.errors import ConfigError
 from clipsync.settings import Secret, Settings
+
+
+def key_for(path: Path, nbytes: int, configured: str = "") -> str:
+    """The key a setting gives (`configured`), else the one generated at `path`
+    (`load_or_create`). Either way it is recorded for `check_shared`: a host that
+    generated its own beside hosts that set one is refused, and the other way round.
+    """
+    if configured:
+        _handed_out[path] = (configured, True)
+        return configured
+    return load_or_create(path, nbytes)
 
 
 def load_or_create(path: Path, nbytes: int) -> str:
@@ -52,7 +65,7 @@ def load_or_create(path: Path, nbytes: int) -> str:
 
 
 def _hand_out(path: Path, key: str) -> str:
-    _handed_out[path] = key
+    _handed_out[path] = (key, False)
     return key
 
 
@@ -75,8 +88,8 @@ MADE_AT_START: dict[str, tuple[int, Callable[[Settings], Secret]]] = {
 # The claims (`site_alerts`) that record each key in use: `key:<kind>:<host>:<fp>`.
 RECORD_PREFIX = "key:"
 
-# Every key this process handed out: path -> key.
-_handed_out: dict[Path, str] = {}
+# Every key this process handed out: path -> (key, whether a setting gave it).
+_handed_out: dict[Path, tuple[str, bool]] = {}
 
 
 def fingerprint(key: str) -> str:
@@ -108,9 +121,9 @@ async def check_shared(settings: Settings) -> None:
         configured = configured_key(settings, name)
         key = configured or load_or_create(secrets_dir / name, nbytes)
         in_use[secrets_dir / name] = (key, bool(configured))
-    for path, key in _handed_out.items():
+    for path, handed in _handed_out.items():
         if path.parent == secrets_dir:
-            in_use.setdefault(path, (key, False))
+            in_use.setdefault(path, handed)
     host = host_identity(settings.data_dir)
     for path, (key, configured) in sorted(in_use.items()):
         await _record(path, fingerprint(key), host, configured)

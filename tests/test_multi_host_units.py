@@ -485,3 +485,40 @@ def test_the_compose_layout_builds_clipsync_from_the_containerfile_with_a_valid_
     settings = load_settings(deploy / "multi-host.toml")
     assert kept_here(settings) == []
     create_plugin_host(settings)  # every plugin table is valid
+
+
+async def test_a_host_that_generated_its_token_key_beside_one_that_set_it_is_refused(
+    database: str, make_settings, tmp_path: Path
+) -> None:
+    """Host a sets `[plugins.auth_local] jwt_secret`; host b forgot and would generate
+    its own: b refuses to start (each backend records the key it uses, set or made)."""
+    from clipsync_auth_local import AuthLocalSettings, LocalAuth
+
+    from clipsync.backends import BackendContext
+    from clipsync.settings import Secret
+
+    secret = "one token key for every host, long and random enough"
+    first = await migrated(host_settings(make_settings, tmp_path, "a", database={"url": database}))
+    second = host_settings(make_settings, tmp_path, "b", database={"url": database})
+    configured = AuthLocalSettings(bcrypt_rounds=4, jwt_secret=Secret(secret))
+    LocalAuth.create(BackendContext(first, configured))
+    LocalAuth.create(BackendContext(second, AuthLocalSettings(bcrypt_rounds=4)))
+    assert not (first.data_dir / "secrets" / "jwt.key").exists()
+    assert (second.data_dir / "secrets" / "jwt.key").exists()
+    # Both share the two-factor key (as a refusal of it would say): only jwt differs.
+    (second.data_dir / "secrets").mkdir(parents=True, exist_ok=True)
+    await db.open_database(first)
+    try:
+        await generated_keys.check_shared(first)
+        (second.data_dir / "secrets" / "two_factor.key").write_bytes(
+            (first.data_dir / "secrets" / "two_factor.key").read_bytes()
+        )
+        with pytest.raises(ConfigError) as refused:
+            await generated_keys.check_shared(second)
+        assert "jwt.key was generated on this host" in str(refused.value)
+        assert "set [plugins.auth_local] jwt_secret to the same secret" in str(refused.value)
+        # b sets the same secret: it starts.
+        LocalAuth.create(BackendContext(second, configured))
+        await generated_keys.check_shared(second)
+    finally:
+        await db.close_database()

@@ -124,10 +124,8 @@ class TwoFactor:
         # Read on first use, not at start-up: most requests never need it.
         if self._keys is None:
             configured = self.settings.auth.two_factor_secret.reveal()
-            secret = (
-                configured
-                or generated_keys.load_or_create(self.settings.data_dir / "secrets" / KEY_FILE, 32)
-            ).encode()
+            path = self.settings.data_dir / "secrets" / KEY_FILE
+            secret = generated_keys.key_for(path, 32, configured).encode()
             # Domain-separated: one file, two keys that can never stand in for each other.
             seal = hashlib.sha256(b"clipsync totp seal v1\0" + secret).digest()
             sign = hashlib.sha256(b"clipsync mfa token v1\0" + secret).digest()

@@ -55,8 +55,8 @@ class LocalAuth:
     @classmethod
     def create(cls, context: BackendContext) -> LocalAuth:
         config: AuthLocalSettings = context.config
-        key = config.jwt_secret.reveal() or generated_keys.load_or_create(
-            context.data_dir / "secrets" / "jwt.key", 64
+        key = generated_keys.key_for(
+            context.data_dir / "secrets" / "jwt.key", 64, config.jwt_secret.reveal()
         )
         return cls(config.bcrypt_rounds, key)
 

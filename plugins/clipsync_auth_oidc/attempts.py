@@ -74,9 +74,7 @@ def sealing_key(settings: Settings, config: OidcSettings) -> OctKey:
     configured = config.cookie_secret.reveal()
     cache_key = (str(settings.data_dir), configured)
     if cache_key not in _keys:
-        secret = configured or generated_keys.load_or_create(
-            settings.data_dir / "secrets" / KEY_FILE, 48
-        )
+        secret = generated_keys.key_for(settings.data_dir / "secrets" / KEY_FILE, 48, configured)
         # Domain-separated, so the same secret could never seal another kind of value.
         raw = hashlib.sha256(b"clipsync auth_oidc cookie v1\0" + secret.encode()).digest()
         _keys[cache_key] = OctKey.import_key(raw)

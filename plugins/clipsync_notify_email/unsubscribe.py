@@ -50,9 +50,7 @@ def signing_key(settings: Settings, config: EmailSettings) -> bytes:
     configured = config.unsubscribe_secret.reveal()
     cache_key = (str(settings.data_dir), configured)
     if cache_key not in _keys:
-        secret = configured or generated_keys.load_or_create(
-            settings.data_dir / "secrets" / KEY_FILE, 48
-        )
+        secret = generated_keys.key_for(settings.data_dir / "secrets" / KEY_FILE, 48, configured)
         # Domain-separated, so the same secret could never sign another kind of token.
         _keys[cache_key] = hashlib.sha256(b"clipsync unsubscribe v1\0" + secret.encode()).digest()
     return _keys[cache_key]
