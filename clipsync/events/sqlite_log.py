@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from clipsync.events.bus import Deliver, Event, forever
+from clipsync.sqlite_wal import enable_wal
 
 POLL_SECONDS = 0.5
 KEEP_SECONDS = 300
@@ -37,7 +38,7 @@ class SqliteLogTransport:
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=10, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        enable_wal(conn, timeout=10)
         conn.execute(SCHEMA)
         return conn
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from clipsync.analytics.events import Period, Scope, WatchEvent, micros, millis
 from clipsync.analytics.figures import RETENTION_POINTS, EventSums, GroupBy, ViewSums
+from clipsync.sqlite_wal import enable_wal
 
 # Each step takes the database from the version before it to its own number.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -144,7 +145,7 @@ class NewerSchema(RuntimeError):
 def connect(path: Path) -> sqlite3.Connection:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode = WAL")
+    enable_wal(conn, timeout=30)
     # WAL with synchronous=NORMAL stays consistent after a crash; a power cut may lose
     # the last transactions, which the events' exactly-once ids make safe to resend.
     conn.execute("PRAGMA synchronous = NORMAL")
