@@ -14,6 +14,7 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,8 +24,8 @@ from clips import make_clip
 from clipsync.context import ClipSyncApp
 from clipsync.jobs.liveness import CONSUMER_PREFIX, Presence, new_consumer_id
 from clipsync.models import Video, VideoStatus
-from clipsync.services import reaper
-from clipsync.services.transcoding import JobContext, claim, release, renew_leases
+from clipsync.services import reaper, transcoding
+from clipsync.services.transcoding import JobContext, RunningJob, claim, release, renew_leases
 
 LONG_AGO = datetime.now(UTC) - timedelta(hours=1)
 
@@ -171,3 +172,82 @@ async def test_healthz_fails_once_the_consumer_it_saw_is_dead(app_client) -> Non
     assert (await client.get("/healthz")).status_code == 200  # none seen, none expected
     liveness.expected = True  # served by `clipsync serve`
     assert (await client.get("/healthz")).status_code == 503
+
+
+class HeartbeatDuringClaim(dict):
+    """`ctx.running` that starts the consumer's heartbeat the moment a job is
+    registered; with `ClaimAfterHeartbeat` the heartbeat runs whole before the claim's
+    UPDATE: what a loaded PostgreSQL made happen in CI, where the heartbeat took the
+    claiming job for one whose lease was taken and stopped it."""
+
+    def __init__(self, ctx: JobContext) -> None:
+        super().__init__()
+        self.ctx = ctx
+        self.heartbeats: list[asyncio.Future[None]] = []
+
+    def __setitem__(self, key: object, job: object) -> None:
+        super().__setitem__(key, job)
+        self.heartbeats.append(asyncio.ensure_future(renew_leases(self.ctx)))
+
+
+class ClaimAfterHeartbeat:
+    """`Video` for services/transcoding.py, whose claiming UPDATE (the one that counts
+    an attempt) waits for the heartbeats `running` started."""
+
+    def __init__(self, running: HeartbeatDuringClaim) -> None:
+        self.running = running
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(Video, name)
+
+    def filter(self, *args: Any, **kwargs: Any) -> Any:
+        running = self.running
+        query = Video.filter(*args, **kwargs)
+
+        class Query:
+            def __getattr__(self, name: str) -> Any:
+                return getattr(query, name)
+
+            async def update(self, **fields: Any) -> int:
+                if "attempts" in fields:
+                    await asyncio.gather(*running.heartbeats)
+                return await query.update(**fields)
+
+        return Query()
+
+
+async def test_a_heartbeat_during_the_claim_does_not_stop_the_claiming_job(
+    app_client, monkeypatch
+) -> None:
+    app, client = app_client
+    video_id = await processing(client)
+    ctx = consumer(app)
+    ctx.running = running = HeartbeatDuringClaim(ctx)  # type: ignore[assignment]
+    monkeypatch.setattr(transcoding, "Video", ClaimAfterHeartbeat(running))
+    claiming = asyncio.create_task(claim(ctx, video_id))
+    await asyncio.wait({claiming})
+    assert len(running.heartbeats) == 1 and running.heartbeats[0].done()
+    assert not claiming.cancelled(), "the heartbeat stopped the job it was claiming for"
+    video = claiming.result()
+    assert video is not None
+    job = ctx.running[video_id]
+    assert not job.claiming and video.worker_lease == job.lease
+    monkeypatch.undo()
+    await renew_leases(ctx)  # once claimed, the heartbeat renews it
+    assert video_id in ctx.running
+
+
+async def test_the_heartbeat_leaves_a_job_still_claiming_alone(app_client) -> None:
+    app, client = app_client
+    video_id = await processing(client)
+    ctx = consumer(app)
+    job = asyncio.create_task(asyncio.sleep(60))
+    # Registered, its UPDATE not answered: the row holds no lease of it yet.
+    ctx.running[video_id] = RunningJob("mine:1", job, claiming=True)
+    await renew_leases(ctx)
+    await asyncio.sleep(0)
+    assert not job.cancelled() and video_id in ctx.running
+    ctx.running[video_id].claiming = False  # claimed, but the row says otherwise
+    await renew_leases(ctx)
+    await asyncio.sleep(0)
+    assert job.cancelled() and video_id not in ctx.running

@@ -131,7 +131,7 @@ async def _claim(
         return None
     lease = f"{ctx.consumer_id}:{uuid.uuid4().hex[:12]}"
     previous = ctx.running_chunks.get(chunk.id)
-    ctx.running_chunks[chunk.id] = RunningJob(lease, asyncio.current_task())
+    job = ctx.running_chunks[chunk.id] = RunningJob(lease, asyncio.current_task(), claiming=True)
     claimed = 0
     try:
         claimed = await TranscodeChunk.filter(**unchanged).update(
@@ -142,6 +142,7 @@ async def _claim(
             attempts=chunk.attempts + 1,
         )
     finally:
+        job.claiming = False
         if not claimed:
             restore_running(ctx.running_chunks, chunk.id, previous)
     if not claimed:
@@ -154,6 +155,8 @@ async def renew_chunk_leases(ctx: JobContext) -> None:
     whose video left its plan (failed, deleted, rejected, transcoded afresh)."""
     now = _now()
     for chunk_id, job in list(ctx.running_chunks.items()):
+        if job.claiming:
+            continue  # its row gets the lease (or not) in a moment
         renewed = await TranscodeChunk.filter(
             id=chunk_id, status=ChunkStatus.RUNNING, worker_lease=job.lease
         ).update(heartbeat_at=now)
@@ -254,11 +257,13 @@ async def _mark_done(
     it when the chunks before it are done too (`early_playback.extend_over_done_chunks`):
     one chunk at a time, the video's row locked (on SQLite the write lock does that)."""
     async with in_transaction():
-        await Video.select_for_update().filter(id=video.id).values_list("id", flat=True)
+        # The write first: on SQLite a transaction that read before it writes cannot
+        # take the write lock once another process has written ("database is locked").
         done = await TranscodeChunk.filter(id=chunk.id, worker_lease=lease).update(
             status=ChunkStatus.DONE, worker_lease=None, progress=100, error=None, outputs=outputs
         )
         if done:
+            await Video.select_for_update().filter(id=video.id).values_list("id", flat=True)
             try:
                 await early_playback.extend_over_done_chunks(
                     ctx.backends.storage,

@@ -70,10 +70,16 @@ CHUNKS_LEASE = "chunks:"
 
 @dataclass
 class RunningJob:
-    """A job of this process working on a video: its lease and its task."""
+    """A job of this process working on a video: its lease and its task.
+
+    `claiming`: registered, but the claim's UPDATE has not answered yet, so the row
+    does not hold the lease yet: the heartbeat (`renew_leases`) leaves it alone rather
+    than take it for a job whose lease was taken.
+    """
 
     lease: str
     task: asyncio.Task[object] | None
+    claiming: bool = False
 
 
 @dataclass
@@ -209,7 +215,7 @@ async def claim(ctx: JobContext, video_id: str) -> Video | None:
     # this process without its job (it runs on the same event loop).
     key = str(video.id)
     previous = ctx.running.get(key)
-    ctx.running[key] = RunningJob(lease, asyncio.current_task())
+    job = ctx.running[key] = RunningJob(lease, asyncio.current_task(), claiming=True)
     claimed = 0
     try:
         claimed = await Video.filter(**unchanged).update(
@@ -219,6 +225,7 @@ async def claim(ctx: JobContext, video_id: str) -> Video | None:
             attempts=F("attempts") + 1,
         )
     finally:
+        job.claiming = False
         if not claimed:
             restore_running(ctx.running, key, previous)
     return await Video.get(id=video_id) if claimed else None
@@ -255,6 +262,8 @@ async def renew_leases(ctx: JobContext) -> None:
     """
     now = datetime.now(UTC)
     for video_id, job in list(ctx.running.items()):
+        if job.claiming:
+            continue  # its row gets the lease (or not) in a moment
         renewed = await Video.filter(
             id=video_id, status=VideoStatus.PROCESSING, worker_lease=job.lease
         ).update(heartbeat_at=now)
