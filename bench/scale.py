@@ -35,14 +35,14 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+from uploaded_source import store_and_register
+
 from clipsync import db
-from clipsync.models import User, Video, VideoStatus
+from clipsync.models import Video, VideoStatus
 from clipsync.plugins import create_plugin_host
-from clipsync.services.uploads import UploadService
 from clipsync.settings import load_settings
 from clipsync.storage import keys
 
@@ -154,20 +154,9 @@ async def register(config: Path, source: Path, size: int) -> str:
     plugins = create_plugin_host(settings)
     storage = Backends(select_all(plugins, settings)).storage
     tasks = create_queue(settings)
-    user = await User.create(
-        email=f"bench-{uuid.uuid4().hex[:8]}@example.org",
-        password_hash="!",
-        category=settings.default_category.name,
+    video_id = await store_and_register(
+        settings, storage, plugins, source, size, tasks.enqueue_transcode
     )
-    video_id = uuid.uuid4()
-    key = keys.source_key(video_id, "clip.mp4")
-    await storage.put_file(key, source, "video/mp4")
-    await Video.create(
-        id=video_id, owner=user, category=user.category, status=VideoStatus.UPLOADED,
-        source_key=key, size=size, original_filename="clip.mp4",
-    )  # fmt: skip
-    uploads = UploadService(settings, storage, plugins, tasks.enqueue_transcode)
-    await uploads.register(user, str(video_id), "Benchmark clip", "")
     return str(video_id)
 
 
